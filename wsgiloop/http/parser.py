@@ -1,0 +1,425 @@
+"""A strict, sans-I/O HTTP/1.1 request parser (RFC 9112, RFC 9110).
+
+Bytes go in with :meth:`RequestParser.feed`; :meth:`RequestParser.next_event` gives, in
+this order for each request:
+
+    RequestHead  ->  bytes (body data, zero or more)  ->  END_OF_MESSAGE
+
+and :data:`NEED_DATA` whenever more input is needed.  After ``END_OF_MESSAGE`` the parser
+holds back (returns ``NEED_DATA``, keeping pipelined bytes buffered) until the driver calls
+:meth:`RequestParser.start_next_request`, once the response has been sent.
+
+Rules:
+
+* Every deviation from the grammar raises :class:`ProtocolError` with the status to
+  answer (400, 413, 414, 417, 431, 501, 505); the parser is then dead, and the driver
+  must close the connection: after a framing error no later request is read.
+* Lines end in CRLF only; a bare CR or LF anywhere in the head is an error.
+* Limits (:class:`HTTPLimits`) are checked while reading, before anything is buffered
+  past them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import ProtocolError
+from .limits import HTTPLimits
+
+NEED_DATA = object()
+END_OF_MESSAGE = object()
+
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
+_FIELD_LINE = re.compile(rf"({_TOKEN}):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*")
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
+_ABSOLUTE_TARGET = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(;.*)?")
+_CTL_IN_CHUNK_LINE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+(_HEAD, _BODY_LENGTH, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _END, _DONE,
+ _DEAD) = range(9)
+_KNOWN_CODINGS = frozenset({"chunked"})
+
+
+class RequestHead:
+    """The request line and header fields of one request, plus what framing needs.
+
+    ``headers`` keeps each field as received, as latin-1 ``(name, value)`` pairs.
+    ``path`` and ``query`` split the target (origin- or absolute-form); ``host`` is the
+    authority to use (from an absolute-form target, else the Host field).
+    """
+
+    __slots__ = ("method", "target", "path", "query", "version", "headers",
+                 "keep_alive", "expect_continue", "content_length", "chunked", "host")
+
+    method: str
+    target: str
+    path: str
+    query: str
+    version: str
+    headers: list[tuple[str, str]]
+    keep_alive: bool
+    expect_continue: bool
+    content_length: int | None
+    chunked: bool
+    host: str | None
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """First value of the field ``name`` (case-insensitive)."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return default
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+
+class RequestParser:
+    """Turns bytes into request events; see the module docstring for the order."""
+
+    def __init__(self, limits: HTTPLimits | None = None) -> None:
+        self.limits = limits or HTTPLimits()
+        self._buffer = b""
+        self._state = _HEAD
+        self._remaining = 0
+        self._body_received = 0
+        self._trailer_bytes = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet turned into events."""
+        return len(self._buffer)
+
+    @property
+    def in_request(self) -> bool:
+        """True between the first byte of a head and END_OF_MESSAGE."""
+        return self._state not in (_HEAD, _DONE, _DEAD) or (
+            self._state == _HEAD and bool(self._buffer.lstrip(b"\r\n")))
+
+    @property
+    def waiting_for_response(self) -> bool:
+        return self._state == _DONE
+
+    def feed(self, data: bytes) -> None:
+        if data:
+            self._buffer = self._buffer + data if self._buffer else data
+
+    def start_next_request(self) -> None:
+        """Allow the next pipelined request to be parsed (after the response is sent)."""
+        if self._state == _DONE:
+            self._state = _HEAD
+
+    def next_event(self) -> object:
+        state = self._state
+        if state == _HEAD:
+            return self._parse_head()
+        if state == _BODY_LENGTH:
+            return self._read_length_body()
+        if state == _END:
+            self._state = _DONE
+            return END_OF_MESSAGE
+        if state == _DONE:
+            return NEED_DATA
+        if state == _DEAD:
+            raise ProtocolError(400, "the parser stopped after an earlier error")
+        return self._read_chunked_body()
+
+    def _fail(self, status: int, detail: str) -> ProtocolError:
+        self._state = _DEAD
+        return ProtocolError(status, detail)
+
+    # -- head ------------------------------------------------------------------------------
+
+    def _parse_head(self) -> object:
+        buf = self._buffer
+        if buf[:1] in (b"\r", b"\n"):
+            # RFC 9112 2.2: ignore empty lines before the request line.
+            stripped = buf.lstrip(b"\r\n")
+            if b"\n" in buf[:len(buf) - len(stripped)].replace(b"\r\n", b""):
+                raise self._fail(400, "bare LF before the request line")
+            self._buffer = buf = stripped
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            self._check_incomplete_head(buf)
+            return NEED_DATA
+        limits = self.limits
+        if end + 4 > limits.max_head_size:
+            raise self._fail(431, "request head too large")
+        text = buf[:end].decode("latin-1")
+        self._buffer = buf[end + 4:]
+        lines = text.split("\r\n")
+        request_line = lines[0]
+        if len(request_line) > limits.max_request_line:
+            raise self._fail(414, "request line too long")
+        head = self._parse_request_line(request_line)
+        if len(lines) - 1 > limits.max_header_count:
+            raise self._fail(431, "too many header fields")
+        headers = []
+        append = headers.append
+        match_field = _FIELD_LINE.fullmatch
+        max_field = limits.max_header_field_size
+        content_length = transfer_encoding = connection = expect = None
+        host_values = []
+        for line in lines[1:]:
+            if len(line) > max_field:
+                raise self._fail(431, "header field too large")
+            m = match_field(line)
+            if m is None:
+                raise self._fail(400, self._field_error(line))
+            name, value = m.groups()
+            append((name, value))
+            lname = name.lower()
+            if lname == "host":
+                host_values.append(value)
+            elif lname == "content-length":
+                content_length = value if content_length is None else content_length + "," + value
+            elif lname == "transfer-encoding":
+                transfer_encoding = value if transfer_encoding is None else transfer_encoding + "," + value
+            elif lname == "connection":
+                connection = value if connection is None else connection + "," + value
+            elif lname == "expect":
+                expect = value if expect is None else expect + "," + value
+        head.headers = headers
+        self._apply_host(head, host_values)
+        self._apply_connection(head, connection)
+        self._apply_framing(head, content_length, transfer_encoding)
+        self._apply_expect(head, expect)
+        return head
+
+    def _check_incomplete_head(self, buf: bytes) -> None:
+        limits = self.limits
+        line_end = buf.find(b"\r\n")
+        if line_end < 0 and len(buf) > limits.max_request_line:
+            raise self._fail(414, "request line too long")
+        if len(buf) >= limits.max_head_size:
+            raise self._fail(431, "request head too large")
+        if b"\n" in buf.replace(b"\r\n", b""):
+            raise self._fail(400, "bare LF in the request head")
+        if b"\r" in buf[:-1].replace(b"\r\n", b""):
+            raise self._fail(400, "bare CR in the request head")
+
+    @staticmethod
+    def _field_error(line: str) -> str:
+        if line[:1] in (" ", "\t"):
+            return "obsolete line folding is not accepted"
+        if "\r" in line or "\n" in line:
+            return "bare CR or LF in a header field"
+        name, colon, _ = line.partition(":")
+        if not colon:
+            return "header field without a colon"
+        if name != name.rstrip(" \t"):
+            return "whitespace before the colon in a header field"
+        return "invalid header field"
+
+    def _parse_request_line(self, line: str) -> RequestHead:
+        m = _REQUEST_LINE.fullmatch(line)
+        if m is None:
+            if "\r" in line or "\n" in line:
+                raise self._fail(400, "bare CR or LF in the request line")
+            parts = line.split(" ")
+            if len(parts) == 3 and re.fullmatch(r"HTTP/[0-9]+\.[0-9]+", parts[2]) \
+                    and not parts[2].startswith("HTTP/1."):
+                raise self._fail(505, "HTTP version not supported")
+            raise self._fail(400, "malformed request line")
+        method, target, major, minor = m.groups()
+        if major != "1":
+            raise self._fail(505, "HTTP version not supported")
+        head = RequestHead()
+        head.method = method
+        head.target = target
+        head.version = "HTTP/1.0" if minor == "0" else "HTTP/1.1"
+        head.host = None
+        if target[0] == "/":
+            path, _, query = target.partition("?")
+        elif target == "*":
+            if method != "OPTIONS":
+                raise self._fail(400, "asterisk-form target is only for OPTIONS")
+            path, query = "*", ""
+        elif method == "CONNECT":
+            if not _HOST.fullmatch(target):
+                raise self._fail(400, "malformed authority-form target")
+            path, query = "", ""
+            head.host = target
+        else:
+            am = _ABSOLUTE_TARGET.fullmatch(target)
+            if am is None:
+                raise self._fail(400, "malformed request target")
+            scheme, authority, rest = am.groups()
+            if scheme.lower() not in ("http", "https") or not authority or "@" in authority:
+                raise self._fail(400, "unsupported absolute-form target")
+            path, _, query = (rest or "/").partition("?")
+            if not path.startswith("/"):
+                path = "/" + path
+            head.host = authority
+        head.path = path
+        head.query = query
+        return head
+
+    def _apply_host(self, head: RequestHead, values: list[str]) -> None:
+        if len(values) > 1:
+            raise self._fail(400, "more than one Host field")
+        if values:
+            if not _HOST.fullmatch(values[0]):
+                raise self._fail(400, "malformed Host field")
+            if head.host is None:
+                head.host = values[0]
+        elif head.version == "HTTP/1.1":
+            raise self._fail(400, "HTTP/1.1 request without a Host field")
+
+    def _apply_connection(self, head: RequestHead, connection: str | None) -> None:
+        if connection is None:
+            head.keep_alive = head.version == "HTTP/1.1"
+            return
+        tokens = {t.strip().lower() for t in connection.split(",")}
+        if "close" in tokens:
+            head.keep_alive = False
+        elif head.version == "HTTP/1.1":
+            head.keep_alive = True
+        else:
+            head.keep_alive = "keep-alive" in tokens
+
+    def _apply_framing(self, head: RequestHead, content_length: str | None,
+                       transfer_encoding: str | None) -> None:
+        head.content_length = None
+        head.chunked = False
+        self._body_received = 0
+        if transfer_encoding is not None:
+            if content_length is not None:
+                raise self._fail(400, "both Content-Length and Transfer-Encoding")
+            if head.version == "HTTP/1.0":
+                raise self._fail(400, "Transfer-Encoding in an HTTP/1.0 request")
+            codings = [c.strip().lower() for c in transfer_encoding.split(",")]
+            if any(not re.fullmatch(_TOKEN, c) for c in codings):
+                raise self._fail(400, "malformed Transfer-Encoding")
+            unknown = [c for c in codings if c not in _KNOWN_CODINGS]
+            if codings[-1] != "chunked":
+                raise self._fail(400, "chunked is not the final transfer coding")
+            if codings.count("chunked") > 1:
+                raise self._fail(400, "chunked applied more than once")
+            if unknown:
+                raise self._fail(501, f"transfer coding {unknown[0]!r} not implemented")
+            head.chunked = True
+            self._state = _CHUNK_SIZE_LINE
+            return
+        if content_length is not None:
+            values = {v.strip() for v in content_length.split(",")}
+            if len(values) != 1:
+                raise self._fail(400, "differing Content-Length values")
+            value = values.pop()
+            if not value.isdigit() or not value.isascii() or len(value) > 18:
+                raise self._fail(400, "malformed Content-Length")
+            length = int(value)
+            max_body = self.limits.max_body_size
+            if max_body and length > max_body:
+                raise self._fail(413, "request body too large")
+            head.content_length = length
+            if length:
+                self._remaining = length
+                self._state = _BODY_LENGTH
+                return
+        self._state = _END
+
+    def _apply_expect(self, head: RequestHead, expect: str | None) -> None:
+        head.expect_continue = False
+        if expect is None:
+            return
+        if expect.strip().lower() == "100-continue":
+            head.expect_continue = head.version == "HTTP/1.1" and head.has_body
+            return
+        raise self._fail(417, "unsupported expectation")
+
+    # -- body ------------------------------------------------------------------------------
+
+    def _read_length_body(self) -> object:
+        buf = self._buffer
+        if not buf:
+            return NEED_DATA
+        remaining = self._remaining
+        if len(buf) <= remaining:
+            self._buffer = b""
+            data = buf
+        else:
+            data = buf[:remaining]
+            self._buffer = buf[remaining:]
+        self._remaining = remaining - len(data)
+        if self._remaining == 0:
+            self._state = _END
+        return data
+
+    def _read_chunked_body(self) -> object:
+        state = self._state
+        limits = self.limits
+        while True:
+            buf = self._buffer
+            if state == _CHUNK_SIZE_LINE:
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    if len(buf) > limits.max_chunk_line:
+                        raise self._fail(400, "chunk size line too long")
+                    if b"\n" in buf or b"\r" in buf[:-1]:
+                        raise self._fail(400, "bare CR or LF in a chunk size line")
+                    return NEED_DATA
+                line = buf[:end]
+                if end > limits.max_chunk_line:
+                    raise self._fail(400, "chunk size line too long")
+                m = _CHUNK_SIZE.fullmatch(line)
+                if m is None or _CTL_IN_CHUNK_LINE.search(line):
+                    raise self._fail(400, "malformed chunk size line")
+                digits = m.group(1)
+                if len(digits) > 15:
+                    raise self._fail(400, "chunk size overflows")
+                size = int(digits, 16)
+                self._buffer = buf[end + 2:]
+                if size == 0:
+                    state = self._state = _TRAILERS
+                    self._trailer_bytes = 0
+                    continue
+                max_body = limits.max_body_size
+                if max_body and self._body_received + size > max_body:
+                    raise self._fail(413, "request body too large")
+                self._body_received += size
+                self._remaining = size
+                state = self._state = _CHUNK_DATA
+            elif state == _CHUNK_DATA:
+                if not buf:
+                    return NEED_DATA
+                remaining = self._remaining
+                data = buf[:remaining]
+                self._buffer = buf[len(data):]
+                self._remaining = remaining - len(data)
+                if self._remaining == 0:
+                    self._state = _CHUNK_END
+                return data
+            elif state == _CHUNK_END:
+                if len(buf) < 2:
+                    if buf and buf != b"\r":
+                        raise self._fail(400, "chunk data not followed by CRLF")
+                    return NEED_DATA
+                if buf[:2] != b"\r\n":
+                    raise self._fail(400, "chunk data not followed by CRLF")
+                self._buffer = buf[2:]
+                state = self._state = _CHUNK_SIZE_LINE
+            elif state == _TRAILERS:
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    if len(buf) + self._trailer_bytes > limits.max_head_size:
+                        raise self._fail(431, "trailer section too large")
+                    if b"\n" in buf or b"\r" in buf[:-1]:
+                        raise self._fail(400, "bare CR or LF in the trailer section")
+                    return NEED_DATA
+                line = buf[:end]
+                self._buffer = buf[end + 2:]
+                if not line:
+                    self._state = _DONE
+                    return END_OF_MESSAGE
+                self._trailer_bytes += end + 2
+                if self._trailer_bytes > limits.max_head_size:
+                    raise self._fail(431, "trailer section too large")
+                if _FIELD_LINE.fullmatch(line.decode("latin-1")) is None:
+                    raise self._fail(400, "malformed trailer field")
+            else:  # pragma: no cover - states are exhaustive
+                raise self._fail(400, "parser in an unknown state")

@@ -1,0 +1,162 @@
+"""Response framing: the head bytes and the body encoding for one response.
+
+:class:`ResponseFramer` decides, from the request and the application's status and
+headers, how the body is delimited:
+
+* no body at all for HEAD, 1xx, 204 and 304 (HEAD keeps the Content-Length the GET would
+  have; whatever the application yields is dropped);
+* ``Content-Length`` when the application declared one: more bytes than declared are cut,
+  fewer leave the connection unusable (the driver closes it);
+* chunked on HTTP/1.1 otherwise;
+* close-delimited on HTTP/1.0 otherwise.
+
+Hop-by-hop fields from the application are not passed on; ``Connection: close`` from it
+is honoured.  Header names and values are validated (token names, no CR/LF/NUL, latin-1)
+and a violation raises :class:`ValueError`, which the gateway turns into a 500.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from email.utils import formatdate
+
+NO_BODY, LENGTH, CHUNKED, CLOSE = range(4)
+
+_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_STATUS_RE = re.compile(r"([1-9][0-9][0-9]) ([^\x00-\x08\x0a-\x1f\x7f]*)")
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
+                         "proxy-authorization", "te", "trailer", "trailers",
+                         "transfer-encoding", "upgrade"})
+
+_date_cache: list = [0, b""]
+
+
+def http_date() -> bytes:
+    """The current time as an IMF-fixdate, recomputed at most once a second."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = formatdate(now, usegmt=True).encode("ascii")
+    return _date_cache[1]
+
+
+def parse_status(status: str) -> int:
+    """The code of a WSGI status line such as ``"200 OK"``; ValueError when malformed."""
+    if not isinstance(status, str):
+        raise ValueError(f"status must be a str, not {type(status).__name__}")
+    m = _STATUS_RE.fullmatch(status)
+    if m is None:
+        raise ValueError(f"invalid status line {status!r}")
+    try:
+        status.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"status line is not latin-1: {status!r}") from None
+    return int(m.group(1))
+
+
+class ResponseFramer:
+    """Frames one response.  Build it, read ``head``, then pass body data through
+    :meth:`encode` and finish with :meth:`end`.
+
+    ``keep_alive`` says, after construction, whether the connection may carry another
+    request after this response; ``mode`` is one of NO_BODY, LENGTH, CHUNKED, CLOSE.
+    """
+
+    __slots__ = ("mode", "keep_alive", "head", "content_length", "sent", "status", "truncated")
+
+    def __init__(self, method: str, request_version: str, keep_alive: bool, status: str,
+                 headers: list[tuple[str, str]], server_header: bytes | None) -> None:
+        code = parse_status(status)
+        self.status = code
+        lines = [b"HTTP/1.1 ", status.encode("latin-1"), b"\r\nDate: ", http_date()]
+        if server_header:
+            lines += [b"\r\nServer: ", server_header]
+        content_length = None
+        for name, value in headers:
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise ValueError(f"header {name!r}: {value!r} is not a pair of str")
+            if not _TOKEN_RE.fullmatch(name):
+                raise ValueError(f"invalid header name {name!r}")
+            if _BAD_VALUE_RE.search(value):
+                raise ValueError(f"invalid character in the value of header {name!r}")
+            lname = name.lower()
+            if lname == "content-length":
+                value = value.strip()
+                if not value.isdigit() or not value.isascii() or (
+                        content_length is not None and int(value) != content_length):
+                    raise ValueError(f"invalid Content-Length {value!r}")
+                if content_length is not None:
+                    continue
+                content_length = int(value)
+                if code < 200 or code == 204:
+                    continue  # these responses carry no length
+            elif lname in _HOP_BY_HOP:
+                if lname == "connection" and "close" in value.lower():
+                    keep_alive = False
+                continue
+            try:
+                lines += [b"\r\n", name.encode("latin-1"), b": ", value.encode("latin-1")]
+            except UnicodeEncodeError:
+                raise ValueError(f"header {name!r} is not latin-1") from None
+        self.content_length = content_length
+        self.sent = 0
+        self.truncated = False
+        if method == "HEAD" or code < 200 or code in (204, 304):
+            self.mode = NO_BODY
+        elif content_length is not None:
+            self.mode = LENGTH
+        elif request_version == "HTTP/1.1":
+            self.mode = CHUNKED
+            lines.append(b"\r\nTransfer-Encoding: chunked")
+        else:
+            self.mode = CLOSE
+            keep_alive = False
+        if not keep_alive:
+            lines.append(b"\r\nConnection: close")
+        elif request_version == "HTTP/1.0":
+            lines.append(b"\r\nConnection: keep-alive")
+        lines.append(b"\r\n\r\n")
+        self.keep_alive = keep_alive
+        self.head = b"".join(lines)
+
+    def encode(self, data: bytes) -> bytes:
+        """The wire bytes for a piece of body ``data`` (possibly empty)."""
+        mode = self.mode
+        if mode == CHUNKED:
+            if not data:
+                return b""
+            self.sent += len(data)
+            return b"%x\r\n%b\r\n" % (len(data), data)
+        if mode == LENGTH:
+            room = self.content_length - self.sent  # type: ignore[operator]
+            if len(data) > room:
+                data = data[:room]
+                self.truncated = True
+            self.sent += len(data)
+            return data
+        if mode == CLOSE:
+            self.sent += len(data)
+            return data
+        return b""
+
+    def allowance(self, count: int) -> int:
+        """How many of ``count`` body bytes (of a file, say) may still go on the wire."""
+        if self.mode == NO_BODY:
+            return 0
+        if self.mode == LENGTH:
+            room = self.content_length - self.sent  # type: ignore[operator]
+            if count > room:
+                self.truncated = True
+                return max(0, room)
+        return count
+
+    def end(self) -> bytes:
+        """The bytes that close the body (the last chunk for chunked)."""
+        return b"0\r\n\r\n" if self.mode == CHUNKED else b""
+
+    @property
+    def short(self) -> bool:
+        """True when fewer bytes were sent than the declared Content-Length."""
+        return self.mode == LENGTH and self.sent < self.content_length  # type: ignore[operator]

@@ -1,0 +1,384 @@
+"""Non-blocking buffered socket I/O on an :class:`~wsgiloop.ioloop.IOLoop`.
+
+An :class:`IOStream` owns one connected socket.  Reading comes in two styles that are
+never used at the same time on one stream:
+
+* *push*: :meth:`IOStream.start_reading` hands every received chunk to a callback
+  (the HTTP connection feeds it to its parser); :meth:`pause_reading` and
+  :meth:`resume_reading` apply back-pressure towards the peer;
+* *pull*: :meth:`read_until` and :meth:`read_bytes` return Futures, served from a read
+  buffer bounded by ``max_buffer_size``.
+
+Writing appends to a queue that is flushed with ``send``/``sendmsg`` and, for files,
+``os.sendfile``.  Writes first try the socket directly, so a small response costs one
+system call.  ``buffered_bytes`` above ``high_water`` means the producer should wait for
+the drain callback, called once the queue falls to ``low_water``.
+
+All methods run on the loop thread.  A reset or broken pipe closes the stream quietly.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import os
+import socket
+from typing import Any, Callable
+
+from .ioloop import ERROR, READ, WRITE, Future, IOLoop
+
+_QUIET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED,
+                           errno.ETIMEDOUT, errno.ESHUTDOWN, errno.ENOTCONN, errno.EBADF})
+_IOV_MAX = 512
+
+
+class StreamClosedError(IOError):
+    """The stream was closed before the operation could complete."""
+
+
+class BufferFullError(IOError):
+    """More data arrived than ``max_buffer_size`` allows for a pull read."""
+
+
+class _FileChunk:
+    __slots__ = ("fd", "offset", "remaining")
+
+    def __init__(self, fd: int, offset: int, count: int) -> None:
+        self.fd = fd
+        self.offset = offset
+        self.remaining = count
+
+
+class IOStream:
+    """One connected, non-blocking socket with read and write buffers."""
+
+    def __init__(self, sock: socket.socket, loop: IOLoop, *,
+                 max_buffer_size: int = 1 << 20, read_chunk_size: int = 65536,
+                 high_water: int = 1 << 20, low_water: int = 1 << 16,
+                 use_sendfile: bool = True) -> None:
+        sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.socket = sock
+        self.fileno = sock.fileno()
+        self.loop = loop
+        self.max_buffer_size = max_buffer_size
+        self.read_chunk_size = read_chunk_size
+        self.high_water = high_water
+        self.low_water = low_water
+        self.use_sendfile = use_sendfile
+        self.closed = False
+        self.error: BaseException | None = None
+        self.buffered_bytes = 0
+        self._write_queue: collections.deque = collections.deque()
+        self._read_buffer = bytearray()
+        self._on_data: Callable[[bytes], Any] | None = None
+        self._read_paused = False
+        self._pull_future: Future | None = None
+        self._pull_delimiter: bytes | None = None
+        self._pull_count = 0
+        self._pull_max = 0
+        self._drain_callback: Callable[[], Any] | None = None
+        self._flushed_callbacks: list[Callable[[], Any]] = []
+        self._close_callbacks: list[Callable[[], Any]] = []
+        self._interest = READ
+        loop.add_handler(self.fileno, self._handle_events, READ)
+
+    # -- interest --------------------------------------------------------------------------
+
+    def _set_interest(self, interest: int) -> None:
+        if interest != self._interest and not self.closed:
+            self._interest = interest
+            self.loop.update_handler(self.fileno, interest)
+
+    def _wanted_interest(self) -> int:
+        interest = 0
+        if not self._read_paused:
+            interest |= READ
+        if self._write_queue:
+            interest |= WRITE
+        return interest
+
+    def _handle_events(self, fd: int, events: int) -> None:
+        if events & READ:
+            self._on_readable()
+        if self.closed:
+            return
+        if events & WRITE:
+            self._flush()
+        if self.closed:
+            return
+        if events & ERROR and not events & READ:
+            self.close()
+
+    # -- push reading ----------------------------------------------------------------------
+
+    def start_reading(self, on_data: Callable[[bytes], Any]) -> None:
+        """Hand every chunk received from now on to ``on_data`` (push style)."""
+        self._on_data = on_data
+        if self._read_buffer:
+            data = bytes(self._read_buffer)
+            self._read_buffer.clear()
+            self.loop.call_soon(self._deliver, data)
+
+    def _deliver(self, data: bytes) -> None:
+        if not self.closed and self._on_data is not None:
+            self._on_data(data)
+
+    def pause_reading(self) -> None:
+        if not self._read_paused:
+            self._read_paused = True
+            self._set_interest(self._wanted_interest())
+
+    def resume_reading(self) -> None:
+        if self._read_paused:
+            self._read_paused = False
+            self._set_interest(self._wanted_interest())
+
+    @property
+    def reading_paused(self) -> bool:
+        return self._read_paused
+
+    def _on_readable(self) -> None:
+        try:
+            data = self.socket.recv(self.read_chunk_size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fail(exc)
+            return
+        if not data:
+            self.close()
+            return
+        if self._on_data is not None:
+            self._on_data(data)
+            return
+        self._read_buffer += data
+        if self._pull_future is not None:
+            self._try_pull()
+        elif len(self._read_buffer) > self.max_buffer_size:
+            self._fail(BufferFullError("read buffer over its limit"))
+
+    # -- pull reading ----------------------------------------------------------------------
+
+    def read_until(self, delimiter: bytes, max_bytes: int | None = None) -> Future:
+        """Future of the bytes up to and including ``delimiter``.
+
+        Fails with :class:`BufferFullError` when ``max_bytes`` (or the buffer limit) is
+        passed before the delimiter is seen.
+        """
+        return self._start_pull(delimiter, 0, max_bytes or self.max_buffer_size)
+
+    def read_bytes(self, count: int) -> Future:
+        """Future of exactly ``count`` bytes."""
+        return self._start_pull(None, count, self.max_buffer_size)
+
+    def _start_pull(self, delimiter: bytes | None, count: int, max_bytes: int) -> Future:
+        if self._pull_future is not None:
+            raise RuntimeError("a read is already pending on this stream")
+        future = Future(self.loop)
+        if self.closed:
+            future.set_exception(StreamClosedError("stream is closed"))
+            return future
+        self._pull_future = future
+        self._pull_delimiter = delimiter
+        self._pull_count = count
+        self._pull_max = max_bytes
+        self._try_pull()
+        return future
+
+    def _try_pull(self) -> None:
+        future = self._pull_future
+        if future is None:
+            return
+        buf = self._read_buffer
+        if self._pull_delimiter is not None:
+            index = buf.find(self._pull_delimiter)
+            if index >= 0:
+                end = index + len(self._pull_delimiter)
+                if end > self._pull_max:
+                    self._pull_failed(BufferFullError("delimiter not found within the limit"))
+                    return
+                result = bytes(buf[:end])
+                del buf[:end]
+            elif len(buf) > self._pull_max:
+                self._pull_failed(BufferFullError("delimiter not found within the limit"))
+                return
+            else:
+                return
+        else:
+            if len(buf) < self._pull_count:
+                return
+            result = bytes(buf[:self._pull_count])
+            del buf[:self._pull_count]
+        self._pull_future = None
+        future.set_result(result)
+
+    def _pull_failed(self, exc: BaseException) -> None:
+        future, self._pull_future = self._pull_future, None
+        if future is not None and not future.done():
+            future.set_exception(exc)
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue ``data``; try to send at once when nothing is queued before it."""
+        if self.closed or not data:
+            return
+        if not self._write_queue:
+            try:
+                sent = self.socket.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._fail(exc)
+                return
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+        self._write_queue.append(data)
+        self.buffered_bytes += len(data)
+        self._set_interest(self._wanted_interest())
+
+    def write_file(self, fd: int, offset: int, count: int) -> None:
+        """Queue ``count`` bytes of the open file ``fd`` from ``offset``.
+
+        The caller keeps ``fd`` open until the flushed callback has run.  Sent with
+        ``os.sendfile`` unless ``use_sendfile`` is off (TLS), then read and written.
+        """
+        if self.closed or count <= 0:
+            return
+        self._write_queue.append(_FileChunk(fd, offset, count))
+        if len(self._write_queue) == 1:
+            self._flush()
+        else:
+            self._set_interest(self._wanted_interest())
+
+    @property
+    def writing(self) -> bool:
+        return bool(self._write_queue)
+
+    @property
+    def over_high_water(self) -> bool:
+        return self.buffered_bytes > self.high_water
+
+    def set_drain_callback(self, callback: Callable[[], Any] | None) -> None:
+        """Call ``callback`` once, when the queue falls to ``low_water`` (or now, if it is)."""
+        if callback is not None and self.buffered_bytes <= self.low_water and not self._has_file():
+            self.loop.call_soon(callback)
+            return
+        self._drain_callback = callback
+
+    def _has_file(self) -> bool:
+        return any(isinstance(item, _FileChunk) for item in self._write_queue)
+
+    def on_flushed(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback`` once everything queued so far has reached the socket."""
+        if not self._write_queue:
+            self.loop.call_soon(callback)
+        else:
+            self._flushed_callbacks.append(callback)
+
+    def _flush(self) -> None:
+        queue = self._write_queue
+        sock = self.socket
+        try:
+            while queue:
+                head = queue[0]
+                if isinstance(head, _FileChunk):
+                    if not self._send_file_chunk(head):
+                        break
+                    queue.popleft()
+                    continue
+                buffers = []
+                for item in queue:
+                    if isinstance(item, _FileChunk) or len(buffers) >= _IOV_MAX:
+                        break
+                    buffers.append(item)
+                sent = sock.sendmsg(buffers) if len(buffers) > 1 else sock.send(buffers[0])
+                self.buffered_bytes -= sent
+                while sent:
+                    item = queue[0]
+                    if sent >= len(item):
+                        sent -= len(item)
+                        queue.popleft()
+                    else:
+                        queue[0] = memoryview(item)[sent:]
+                        sent = 0
+                        break
+                else:
+                    continue
+                break  # partial send: the socket buffer is full
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._set_interest(self._wanted_interest())
+        if self._drain_callback is not None and self.buffered_bytes <= self.low_water \
+                and not (queue and isinstance(queue[0], _FileChunk)):
+            callback, self._drain_callback = self._drain_callback, None
+            callback()
+        if not queue and self._flushed_callbacks:
+            callbacks, self._flushed_callbacks = self._flushed_callbacks, []
+            for callback in callbacks:
+                callback()
+
+    def _send_file_chunk(self, chunk: _FileChunk) -> bool:
+        """Send part of a file; True once it is all sent.  Raises BlockingIOError when full."""
+        while chunk.remaining > 0:
+            if self.use_sendfile:
+                sent = os.sendfile(self.fileno, chunk.fd, chunk.offset,
+                                   min(chunk.remaining, 1 << 30))
+            else:
+                data = os.pread(chunk.fd, min(chunk.remaining, 1 << 16), chunk.offset)
+                sent = self.socket.send(data) if data else 0
+            if sent == 0:
+                chunk.remaining = 0  # the file is shorter than promised
+                break
+            chunk.offset += sent
+            chunk.remaining -= sent
+        return True
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def set_close_callback(self, callback: Callable[[], Any]) -> None:
+        self._close_callbacks.append(callback)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not (isinstance(exc, OSError) and exc.errno in _QUIET_ERRNOS):
+            self.error = exc
+        self.close()
+
+    def close(self) -> None:
+        """Close the socket now, dropping anything unsent.  Close callbacks run soon."""
+        if self.closed:
+            return
+        self.closed = True
+        self.loop.remove_handler(self.fileno)
+        try:
+            self.socket.close()
+        except OSError:
+            pass
+        self._write_queue.clear()
+        self.buffered_bytes = 0
+        future, self._pull_future = self._pull_future, None
+        if future is not None and not future.done():
+            future.set_exception(StreamClosedError("stream closed"))
+        self._drain_callback = None
+        self._flushed_callbacks = []
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            self.loop.call_soon(callback)
+
+    def close_after_flush(self) -> None:
+        """Close once the write queue is empty (now, if it is)."""
+        if not self._write_queue:
+            self.close()
+        else:
+            self.pause_reading()
+            self._flushed_callbacks.append(self.close)

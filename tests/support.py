@@ -1,0 +1,122 @@
+"""Helpers for tests that run a real wsgiloop server in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_LISTENING = re.compile(r"Listening at: (\S+)")
+
+
+class ServerProcess:
+    """A ``python -m wsgiloop`` subprocess bound to a free port.
+
+    ``url`` is the first address the server reported; ``log`` collects stderr so far.
+    Use as a context manager: the process is always stopped on exit.
+    """
+
+    def __init__(self, app: str, *args: str, env: dict | None = None,
+                 cwd: str | os.PathLike | None = None, bind: str = "127.0.0.1:0",
+                 timeout: float = 15.0) -> None:
+        full_env = dict(os.environ)
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            [str(ROOT), str(ROOT / "tests")] + [p for p in [full_env.get("PYTHONPATH")] if p])
+        full_env["PYTHONUNBUFFERED"] = "1"
+        if env:
+            full_env.update(env)
+        cmd = [sys.executable, "-m", "wsgiloop", app]
+        if bind:
+            cmd += ["--bind", bind]
+        cmd += list(args)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=full_env, cwd=cwd or ROOT, text=True)
+        self._lines: list[str] = []
+        self._out: list[str] = []
+        self.urls: list[str] = []
+        self._ready = threading.Event()
+        threading.Thread(target=self._pump_stderr, daemon=True).start()
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        if not self._ready.wait(timeout) or not self.urls:
+            self.stop()
+            raise RuntimeError("server did not start:\n" + self.log)
+        self.url = self.urls[0]
+        m = re.match(r"https?://(\[[^\]]+\]|[^:/]+):(\d+)", self.url)
+        if m:
+            self.host = m.group(1).strip("[]")
+            self.port = int(m.group(2))
+
+    def _pump_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._lines.append(line)
+            m = _LISTENING.search(line)
+            if m:
+                self.urls.append(m.group(1))
+                self._ready.set()
+        self._ready.set()
+
+    def _pump_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._out.append(line)
+
+    @property
+    def log(self) -> str:
+        """Everything the server wrote to stderr so far."""
+        return "".join(self._lines)
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self._out)
+
+    def wait_for_log(self, pattern: str, timeout: float = 10.0) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.log)
+            if m:
+                return m
+            time.sleep(0.02)
+        raise AssertionError(f"{pattern!r} not in the server log:\n{self.log}")
+
+    def connect(self, timeout: float = 5.0) -> socket.socket:
+        return socket.create_connection((self.host, self.port), timeout=timeout)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def raw_request(sock: socket.socket, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send ``data`` and read until the server closes the connection (or ``timeout``)."""
+    sock.settimeout(timeout)
+    sock.sendall(data)
+    chunks = []
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except (TimeoutError, ConnectionResetError):
+        pass
+    return b"".join(chunks)

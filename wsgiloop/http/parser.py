@@ -31,6 +31,8 @@ END_OF_MESSAGE = object()
 
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
+_TOKEN_RE = re.compile(_TOKEN)
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _FIELD_LINE = re.compile(rf"({_TOKEN}):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*")
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
 _ABSOLUTE_TARGET = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
@@ -40,6 +42,8 @@ _CTL_IN_CHUNK_LINE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 (_HEAD, _BODY_LENGTH, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _END, _DONE,
  _DEAD) = range(9)
 _KNOWN_CODINGS = frozenset({"chunked"})
+_known_names: dict[str, str] = {}  # field names already checked to be tokens
+_FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "expect"})
 
 
 class RequestHead:
@@ -136,70 +140,96 @@ class RequestParser:
 
     def _parse_head(self) -> object:
         buf = self._buffer
+        if not buf:
+            return NEED_DATA
         if buf[:1] in (b"\r", b"\n"):
             # RFC 9112 2.2: ignore empty lines before the request line.
             stripped = buf.lstrip(b"\r\n")
-            if b"\n" in buf[:len(buf) - len(stripped)].replace(b"\r\n", b""):
-                raise self._fail(400, "bare LF before the request line")
+            prefix = buf[:len(buf) - len(stripped)]
+            if not stripped and prefix.endswith(b"\r"):
+                # keep a final CR: its LF may come with the next read
+                prefix, stripped = prefix[:-1], b"\r"
+            if prefix.replace(b"\r\n", b""):
+                raise self._fail(400, "bare CR or LF before the request line")
             self._buffer = buf = stripped
         end = buf.find(b"\r\n\r\n")
         if end < 0:
             self._check_incomplete_head(buf)
             return NEED_DATA
         limits = self.limits
+        if buf.find(b"\r\n") > limits.max_request_line:
+            raise self._fail(414, "request line too long")
         if end + 4 > limits.max_head_size:
             raise self._fail(431, "request head too large")
         text = buf[:end].decode("latin-1")
         self._buffer = buf[end + 4:]
         lines = text.split("\r\n")
         request_line = lines[0]
-        if len(request_line) > limits.max_request_line:
-            raise self._fail(414, "request line too long")
         head = self._parse_request_line(request_line)
         if len(lines) - 1 > limits.max_header_count:
             raise self._fail(431, "too many header fields")
         headers = []
         append = headers.append
-        match_field = _FIELD_LINE.fullmatch
+        known_names = _known_names
         max_field = limits.max_header_field_size
-        content_length = transfer_encoding = connection = expect = None
-        host_values = []
+        host = None
+        host_count = 0
+        special = None  # framing-relevant fields, only when present
         for line in lines[1:]:
             if len(line) > max_field:
                 raise self._fail(431, "header field too large")
-            m = match_field(line)
-            if m is None:
+            name, colon, value = line.partition(":")
+            lname = known_names.get(name)
+            if lname is None:
+                if not colon or not _TOKEN_RE.fullmatch(name):
+                    raise self._fail(400, self._field_error(line))
+                lname = name.lower()
+                if len(known_names) < 2048:
+                    known_names[name] = lname
+            value = value.strip(" \t")
+            if not value.isprintable() and _BAD_VALUE.search(value):
                 raise self._fail(400, self._field_error(line))
-            name, value = m.groups()
             append((name, value))
-            lname = name.lower()
             if lname == "host":
-                host_values.append(value)
-            elif lname == "content-length":
-                content_length = value if content_length is None else content_length + "," + value
-            elif lname == "transfer-encoding":
-                transfer_encoding = value if transfer_encoding is None else transfer_encoding + "," + value
-            elif lname == "connection":
-                connection = value if connection is None else connection + "," + value
-            elif lname == "expect":
-                expect = value if expect is None else expect + "," + value
+                host = value
+                host_count += 1
+            elif lname in _FRAMING_FIELDS:
+                if special is None:
+                    special = {}
+                previous = special.get(lname)
+                special[lname] = value if previous is None else previous + "," + value
         head.headers = headers
-        self._apply_host(head, host_values)
-        self._apply_connection(head, connection)
-        self._apply_framing(head, content_length, transfer_encoding)
-        self._apply_expect(head, expect)
+        if host_count != 1 or head.host is not None:
+            self._apply_host(head, [host] * host_count if host_count <= 1 else [host, host])
+        elif _HOST.fullmatch(host) is None:  # type: ignore[arg-type]
+            raise self._fail(400, "malformed Host field")
+        else:
+            head.host = host
+        if special is None:
+            head.keep_alive = head.version == "HTTP/1.1"
+            head.content_length = None
+            head.chunked = False
+            head.expect_continue = False
+            self._state = _END
+        else:
+            get = special.get
+            self._apply_connection(head, get("connection"))
+            self._apply_framing(head, get("content-length"), get("transfer-encoding"))
+            self._apply_expect(head, get("expect"))
         return head
 
     def _check_incomplete_head(self, buf: bytes) -> None:
         limits = self.limits
+        # a final CR may be the first half of a CRLF still in transit
+        complete = buf[:-1] if buf.endswith(b"\r") else buf
         line_end = buf.find(b"\r\n")
-        if line_end < 0 and len(buf) > limits.max_request_line:
+        if (line_end if line_end >= 0 else len(complete)) > limits.max_request_line:
             raise self._fail(414, "request line too long")
         if len(buf) >= limits.max_head_size:
             raise self._fail(431, "request head too large")
         if b"\n" in buf.replace(b"\r\n", b""):
             raise self._fail(400, "bare LF in the request head")
-        if b"\r" in buf[:-1].replace(b"\r\n", b""):
+        if b"\r" in complete.replace(b"\r\n", b""):
             raise self._fail(400, "bare CR in the request head")
 
     @staticmethod
@@ -358,7 +388,7 @@ class RequestParser:
             if state == _CHUNK_SIZE_LINE:
                 end = buf.find(b"\r\n")
                 if end < 0:
-                    if len(buf) > limits.max_chunk_line:
+                    if len(buf) - buf.endswith(b"\r") > limits.max_chunk_line:
                         raise self._fail(400, "chunk size line too long")
                     if b"\n" in buf or b"\r" in buf[:-1]:
                         raise self._fail(400, "bare CR or LF in a chunk size line")

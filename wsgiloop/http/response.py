@@ -30,7 +30,20 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
                          "proxy-authorization", "te", "trailer", "trailers",
                          "transfer-encoding", "upgrade"})
 
+_SPECIAL = _HOP_BY_HOP | {"content-length"}
 _date_cache: list = [0, b""]
+_status_codes: dict[str, int] = {}
+_checked_names: dict[str, str] = {}
+
+
+def _check_name(name: object) -> str:
+    """The lower-cased name, after checking it is a token (remembered when valid)."""
+    if type(name) is not str or not _TOKEN_RE.fullmatch(name):
+        raise ValueError(f"invalid header name {name!r}")
+    lname = name.lower()
+    if len(_checked_names) < 1024:
+        _checked_names[name] = lname
+    return lname
 
 
 def http_date() -> bytes:
@@ -60,6 +73,9 @@ class ResponseFramer:
     """Frames one response.  Build it, read ``head``, then pass body data through
     :meth:`encode` and finish with :meth:`end`.
 
+    ``body_length``, when the caller already holds the whole body, adds a
+    Content-Length the application did not give.
+
     ``keep_alive`` says, after construction, whether the connection may carry another
     request after this response; ``mode`` is one of NO_BODY, LENGTH, CHUNKED, CLOSE.
     """
@@ -67,39 +83,57 @@ class ResponseFramer:
     __slots__ = ("mode", "keep_alive", "head", "content_length", "sent", "status", "truncated")
 
     def __init__(self, method: str, request_version: str, keep_alive: bool, status: str,
-                 headers: list[tuple[str, str]], server_header: bytes | None) -> None:
-        code = parse_status(status)
+                 headers: list[tuple[str, str]], server_header: bytes | None,
+                 body_length: int | None = None) -> None:
+        code = _status_codes.get(status)
+        if code is None:
+            code = parse_status(status)
+            if len(_status_codes) < 256:
+                _status_codes[status] = code
         self.status = code
-        lines = [b"HTTP/1.1 ", status.encode("latin-1"), b"\r\nDate: ", http_date()]
-        if server_header:
-            lines += [b"\r\nServer: ", server_header]
+        parts = []
+        append = parts.append
         content_length = None
         for name, value in headers:
-            if not isinstance(name, str) or not isinstance(value, str):
-                raise ValueError(f"header {name!r}: {value!r} is not a pair of str")
-            if not _TOKEN_RE.fullmatch(name):
-                raise ValueError(f"invalid header name {name!r}")
-            if _BAD_VALUE_RE.search(value):
+            lname = _checked_names.get(name)
+            if lname is None:
+                lname = _check_name(name)
+            if type(value) is not str:
+                raise ValueError(f"header {name!r} has a value that is not a str: {value!r}")
+            if not value.isprintable() and _BAD_VALUE_RE.search(value):
                 raise ValueError(f"invalid character in the value of header {name!r}")
-            lname = name.lower()
-            if lname == "content-length":
-                value = value.strip()
-                if not value.isdigit() or not value.isascii() or (
-                        content_length is not None and int(value) != content_length):
-                    raise ValueError(f"invalid Content-Length {value!r}")
-                if content_length is not None:
-                    continue
-                content_length = int(value)
-                if code < 200 or code == 204:
-                    continue  # these responses carry no length
-            elif lname in _HOP_BY_HOP:
-                if lname == "connection" and "close" in value.lower():
-                    keep_alive = False
-                continue
-            try:
-                lines += [b"\r\n", name.encode("latin-1"), b": ", value.encode("latin-1")]
-            except UnicodeEncodeError:
-                raise ValueError(f"header {name!r} is not latin-1") from None
+            if lname in _SPECIAL:
+                if lname == "content-length":
+                    value = value.strip()
+                    if not value.isdigit() or not value.isascii() or (
+                            content_length is not None and int(value) != content_length):
+                        raise ValueError(f"invalid Content-Length {value!r}")
+                    if content_length is not None:
+                        continue
+                    content_length = int(value)
+                    if code < 200 or code == 204:
+                        continue  # these responses carry no length
+                else:
+                    if lname == "connection" and "close" in value.lower():
+                        keep_alive = False
+                    continue  # hop-by-hop fields are the server's business
+            append(name)
+            append(": ")
+            append(value)
+            append("\r\n")
+        if content_length is None and body_length is not None and code >= 200 \
+                and code not in (204, 304) and method != "HEAD":
+            content_length = body_length  # the whole body is known: no need for chunks
+            append(f"Content-Length: {body_length}\r\n")
+        try:
+            fields = "".join(parts).encode("latin-1")
+            status_bytes = status.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError("a response header is not latin-1") from None
+        lines = [b"HTTP/1.1 ", status_bytes, b"\r\nDate: ", http_date(), b"\r\n"]
+        if server_header:
+            lines += [b"Server: ", server_header, b"\r\n"]
+        lines.append(fields)
         self.content_length = content_length
         self.sent = 0
         self.truncated = False
@@ -109,15 +143,15 @@ class ResponseFramer:
             self.mode = LENGTH
         elif request_version == "HTTP/1.1":
             self.mode = CHUNKED
-            lines.append(b"\r\nTransfer-Encoding: chunked")
+            lines.append(b"Transfer-Encoding: chunked\r\n")
         else:
             self.mode = CLOSE
             keep_alive = False
         if not keep_alive:
-            lines.append(b"\r\nConnection: close")
+            lines.append(b"Connection: close\r\n")
         elif request_version == "HTTP/1.0":
-            lines.append(b"\r\nConnection: keep-alive")
-        lines.append(b"\r\n\r\n")
+            lines.append(b"Connection: keep-alive\r\n")
+        lines.append(b"\r\n")
         self.keep_alive = keep_alive
         self.head = b"".join(lines)
 

@@ -1,0 +1,73 @@
+"""WSGI applications served by every server in the benchmark (see bench/run.py).
+
+Every server gets exactly the same callables, imported as ``bench.apps:NAME``
+with the working directory set to the repository root.
+
+* ``hello``       -- 12-byte body ``Hello World!`` with a Content-Length.
+* ``chunked``     -- 256 KiB body yielded as sixteen 16 KiB chunks (a generator),
+  with a Content-Length, so servers stream the pieces instead of re-framing them.
+* ``echo``        -- reads ``CONTENT_LENGTH`` bytes of ``wsgi.input`` and returns them.
+* ``flask_hello`` -- a real Flask application whose ``/`` returns ``Hello World!``.
+
+The payloads are built once at import time so the benchmark measures the
+server, not the application.
+"""
+
+from __future__ import annotations
+
+HELLO_BODY = b"Hello World!"
+CHUNK_SIZE = 16 * 1024
+CHUNK_COUNT = 16  # 16 x 16 KiB = 256 KiB
+CHUNK = b"x" * CHUNK_SIZE
+CHUNKED_LENGTH = CHUNK_SIZE * CHUNK_COUNT
+
+
+def hello(environ, start_response):
+    start_response("200 OK", [
+        ("Content-Type", "text/plain"),
+        ("Content-Length", str(len(HELLO_BODY))),
+    ])
+    return [HELLO_BODY]
+
+
+def chunked(environ, start_response):
+    start_response("200 OK", [
+        ("Content-Type", "application/octet-stream"),
+        ("Content-Length", str(CHUNKED_LENGTH)),
+    ])
+    return _chunks()
+
+
+def _chunks():
+    for _ in range(CHUNK_COUNT):
+        yield CHUNK
+
+
+def echo(environ, start_response):
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    start_response("200 OK", [
+        ("Content-Type", environ.get("CONTENT_TYPE") or "application/octet-stream"),
+        ("Content-Length", str(len(body))),
+    ])
+    return [body]
+
+
+def _make_flask_app():
+    try:
+        from flask import Flask
+    except ImportError:  # only the "flask" scenario needs it; bench/run.py checks first
+        return None
+    app = Flask("bench_flask_hello")
+
+    @app.route("/")
+    def index():
+        return "Hello World!"
+
+    return app
+
+
+flask_hello = _make_flask_app()

@@ -1,0 +1,319 @@
+"""Unit tests for the sans-I/O request parser (wsgiloop.http.parser).
+
+Every case of ``http_corpus.CASES`` is replayed whole, one byte at a time and cut at
+seeded random points; the events (heads summarized, body data concatenated) and the final
+error status must be the same every way.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from http_corpus import ANY, CASES, END, GET, HOST, Case, msg
+
+from wsgiloop.http import (
+    END_OF_MESSAGE,
+    NEED_DATA,
+    HTTPLimits,
+    ProtocolError,
+    RequestHead,
+    RequestParser,
+)
+
+SEEDS = range(5)
+SPLITS = ["whole", "bytewise"] + [f"random-{seed}" for seed in SEEDS]
+
+
+def split(data: bytes, how: str) -> list[bytes]:
+    if how == "whole":
+        return [data]
+    if how == "bytewise":
+        return [data[i:i + 1] for i in range(len(data))]
+    rng = random.Random(f"{how}:{len(data)}:{data[:64]!r}")
+    cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(1, 12))))
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+
+def summarize(h: RequestHead) -> dict:
+    return {"method": h.method, "path": h.path, "query": h.query, "version": h.version,
+            "host": h.host, "keep_alive": h.keep_alive, "chunked": h.chunked,
+            "content_length": h.content_length, "expect_continue": h.expect_continue,
+            "headers": h.headers}
+
+
+def pump(parser: RequestParser, out: list) -> None:
+    """Take every available event, starting the next request after each message."""
+    while True:
+        event = parser.next_event()
+        if event is NEED_DATA:
+            return
+        if event is END_OF_MESSAGE:
+            out.append(END)
+            parser.start_next_request()
+        elif isinstance(event, RequestHead):
+            out.append(summarize(event))
+        else:
+            assert isinstance(event, bytes) and event, f"bad data event {event!r}"
+            if out and isinstance(out[-1], bytes):
+                out[-1] += event
+            else:
+                out.append(event)
+
+
+def replay(data: bytes, chunks: list[bytes], limits: HTTPLimits | None = None):
+    """(events, ProtocolError or None, parser) after feeding ``chunks``."""
+    assert b"".join(chunks) == data
+    parser = RequestParser(limits)
+    events: list = []
+    try:
+        for chunk in chunks:
+            parser.feed(chunk)
+            pump(parser, events)
+    except ProtocolError as exc:
+        return events, exc, parser
+    return events, None, parser
+
+
+def matches(expected: list, actual: list) -> bool:
+    if len(expected) != len(actual):
+        return False
+    for want, got in zip(expected, actual, strict=True):
+        if isinstance(want, dict) and isinstance(got, dict):
+            if any(v is not ANY and got[k] != v for k, v in want.items()):
+                return False
+        elif want != got:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("how", SPLITS)
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_corpus(case: Case, how: str) -> None:
+    events, error, parser = replay(case.data, split(case.data, how), case.limits)
+    assert matches(case.events, events), f"events {events!r}\n  != {case.events!r}"
+    if case.error is None:
+        assert error is None, f"unexpected {error!r}"
+        assert parser.buffered == 0
+        assert not parser.in_request
+        assert parser.next_event() is NEED_DATA
+    else:
+        assert error is not None, "no ProtocolError raised"
+        assert error.status == case.error, f"{error!r}"
+        # The parser is dead: nothing after the error is ever parsed, not even a clean
+        # request fed afterwards.
+        for _ in range(3):
+            parser.feed(GET)
+            with pytest.raises(ProtocolError):
+                parser.next_event()
+
+
+def test_corpus_is_well_formed() -> None:
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids)), "duplicate case ids"
+    for case in CASES:
+        assert case.data, case.id
+        if case.error is None:
+            assert case.events and case.events[-1] == END, case.id
+    assert len(CASES) >= 150
+
+
+def test_random_splits_cut_the_data() -> None:
+    data = bytes(range(100))
+    for how in SPLITS[2:]:
+        chunks = split(data, how)
+        assert b"".join(chunks) == data and len(chunks) > 1 and all(chunks)
+
+
+# -- behaviour outside the corpus -----------------------------------------------------------
+
+def parse_one(data: bytes, limits: HTTPLimits | None = None) -> RequestHead:
+    parser = RequestParser(limits)
+    parser.feed(data)
+    event = parser.next_event()
+    assert isinstance(event, RequestHead)
+    return event
+
+
+def test_get_is_case_insensitive() -> None:
+    h = parse_one(msg("GET / HTTP/1.1", "hOsT: example.com", "X-Token: a", "x-token: b",
+                      "Content-Type: text/plain"))
+    assert h.get("host") == "example.com"
+    assert h.get("HOST") == "example.com"
+    assert h.get("X-TOKEN") == "a"          # the first of several
+    assert h.get("x-token") == "a"
+    assert h.get("content-type") == "text/plain"
+    assert h.get("Missing") is None
+    assert h.get("missing", "dflt") == "dflt"
+
+
+def test_head_target_and_has_body() -> None:
+    h = parse_one(msg("GET http://a.example/x?y HTTP/1.1", HOST))
+    assert h.target == "http://a.example/x?y"
+    assert not h.has_body
+    h = parse_one(msg("POST /p HTTP/1.1", HOST, "Content-Length: 0"))
+    assert h.target == "/p" and not h.has_body
+    h = parse_one(msg("POST /p HTTP/1.1", HOST, "Content-Length: 1"))
+    assert h.has_body
+    h = parse_one(msg("POST /p HTTP/1.1", HOST, "Transfer-Encoding: chunked"))
+    assert h.has_body
+
+
+def test_pipelined_request_waits_for_start_next_request() -> None:
+    parser = RequestParser()
+    parser.feed(GET + msg("GET /second HTTP/1.1", HOST))
+    assert isinstance(parser.next_event(), RequestHead)
+    assert parser.in_request
+    assert parser.next_event() is END_OF_MESSAGE
+    assert parser.waiting_for_response
+    assert not parser.in_request
+    buffered = parser.buffered
+    assert buffered == len(GET) + 6
+    for _ in range(3):
+        assert parser.next_event() is NEED_DATA
+    assert parser.buffered == buffered
+    parser.start_next_request()
+    assert not parser.waiting_for_response
+    second = parser.next_event()
+    assert isinstance(second, RequestHead) and second.path == "/second"
+    assert parser.next_event() is END_OF_MESSAGE
+    parser.start_next_request()
+    assert parser.next_event() is NEED_DATA
+    assert parser.buffered == 0
+
+
+def test_start_next_request_is_a_no_op_mid_request() -> None:
+    parser = RequestParser()
+    parser.feed(msg("POST / HTTP/1.1", HOST, "Content-Length: 4", body=b"ab"))
+    assert isinstance(parser.next_event(), RequestHead)
+    parser.start_next_request()
+    assert parser.next_event() == b"ab"
+    parser.start_next_request()
+    assert parser.next_event() is NEED_DATA
+    parser.feed(b"cd")
+    assert parser.next_event() == b"cd"
+    assert parser.next_event() is END_OF_MESSAGE
+
+
+def test_in_request_tracks_the_first_byte_of_a_head() -> None:
+    parser = RequestParser()
+    assert not parser.in_request
+    parser.feed(b"\r\n")
+    assert parser.next_event() is NEED_DATA
+    assert not parser.in_request
+    parser.feed(b"G")
+    assert parser.in_request
+    assert parser.next_event() is NEED_DATA
+
+
+def test_body_never_overruns_content_length() -> None:
+    parser = RequestParser()
+    parser.feed(msg("POST / HTTP/1.1", HOST, "Content-Length: 3", body=b"abcGET"))
+    parser.next_event()
+    assert parser.next_event() == b"abc"
+    assert parser.next_event() is END_OF_MESSAGE
+    assert parser.buffered == 3
+
+
+def test_incomplete_body_needs_data_without_error() -> None:
+    for data in (msg("POST / HTTP/1.1", HOST, "Content-Length: 10", body=b"abc"),
+                 msg("POST / HTTP/1.1", HOST, "Transfer-Encoding: chunked",
+                     body=b"5\r\nab"),
+                 msg("POST / HTTP/1.1", HOST, "Transfer-Encoding: chunked",
+                     body=b"2\r\nab\r\n0\r\nX: y\r\n")):
+        events, error, parser = replay(data, [data])
+        assert error is None and END not in events
+        assert parser.in_request
+        assert parser.next_event() is NEED_DATA
+
+
+def test_smuggling_attempt_yields_no_second_head() -> None:
+    inner = msg("GET /admin HTTP/1.1", HOST)
+    data = msg("POST / HTTP/1.1", HOST, f"Content-Length: {len(inner) + 5}",
+               "Transfer-Encoding: chunked", body=b"0\r\n\r\n" + inner)
+    for how in SPLITS:
+        parser = RequestParser()
+        heads = []
+        with pytest.raises(ProtocolError) as info:
+            for chunk in split(data, how):
+                parser.feed(chunk)
+                while (event := parser.next_event()) is not NEED_DATA:
+                    heads.append(event)
+                    if event is END_OF_MESSAGE:
+                        parser.start_next_request()
+        assert info.value.status == 400
+        assert heads == []
+        for _ in range(3):
+            with pytest.raises(ProtocolError):
+                parser.next_event()
+
+
+def test_error_leaves_parser_dead_even_after_valid_bytes() -> None:
+    parser = RequestParser()
+    parser.feed(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n" + GET)
+    with pytest.raises(ProtocolError) as info:
+        parser.next_event()
+    assert info.value.status == 400
+    for data in (b"", GET, b"\r\n" + GET):
+        parser.feed(data)
+        parser.start_next_request()
+        with pytest.raises(ProtocolError) as again:
+            parser.next_event()
+        assert again.value.status == 400
+
+
+def test_protocol_error_carries_status_and_detail() -> None:
+    parser = RequestParser()
+    parser.feed(msg("GET / HTTP/2.0", HOST))
+    with pytest.raises(ProtocolError) as info:
+        parser.next_event()
+    exc = info.value
+    assert exc.status == 505
+    assert exc.detail
+    assert str(exc).startswith("505 HTTP Version Not Supported: ")
+
+
+def test_limits_are_checked_before_the_head_is_complete() -> None:
+    limits = HTTPLimits(max_request_line=50, max_head_size=200)
+    parser = RequestParser(limits)
+    parser.feed(b"GET /" + b"a" * 60)
+    with pytest.raises(ProtocolError) as info:
+        parser.next_event()
+    assert info.value.status == 414
+    parser = RequestParser(limits)
+    parser.feed(b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"v" * 200)
+    with pytest.raises(ProtocolError) as info:
+        parser.next_event()
+    assert info.value.status == 431
+
+
+def test_content_length_over_limit_is_refused_before_the_body() -> None:
+    parser = RequestParser(HTTPLimits(max_body_size=100))
+    parser.feed(msg("POST / HTTP/1.1", HOST, "Content-Length: 101"))
+    with pytest.raises(ProtocolError) as info:
+        parser.next_event()
+    assert info.value.status == 413
+
+
+def test_large_body_in_pieces() -> None:
+    body = bytes(range(256)) * 64
+    data = msg("POST / HTTP/1.1", HOST, f"Content-Length: {len(body)}", body=body)
+    for how in ("whole", "random-0"):
+        events, error, _ = replay(data, split(data, how))
+        assert error is None and events[1] == body and events[2] == END
+    chunked = b"".join(b"%x\r\n%b\r\n" % (len(body[i:i + 1000]), body[i:i + 1000])
+                       for i in range(0, len(body), 1000)) + b"0\r\n\r\n"
+    data = msg("POST / HTTP/1.1", HOST, "Transfer-Encoding: chunked", body=chunked)
+    for how in ("whole", "random-1"):
+        events, error, _ = replay(data, split(data, how))
+        assert error is None and events[1] == body and events[2] == END
+
+
+def test_many_leading_empty_lines_are_consumed() -> None:
+    parser = RequestParser()
+    for _ in range(1000):
+        parser.feed(b"\r\n")
+        assert parser.next_event() is NEED_DATA
+    assert parser.buffered == 0
+    parser.feed(GET)
+    assert isinstance(parser.next_event(), RequestHead)

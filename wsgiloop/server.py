@@ -1,0 +1,628 @@
+"""Drives HTTP/1.1 connections over IOStreams and hands complete requests to a delegate.
+
+Per connection, :class:`HTTPConnection` feeds received bytes to the sans-I/O parser,
+collects each request body (in memory up to ``spool_threshold``, then in a temporary
+file; the size limit is enforced by the parser while reading), and only then calls the
+delegate.  Pipelined requests wait in the parser's buffer until the response before
+them has finished, so responses leave in order.
+
+The delegate seam (see :class:`RequestDelegate`):
+
+1. ``delegate(request, responder)`` is called once per request, on the loop thread,
+   with the whole body received -- except for ``Expect: 100-continue`` requests, whose
+   body is fetched when the application first reads it (``request.read_body()``).
+2. The delegate then calls, on the loop thread and in this order:
+   ``responder.start(status, headers)`` once; ``write``/``write_file`` any number of
+   times; and exactly one of ``finish()`` or ``abort()``.  It may do so at once or
+   later (after waiting for ``when_writable``).
+3. If the client goes away first, ``on_abort`` callbacks run; ``finish``/``abort`` are
+   then harmless no-ops.
+
+Protocol errors are answered here, at one place (:meth:`HTTPConnection._reject`), and
+the connection is closed.  Timeouts: the whole head must arrive within
+``header_timeout``; an idle keep-alive connection is closed after
+``keepalive_timeout``; a body that makes no progress for ``body_timeout`` gets 408.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import select
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from .http import END_OF_MESSAGE, NEED_DATA, HTTPLimits, ProtocolError, RequestHead, RequestParser
+from .http.errors import REASONS
+from .http.response import CLOSE, LENGTH, ResponseFramer
+from .ioloop import IOLoop, Timer
+from .iostream import IOStream
+
+log = logging.getLogger("wsgiloop.error")
+
+_IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING = range(5)
+
+
+@dataclass(frozen=True)
+class ConnectionParameters:
+    """Limits and timeouts for one HTTP connection, passed in by whoever serves.
+
+    * ``limits``: request size limits (see :class:`~wsgiloop.http.HTTPLimits`);
+    * ``header_timeout``: seconds for a whole request head to arrive (also for the first
+      request on a new connection);
+    * ``keepalive_timeout``: seconds an idle connection waits for its next request;
+    * ``body_timeout``: seconds a request body may go without progress;
+    * ``spool_threshold``: body bytes held in memory before spooling to a temp file;
+    * ``server_header``: the ``Server`` field value, or None for none;
+    * ``high_water``/``low_water``: write-buffer marks for back-pressure;
+    * ``linger``: seconds to keep reading after an error reply before closing.
+    """
+
+    limits: HTTPLimits = field(default_factory=HTTPLimits)
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 5.0
+    body_timeout: float = 30.0
+    spool_threshold: int = 256 * 1024
+    server_header: bytes | None = b"wsgiloop"
+    high_water: int = 256 * 1024
+    low_water: int = 64 * 1024
+    linger: float = 2.0
+
+
+class Request:
+    """A parsed request as the delegate sees it.
+
+    ``body`` is a readable binary file positioned at 0 (``BytesIO`` or a temp file) and
+    ``body_length`` its size; for a deferred ``100-continue`` body, call
+    :meth:`read_body` first.
+    """
+
+    __slots__ = ("head", "body", "body_length", "peer", "sockname", "scheme", "start_time",
+                 "_connection", "body_deferred", "protocol_error")
+
+    def __init__(self, head: RequestHead, connection: HTTPConnection) -> None:
+        self.head = head
+        self.body: Any = None
+        self.body_length = 0
+        self.peer = connection.peer
+        self.sockname = connection.sockname
+        self.scheme = connection.scheme
+        self.start_time = 0.0
+        self._connection = connection
+        self.body_deferred = False
+        self.protocol_error: ProtocolError | None = None
+
+    def read_body(self) -> None:
+        """Receive a deferred body now (sending ``100 Continue`` first).  Blocks this thread.
+
+        Raises :class:`ProtocolError` when the body breaks framing or limits; the
+        connection will then close after the response.
+        """
+        if self.body_deferred:
+            self.body_deferred = False
+            self._connection._receive_deferred_body(self)
+
+
+class RequestDelegate(Protocol):
+    def __call__(self, request: Request, responder: HTTPConnection) -> None: ...
+
+
+class HTTPConnection:
+    """One client connection.  Every method runs on the loop thread."""
+
+    def __init__(self, stream: IOStream, loop: IOLoop, params: ConnectionParameters,
+                 delegate: RequestDelegate, peer: Any, sockname: Any, scheme: str = "http",
+                 access_log: Callable[[Request, int, int], None] | None = None,
+                 on_close: Callable[[HTTPConnection], None] | None = None) -> None:
+        self.stream = stream
+        self.loop = loop
+        self.params = params
+        self.delegate = delegate
+        self.peer = peer
+        self.sockname = sockname
+        self.scheme = scheme
+        self.access_log = access_log
+        self._on_close = on_close
+        self.parser = RequestParser(params.limits)
+        self._state = _IDLE
+        self._processing = False
+        self._request: Request | None = None
+        self._head: RequestHead | None = None
+        self._chunks: list[bytes] = []
+        self._body_size = 0
+        self._spool: Any = None
+        self._framer: ResponseFramer | None = None
+        self._head_sent = False
+        self._bytes_sent = 0
+        self._abort_callbacks: list[Callable[[], Any]] = []
+        self._keep_alive = True
+        self._draining = False
+        now = time.monotonic()
+        self._state_since = now
+        self._progress = now
+        self._timer: Timer | None = loop.call_at(now + params.header_timeout, self._on_timer)
+        stream.set_close_callback(self._on_stream_closed)
+        stream.start_reading(self._on_data)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _on_data(self, data: bytes) -> None:
+        if self._draining:
+            return
+        if self._state == _IDLE:
+            self._state = _HEAD
+            self._state_since = time.monotonic()
+        elif self._state == _BODY:
+            self._progress = time.monotonic()
+        self.parser.feed(data)
+        if self._state == _RESPONDING:
+            if self.parser.buffered > self.params.limits.max_head_size:
+                self.stream.pause_reading()  # a client pipelining faster than we answer
+            return
+        self._process()
+
+    def _process(self) -> None:
+        """Turn buffered bytes into requests until a response is in progress."""
+        if self._processing:
+            return
+        self._processing = True
+        parser = self.parser
+        try:
+            while self._state != _RESPONDING and self._state != _CLOSING:
+                event = parser.next_event()
+                if event is NEED_DATA:
+                    if self._state == _IDLE and parser.buffered:
+                        self._state = _HEAD
+                        self._state_since = time.monotonic()
+                    break
+                if event is END_OF_MESSAGE:
+                    self._dispatch()
+                elif type(event) is RequestHead:
+                    self._begin(event)
+                    if event.expect_continue:
+                        self._dispatch()
+                else:
+                    self._add_body(event)  # type: ignore[arg-type]
+        except ProtocolError as exc:
+            self._reject(exc)
+        finally:
+            self._processing = False
+
+    def _begin(self, head: RequestHead) -> None:
+        self._head = head
+        self._keep_alive = head.keep_alive
+        if head.chunked or head.content_length:
+            self._state = _BODY
+            self._progress = time.monotonic()
+            self._chunks = []
+            self._body_size = 0
+            self._spool = None
+
+    def _add_body(self, data: bytes) -> None:
+        self._body_size += len(data)
+        if self._spool is not None:
+            self._spool.write(data)
+        elif self._body_size > self.params.spool_threshold:
+            self._spool = tempfile.TemporaryFile()
+            for chunk in self._chunks:
+                self._spool.write(chunk)
+            self._spool.write(data)
+            self._chunks = []
+        else:
+            self._chunks.append(data)
+
+    def _take_body(self, request: Request) -> None:
+        if self._spool is not None:
+            self._spool.seek(0)
+            request.body = self._spool
+            self._spool = None
+        elif self._chunks:
+            request.body = io.BytesIO(b"".join(self._chunks))
+            self._chunks = []
+        request.body_length = self._body_size
+        self._body_size = 0
+
+    def _dispatch(self) -> None:
+        head = self._head
+        assert head is not None
+        request = Request(head, self)
+        request.start_time = time.time() if self.access_log is not None else 0.0
+        if head.expect_continue and self._state == _BODY:
+            request.body_deferred = True
+        elif self._state == _BODY:
+            self._take_body(request)
+        self._request = request
+        self._state = _RESPONDING
+        self._framer = None
+        self._head_sent = False
+        self._bytes_sent = 0
+        try:
+            self.delegate(request, self)
+        except Exception:
+            log.exception("unhandled error in the request delegate")
+            if self._state == _RESPONDING:
+                self.abort()
+
+    def _receive_deferred_body(self, request: Request) -> None:
+        """Blocking receive of a 100-continue body, on the calling thread."""
+        if self._framer is None and not self.stream.closed:
+            self._send_now(b"HTTP/1.1 100 Continue\r\n\r\n")
+        parser = self.parser
+        deadline = time.monotonic() + self.params.body_timeout
+        poller = select.poll()
+        poller.register(self.stream.fileno, select.POLLIN)
+        try:
+            while True:
+                event = parser.next_event()
+                if event is END_OF_MESSAGE:
+                    break
+                if event is NEED_DATA:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not poller.poll(remaining * 1000):
+                        raise ProtocolError(408, "request body timed out")
+                    try:
+                        data = self.stream.socket.recv(65536)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        data = b""
+                    if not data:
+                        raise ProtocolError(400, "client closed during the request body")
+                    parser.feed(data)
+                    deadline = time.monotonic() + self.params.body_timeout
+                else:
+                    self._add_body(event)  # type: ignore[arg-type]
+        except ProtocolError as exc:
+            request.protocol_error = exc
+            self._keep_alive = False
+            raise
+        self._take_body(request)
+
+    def _send_now(self, data: bytes) -> None:
+        """Blocking send outside the loop's write queue (only when nothing is queued)."""
+        sock = self.stream.socket
+        sock.settimeout(self.params.body_timeout)
+        try:
+            sock.sendall(data)
+        except OSError:
+            pass
+        finally:
+            sock.setblocking(False)
+
+    # -- responding (the responder interface) ------------------------------------------------
+
+    @property
+    def client_gone(self) -> bool:
+        return self.stream.closed
+
+    @property
+    def head_sent(self) -> bool:
+        return self._head_sent
+
+    def start(self, status: str, headers: list[tuple[str, str]]) -> ResponseFramer:
+        """Fix the status and headers; raises ValueError for invalid ones.  Sends nothing."""
+        head = self._head
+        assert head is not None
+        framer = ResponseFramer(head.method, head.version, self._keep_alive, status, headers,
+                                self.params.server_header)
+        self._framer = framer
+        return framer
+
+    def write(self, data: bytes) -> bool:
+        """Send body ``data`` (the head goes first); False when over the high-water mark."""
+        framer = self._framer
+        assert framer is not None, "start() before write()"
+        payload = framer.encode(data)
+        if not self._head_sent:
+            self._head_sent = True
+            payload = framer.head + payload
+        if payload:
+            self._bytes_sent += len(payload)
+            self.stream.write(payload)
+        return self.stream.buffered_bytes <= self.params.high_water
+
+    def write_file(self, fd: int, offset: int, count: int) -> None:
+        """Send ``count`` bytes of file ``fd`` from ``offset`` (sendfile where possible)."""
+        framer = self._framer
+        assert framer is not None, "start() before write_file()"
+        if framer.mode not in (LENGTH, CLOSE):  # raw bytes on the wire
+            raise ValueError("write_file needs a Content-Length or close-delimited response")
+        if not self._head_sent:
+            self.write(b"")
+        count = framer.allowance(count)
+        framer.sent += count
+        self._bytes_sent += count
+        self.stream.write_file(fd, offset, count)
+
+    def when_writable(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback`` once the write buffer has drained to the low-water mark."""
+        self.stream.set_drain_callback(callback)
+
+    def on_abort(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback`` if the connection is lost before the response finishes."""
+        self._abort_callbacks.append(callback)
+
+    def respond(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        """``start``, ``write`` and ``finish`` in one call, for a body held whole.
+
+        The head and body leave in one write; a missing Content-Length is added.
+        """
+        head = self._head
+        assert head is not None
+        framer = ResponseFramer(head.method, head.version, self._keep_alive, status, headers,
+                                self.params.server_header, len(body))
+        self._framer = framer
+        self._head_sent = True
+        payload = framer.head + framer.encode(body) + framer.end()
+        self._bytes_sent = len(payload)
+        self.stream.write(payload)
+        self._complete(framer)
+
+    def finish(self) -> None:
+        """Complete the response; the connection moves on to the next request or closes."""
+        if self._state != _RESPONDING:
+            return
+        framer = self._framer
+        assert framer is not None, "start() before finish()"
+        tail = framer.end()
+        if not self._head_sent:
+            self._head_sent = True
+            tail = framer.head + tail
+        if tail:
+            self._bytes_sent += len(tail)
+            self.stream.write(tail)
+        self._complete(framer)
+
+    def _complete(self, framer: ResponseFramer) -> None:
+        keep_alive = self._keep_alive and framer.keep_alive
+        if framer.mode == LENGTH and (framer.truncated or framer.sent < framer.content_length):
+            if framer.truncated:
+                log.warning("response longer than its Content-Length %d; the rest was cut",
+                            framer.content_length)
+            else:
+                log.warning("response shorter than its Content-Length (%d of %d bytes); "
+                            "closing the connection", framer.sent, framer.content_length)
+                keep_alive = False
+        request = self._request
+        if request is not None:
+            if request.body is not None:
+                self._close_body(request)
+            if request.body_deferred:
+                keep_alive = False  # the client may still send a body we never asked for
+            if self.access_log is not None:
+                self.access_log(request, framer.status, self._bytes_sent - len(framer.head))
+        self._request = None
+        if self._abort_callbacks:
+            self._abort_callbacks = []
+        if not keep_alive:
+            self._state = _CLOSING
+            self._close_gracefully()
+            return
+        self._state = _IDLE
+        now = self._state_since = time.monotonic()
+        timer = self._timer
+        if timer is None or timer.deadline > now + self.params.keepalive_timeout:
+            self._cancel_timer()
+            self._timer = self.loop.call_at(now + self.params.keepalive_timeout, self._on_timer)
+        parser = self.parser
+        parser.start_next_request()
+        if self.stream._read_paused:
+            self.stream.resume_reading()
+        if parser.buffered and not self._processing:
+            self._process()
+
+    def abort(self) -> None:
+        """Give up on the response and close the connection (the client sees it cut)."""
+        if self._request is not None:
+            self._close_body(self._request)
+            self._request = None
+        self._abort_callbacks = []
+        self._state = _CLOSING
+        self.stream.close()
+
+    @staticmethod
+    def _close_body(request: Request) -> None:
+        body = request.body
+        if body is not None and not isinstance(body, io.BytesIO):
+            body.close()
+
+    # -- errors, timeouts and closing ------------------------------------------------------------
+
+    def _reject(self, exc: ProtocolError) -> None:
+        """Answer a protocol error and close: the request framing can't be trusted."""
+        log.debug("rejecting request from %s: %s", self.peer, exc)
+        if self._state == _RESPONDING and self._head_sent:
+            self.abort()
+            return
+        reason = REASONS.get(exc.status, "Error")
+        body = f"{exc.status} {reason}\n".encode()
+        self.stream.write(b"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                          b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                          % (exc.status, reason.encode(), len(body), body))
+        if self.access_log is not None and self._head is not None and exc.status != 408:
+            request = Request(self._head, self)
+            request.start_time = time.time()
+            self.access_log(request, exc.status, len(body))
+        self._state = _CLOSING
+        self._close_gracefully()
+
+    def _close_gracefully(self) -> None:
+        """Flush, half-close, and discard what the client still sends for a moment.
+
+        Closing with unread input would make the kernel send a reset, which can destroy
+        the reply before the client reads it.
+        """
+        self._draining = True
+        stream = self.stream
+
+        def shut() -> None:
+            if stream.closed:
+                return
+            try:
+                stream.socket.shutdown(socket.SHUT_WR)
+            except OSError:
+                stream.close()
+                return
+            stream.resume_reading()
+            self._cancel_timer()
+            self._timer = self.loop.call_later(self.params.linger, stream.close)
+
+        stream.on_flushed(shut)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _deadline(self) -> float | None:
+        state = self._state
+        params = self.params
+        if state == _IDLE:
+            if self._head is None:  # no request yet on this connection
+                return self._state_since + params.header_timeout
+            return self._state_since + params.keepalive_timeout
+        if state == _HEAD:
+            return self._state_since + params.header_timeout
+        if state == _BODY:
+            return self._progress + params.body_timeout
+        return None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.stream.closed or self._draining:
+            return
+        deadline = self._deadline()
+        now = time.monotonic()
+        if deadline is None:
+            # Responding: look again later; a response has no read deadline.
+            self._timer = self.loop.call_at(now + self.params.keepalive_timeout, self._on_timer)
+            return
+        if deadline > now:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+            return
+        if self._state == _IDLE:
+            self.stream.close()
+        else:
+            what = "request head" if self._state == _HEAD else "request body"
+            log.info("%s from %s timed out", what, self.peer)
+            self._reject(ProtocolError(408, f"{what} timed out"))
+
+    def _on_stream_closed(self) -> None:
+        self._cancel_timer()
+        if self._state == _RESPONDING:
+            callbacks, self._abort_callbacks = self._abort_callbacks, []
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("error in an abort callback")
+            if self._request is not None:
+                self._close_body(self._request)
+                self._request = None
+        self._state = _CLOSING
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+        if self._on_close is not None:
+            self._on_close(self)
+
+    def close(self) -> None:
+        """Close now (server shutdown)."""
+        self.stream.close()
+
+    @property
+    def idle(self) -> bool:
+        """True when no request is in progress (safe to close during a graceful stop)."""
+        return self._state == _IDLE and not self.parser.buffered
+
+
+class HTTPServer:
+    """Accepts connections on listening sockets and runs an :class:`HTTPConnection` each.
+
+    :meth:`start` registers the sockets with the loop; :meth:`stop_accepting` and
+    :meth:`close_idle` serve a graceful stop; ``connections`` are the open ones.
+    """
+
+    def __init__(self, loop: IOLoop, sockets: list[socket.socket], params: ConnectionParameters,
+                 delegate: RequestDelegate, *, scheme: str = "http",
+                 access_log: Callable[[Request, int, int], None] | None = None) -> None:
+        self.loop = loop
+        self.sockets = sockets
+        self.params = params
+        self.delegate = delegate
+        self.scheme = scheme
+        self.access_log = access_log
+        self.connections: set[HTTPConnection] = set()
+        self._accepting = False
+        self._paused_until = 0.0
+
+    def start(self) -> None:
+        self._accepting = True
+        for sock in self.sockets:
+            sock.setblocking(False)
+            self.loop.add_handler(sock.fileno(), self._on_acceptable, 0x001)
+
+    def _on_acceptable(self, fd: int, events: int) -> None:
+        sock = next(s for s in self.sockets if s.fileno() == fd)
+        for _ in range(64):
+            try:
+                conn_sock, peer = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (24, 23, 105, 12):  # EMFILE, ENFILE, ENOBUFS, ENOMEM
+                    log.error("cannot accept a connection: %s; pausing accepts for 0.5s", exc)
+                    self._pause_accepting(0.5)
+                    return
+                if exc.errno in (103, 104, 71):  # ECONNABORTED, ECONNRESET, EPROTO
+                    continue
+                raise
+            self._serve(conn_sock, peer, sock)
+
+    def _pause_accepting(self, seconds: float) -> None:
+        for sock in self.sockets:
+            self.loop.remove_handler(sock.fileno())
+
+        def resume() -> None:
+            if self._accepting:
+                for sock in self.sockets:
+                    self.loop.add_handler(sock.fileno(), self._on_acceptable, 0x001)
+
+        self.loop.call_later(seconds, resume)
+
+    def _serve(self, conn_sock: socket.socket, peer: Any, listener: socket.socket) -> None:
+        params = self.params
+        try:
+            sockname = conn_sock.getsockname()
+        except OSError:
+            conn_sock.close()
+            return
+        stream = IOStream(conn_sock, self.loop, high_water=params.high_water,
+                          low_water=params.low_water)
+        connection = HTTPConnection(stream, self.loop, params, self.delegate, peer or None,
+                                    sockname, self.scheme, self.access_log,
+                                    on_close=self.connections.discard)
+        self.connections.add(connection)
+
+    def stop_accepting(self) -> None:
+        """Stop accepting and close the listening sockets."""
+        if not self._accepting:
+            return
+        self._accepting = False
+        for sock in self.sockets:
+            self.loop.remove_handler(sock.fileno())
+            sock.close()
+
+    def close_idle(self) -> int:
+        """Close connections with no request in progress; returns how many remain busy."""
+        for connection in list(self.connections):
+            if connection.idle:
+                connection.close()
+        return sum(1 for c in self.connections if not c.stream.closed)
+
+    def close_all(self) -> None:
+        for connection in list(self.connections):
+            connection.close()

@@ -1,0 +1,392 @@
+"""The PEP 3333 gateway: runs a WSGI application for each request a connection hands over.
+
+Promises:
+
+* the environ carries every key PEP 3333 requires; ``PATH_INFO`` is percent-decoded
+  and presented as latin-1, so the raw bytes survive; ``QUERY_STRING`` is raw;
+* ``wsgi.input`` holds exactly the request body, received before the application runs
+  (``wsgi.input_terminated`` is true); an ``Expect: 100-continue`` body is fetched, and
+  ``100 Continue`` sent, when the application first reads it;
+* ``start_response`` follows the exc_info rules, may be called late (during iteration),
+  and returns a working ``write()`` callable;
+* ``wsgi.file_wrapper`` responses over a real file go out with ``sendfile``;
+* the response is streamed with back-pressure: iteration pauses while the client's
+  write buffer is above its high-water mark, so a slow reader never makes the server
+  hold a large response in memory;
+* the iterable's ``close()`` is always called, also when the client has gone;
+* an exception in the application, or an invalid status or header, gives a 500 with no
+  traceback to the client and the full traceback in the error log.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+from typing import Any, Callable, Iterable, Iterator
+from urllib.parse import unquote_to_bytes
+
+from .http import ProtocolError
+from .http.errors import REASONS
+from .http.response import CLOSE as _CLOSE
+from .http.response import LENGTH as _LENGTH
+from .http.response import NO_BODY as _NO_BODY
+from .server import HTTPConnection, Request
+
+log = logging.getLogger("wsgiloop.error")
+
+_ERROR_BODY = b"Internal Server Error\n"
+_ERROR_HEADERS = [("Content-Type", "text/plain; charset=utf-8"),
+                  ("Content-Length", str(len(_ERROR_BODY)))]
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: iterates a file in blocks; the gateway sends real files
+    with ``sendfile`` instead of iterating."""
+
+    def __init__(self, filelike: Any, block_size: int = 65536) -> None:
+        self.filelike = filelike
+        self.block_size = block_size
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self) -> Iterator[bytes]:
+        read = self.filelike.read
+        while True:
+            block = read(self.block_size)
+            if not block:
+                return
+            yield block
+
+    def fileno(self) -> int | None:
+        try:
+            return self.filelike.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            return None
+
+
+class _EmptyInput:
+    """``wsgi.input`` for a request without a body."""
+
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+    def readline(self, size: int = -1) -> bytes:
+        return b""
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return []
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(())
+
+
+class _DeferredInput:
+    """``wsgi.input`` for an ``Expect: 100-continue`` request: the first read asks the
+    connection for the body (sending ``100 Continue``), then reads from it."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._body: Any = None
+
+    def _fetch(self) -> Any:
+        if self._body is None:
+            self._request.read_body()
+            self._body = self._request.body or io.BytesIO(b"")
+        return self._body
+
+    def read(self, size: int = -1) -> bytes:
+        return self._fetch().read(size)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._fetch().readline(size)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return self._fetch().readlines(hint)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._fetch())
+
+
+_EMPTY_INPUT = _EmptyInput()
+_header_keys: dict[str, str] = {}
+
+
+def _environ_key(name: str) -> str:
+    key = _header_keys.get(name)
+    if key is None:
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if len(_header_keys) < 1024:
+            _header_keys[name] = key
+    return key
+
+
+class WSGIGateway:
+    """The request delegate that serves one WSGI application.
+
+    ``multithread``/``multiprocess`` are reported in the environ as given; the caller
+    states the truth of its mode.  ``errors`` is the stream behind ``wsgi.errors``.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], *, root_path: str = "",
+                 multithread: bool = False, multiprocess: bool = False,
+                 errors: Any = None) -> None:
+        self.app = app
+        self.root_path = root_path.rstrip("/")
+        self._base_environ = {
+            "SCRIPT_NAME": self.root_path,
+            "wsgi.version": (1, 0),
+            "wsgi.errors": errors if errors is not None else sys.stderr,
+            "wsgi.multithread": multithread,
+            "wsgi.multiprocess": multiprocess,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+            "wsgi.file_wrapper": FileWrapper,
+        }
+
+    def build_environ(self, request: Request) -> dict[str, Any]:
+        head = request.head
+        environ = self._base_environ.copy()
+        path = head.path
+        if "%" in path:
+            path = unquote_to_bytes(path).decode("latin-1")
+        root = self.root_path
+        if root and (path == root or path.startswith(root + "/")):
+            path = path[len(root):]
+        environ["REQUEST_METHOD"] = head.method
+        environ["PATH_INFO"] = path
+        environ["QUERY_STRING"] = head.query
+        environ["RAW_URI"] = head.target
+        environ["SERVER_PROTOCOL"] = head.version
+        environ["wsgi.url_scheme"] = request.scheme
+        sockname = request.sockname
+        if isinstance(sockname, tuple):
+            environ["SERVER_NAME"] = sockname[0]
+            environ["SERVER_PORT"] = str(sockname[1])
+        else:
+            environ["SERVER_NAME"] = _host_name(head.host or "localhost")
+            environ["SERVER_PORT"] = "443" if request.scheme == "https" else "80"
+        peer = request.peer
+        if isinstance(peer, tuple):
+            environ["REMOTE_ADDR"] = peer[0]
+            environ["REMOTE_PORT"] = str(peer[1])
+        else:
+            environ["REMOTE_ADDR"] = ""
+        for name, value in head.headers:
+            key = _environ_key(name)
+            if key == "HTTP_CONTENT_TYPE":
+                environ["CONTENT_TYPE"] = value
+            elif key == "HTTP_CONTENT_LENGTH":
+                continue
+            elif key in environ:
+                # RFC 9110 5.3: repeated fields combine with commas (cookies with "; ").
+                sep = "; " if key == "HTTP_COOKIE" else ","
+                environ[key] = environ[key] + sep + value
+            else:
+                environ[key] = value
+        if head.host is not None:
+            environ["HTTP_HOST"] = head.host
+        if request.body_deferred:
+            environ["wsgi.input"] = _DeferredInput(request)
+            environ["CONTENT_LENGTH"] = str(head.content_length) if head.content_length else ""
+        elif request.body is not None:
+            environ["wsgi.input"] = request.body
+            environ["CONTENT_LENGTH"] = str(request.body_length)
+        else:
+            environ["wsgi.input"] = _EMPTY_INPUT
+            environ["CONTENT_LENGTH"] = "0" if head.content_length == 0 else ""
+        environ.setdefault("CONTENT_TYPE", "")
+        return environ
+
+    def __call__(self, request: Request, responder: HTTPConnection) -> None:
+        _Response(self, request, responder).run()
+
+
+class _Response:
+    """One application call and the streaming of its result, on the loop thread."""
+
+    __slots__ = ("gateway", "request", "responder", "result", "iterator", "started",
+                 "status", "headers", "framer", "closed")
+
+    def __init__(self, gateway: WSGIGateway, request: Request, responder: HTTPConnection) -> None:
+        self.gateway = gateway
+        self.request = request
+        self.responder = responder
+        self.result: Any = None
+        self.iterator: Iterator[bytes] | None = None
+        self.started = False
+        self.status: str | None = None
+        self.headers: list[tuple[str, str]] | None = None
+        self.framer: Any = None
+        self.closed = False
+
+    def start_response(self, status: str, headers: list[tuple[str, str]],
+                       exc_info: Any = None) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.responder.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response called a second time without exc_info")
+        if not isinstance(headers, list):
+            raise TypeError("response headers must be a list")
+        self.status = status
+        self.headers = headers
+        self.framer = None
+        return self.write
+
+    def _ensure_started(self) -> None:
+        if self.framer is None:
+            if self.status is None:
+                raise AssertionError("the application returned data before start_response")
+            self.framer = self.responder.start(self.status, self.headers)  # type: ignore[arg-type]
+
+    def write(self, data: bytes) -> None:
+        """The ``write()`` callable: sends at once (blocking semantics are not available on
+        the loop thread, so data is queued; prefer yielding from the iterable)."""
+        if type(data) is not bytes:
+            raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+        self._ensure_started()
+        self.responder.write(data)
+
+    def run(self) -> None:
+        environ = self.gateway.build_environ(self.request)
+        try:
+            result = self.gateway.app(environ, self.start_response)
+            self.result = result
+            if type(result) in (list, tuple):
+                self._send_sequence(result)
+                return
+            if isinstance(result, FileWrapper) and self._send_file(result):
+                return
+            self.iterator = iter(result)
+        except Exception as exc:
+            self._fail(exc)
+            return
+        self.responder.on_abort(self._on_client_gone)
+        self._pump()
+
+    def _send_sequence(self, chunks: list[bytes] | tuple[bytes, ...]) -> None:
+        for chunk in chunks:
+            if type(chunk) is not bytes:
+                raise TypeError(f"the application yielded {type(chunk).__name__}, not bytes")
+        if self.status is None:
+            raise AssertionError("the application returned without calling start_response")
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._close()
+        if self.responder.head_sent:  # the app used write(): keep streaming
+            self._ensure_started()
+            self.responder.write(body)
+            self.responder.finish()
+        else:
+            self.responder.respond(self.status, self.headers, body)  # type: ignore[arg-type]
+
+    def _send_file(self, wrapper: FileWrapper) -> bool:
+        fd = wrapper.fileno()
+        if fd is None:
+            return False
+        self._ensure_started()
+        if self.framer.mode == _NO_BODY:
+            self._close()
+            self.responder.finish()
+            return True
+        if self.framer.mode not in (_LENGTH, _CLOSE):
+            return False
+        try:
+            offset = wrapper.filelike.tell()
+            size = os.fstat(fd).st_size
+        except (OSError, AttributeError, io.UnsupportedOperation):
+            return False
+        self.responder.write_file(fd, offset, max(0, size - offset))
+        self.responder.stream.on_flushed(self._finish_file)
+        self.responder.on_abort(self._close)
+        return True
+
+    def _finish_file(self) -> None:
+        self._close()
+        self.responder.finish()
+
+    def _pump(self) -> None:
+        """Iterate until done or until the client's buffer is full; resume on drain."""
+        responder = self.responder
+        iterator = self.iterator
+        assert iterator is not None
+        try:
+            for chunk in iterator:
+                if type(chunk) is not bytes:
+                    raise TypeError(f"the application yielded {type(chunk).__name__}, not bytes")
+                if not chunk:
+                    continue
+                self._ensure_started()
+                if responder.client_gone:
+                    self._close()
+                    return
+                if not responder.write(chunk):
+                    responder.when_writable(self._resume)
+                    return
+            self._ensure_started()
+        except Exception as exc:
+            self._fail(exc)
+            return
+        self._close()
+        responder.finish()
+
+    def _resume(self) -> None:
+        if self.responder.client_gone:
+            self._close()
+        else:
+            self._pump()
+
+    def _on_client_gone(self) -> None:
+        self._close()
+
+    def _fail(self, exc: Exception) -> None:
+        request = self.request
+        self._close()
+        protocol_error = request.protocol_error
+        if isinstance(exc, ProtocolError):
+            protocol_error = exc
+        if self.responder.client_gone:
+            return
+        if self.responder.head_sent:
+            log.error("error in the application after the response started; "
+                      "closing the connection", exc_info=exc)
+            self.responder.abort()
+            return
+        if protocol_error is not None:
+            body = f"{protocol_error.status} {protocol_error.detail}\n".encode()
+            status = f"{protocol_error.status} {_reason(protocol_error.status)}"
+            headers = [("Content-Type", "text/plain; charset=utf-8"),
+                       ("Content-Length", str(len(body))), ("Connection", "close")]
+        else:
+            log.error("error handling %s %s", request.head.method, request.head.target,
+                      exc_info=exc)
+            body, status, headers = _ERROR_BODY, "500 Internal Server Error", _ERROR_HEADERS
+        self.responder.start(status, list(headers))
+        self.responder.write(body)
+        self.responder.finish()
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        close = getattr(self.result, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                log.exception("error in the close() of the application's iterable")
+
+
+def _reason(status: int) -> str:
+    return REASONS.get(status, "Error")
+
+
+def _host_name(host: str) -> str:
+    """The name part of a Host value: ``example.com:8080`` -> ``example.com``."""
+    if host.startswith("["):
+        return host[:host.find("]") + 1]
+    return host.partition(":")[0]

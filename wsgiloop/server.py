@@ -81,7 +81,7 @@ class Request:
     """
 
     __slots__ = ("head", "body", "body_length", "peer", "sockname", "scheme", "start_time",
-                 "_connection", "body_deferred", "protocol_error")
+                 "_connection", "body_deferred", "protocol_error", "connection_data")
 
     def __init__(self, head: RequestHead, connection: HTTPConnection) -> None:
         self.head = head
@@ -94,6 +94,7 @@ class Request:
         self._connection = connection
         self.body_deferred = False
         self.protocol_error: ProtocolError | None = None
+        self.connection_data = connection.delegate_data
 
     def read_body(self) -> None:
         """Receive a deferred body now (sending ``100 Continue`` first).  Blocks this thread.
@@ -126,6 +127,8 @@ class HTTPConnection:
         self.scheme = scheme
         self.access_log = access_log
         self._on_close = on_close
+        #: A dict the delegate may use for per-connection state (e.g. a cached environ).
+        self.delegate_data: dict[str, Any] = {}
         self.parser = RequestParser(params.limits)
         self._state = _IDLE
         self._processing = False
@@ -180,6 +183,8 @@ class HTTPConnection:
                     break
                 if event is END_OF_MESSAGE:
                     self._dispatch()
+                    if self._state == _IDLE and not parser.buffered:
+                        break  # answered at once, nothing pipelined behind it
                 elif type(event) is RequestHead:
                     self._begin(event)
                     if event.expect_continue:
@@ -356,7 +361,11 @@ class HTTPConnection:
                                 self.params.server_header, len(body))
         self._framer = framer
         self._head_sent = True
-        payload = framer.head + framer.encode(body) + framer.end()
+        if framer.mode == LENGTH and len(body) == framer.content_length:
+            framer.sent = len(body)
+            payload = framer.head + body
+        else:
+            payload = framer.head + framer.encode(body) + framer.end()
         self._bytes_sent = len(payload)
         self.stream.write(payload)
         self._complete(framer)

@@ -145,9 +145,32 @@ class WSGIGateway:
             "wsgi.file_wrapper": FileWrapper,
         }
 
+    def _connection_environ(self, request: Request) -> dict[str, Any]:
+        """The environ keys that stay the same for every request on one connection."""
+        environ = self._base_environ.copy()
+        environ["wsgi.url_scheme"] = request.scheme
+        sockname = request.sockname
+        if isinstance(sockname, tuple):
+            environ["SERVER_NAME"] = sockname[0]
+            environ["SERVER_PORT"] = str(sockname[1])
+        else:
+            environ["SERVER_NAME"] = _host_name(request.head.host or "localhost")
+            environ["SERVER_PORT"] = "443" if request.scheme == "https" else "80"
+        peer = request.peer
+        if isinstance(peer, tuple):
+            environ["REMOTE_ADDR"] = peer[0]
+            environ["REMOTE_PORT"] = str(peer[1])
+        else:
+            environ["REMOTE_ADDR"] = ""
+        request.connection_data["wsgi.environ"] = environ
+        return environ
+
     def build_environ(self, request: Request) -> dict[str, Any]:
         head = request.head
-        environ = self._base_environ.copy()
+        base = request.connection_data.get("wsgi.environ")
+        if base is None:
+            base = self._connection_environ(request)
+        environ = base.copy()
         path = head.path
         if "%" in path:
             path = unquote_to_bytes(path).decode("latin-1")
@@ -159,20 +182,6 @@ class WSGIGateway:
         environ["QUERY_STRING"] = head.query
         environ["RAW_URI"] = head.target
         environ["SERVER_PROTOCOL"] = head.version
-        environ["wsgi.url_scheme"] = request.scheme
-        sockname = request.sockname
-        if isinstance(sockname, tuple):
-            environ["SERVER_NAME"] = sockname[0]
-            environ["SERVER_PORT"] = str(sockname[1])
-        else:
-            environ["SERVER_NAME"] = _host_name(head.host or "localhost")
-            environ["SERVER_PORT"] = "443" if request.scheme == "https" else "80"
-        peer = request.peer
-        if isinstance(peer, tuple):
-            environ["REMOTE_ADDR"] = peer[0]
-            environ["REMOTE_PORT"] = str(peer[1])
-        else:
-            environ["REMOTE_ADDR"] = ""
         for name, value in head.headers:
             key = _environ_key(name)
             if key == "HTTP_CONTENT_TYPE":

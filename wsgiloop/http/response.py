@@ -30,20 +30,8 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
                          "proxy-authorization", "te", "trailer", "trailers",
                          "transfer-encoding", "upgrade"})
 
-_SPECIAL = _HOP_BY_HOP | {"content-length"}
 _date_cache: list = [0, b""]
-_status_codes: dict[str, int] = {}
-_checked_names: dict[str, str] = {}
-
-
-def _check_name(name: object) -> str:
-    """The lower-cased name, after checking it is a token (remembered when valid)."""
-    if type(name) is not str or not _TOKEN_RE.fullmatch(name):
-        raise ValueError(f"invalid header name {name!r}")
-    lname = name.lower()
-    if len(_checked_names) < 1024:
-        _checked_names[name] = lname
-    return lname
+_checked_headers: dict[tuple, tuple] = {}  # (status, *headers) -> _check_headers() result
 
 
 def http_date() -> bytes:
@@ -53,6 +41,54 @@ def http_date() -> bytes:
         _date_cache[0] = now
         _date_cache[1] = formatdate(now, usegmt=True).encode("ascii")
     return _date_cache[1]
+
+
+def _check_headers(status: str, headers: list[tuple[str, str]]
+                   ) -> tuple[int, bytes, bytes, int | None, bool, bool]:
+    """Validate an application's status and headers once.
+
+    Returns the code, the status line bytes, the encoded fields to send, the declared
+    Content-Length, whether the application asked to close, and whether it set Date.
+    """
+    code = parse_status(status)
+    parts = []
+    append = parts.append
+    content_length = None
+    app_closes = has_date = False
+    for pair in headers:
+        if type(pair) is not tuple or len(pair) != 2:
+            raise ValueError(f"a response header must be a (name, value) tuple: {pair!r}")
+        name, value = pair
+        if type(name) is not str or not _TOKEN_RE.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if type(value) is not str:
+            raise ValueError(f"header {name!r} has a value that is not a str: {value!r}")
+        if _BAD_VALUE_RE.search(value):
+            raise ValueError(f"invalid character in the value of header {name!r}")
+        lname = name.lower()
+        if lname == "content-length":
+            value = value.strip()
+            if not value.isdigit() or not value.isascii() or (
+                    content_length is not None and int(value) != content_length):
+                raise ValueError(f"invalid Content-Length {value!r}")
+            if content_length is not None:
+                continue
+            content_length = int(value)
+            if code < 200 or code == 204:
+                continue  # these responses carry no length
+        elif lname in _HOP_BY_HOP:
+            if lname == "connection" and "close" in (t.strip().lower() for t in value.split(",")):
+                app_closes = True
+            continue  # hop-by-hop fields are the server's business
+        elif lname == "date":
+            has_date = True
+        append(f"{name}: {value}\r\n")
+    try:
+        fields = "".join(parts).encode("latin-1")
+        status_bytes = status.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError("a response header is not latin-1") from None
+    return code, status_bytes, fields, content_length, app_closes, has_date
 
 
 def parse_status(status: str) -> int:
@@ -85,55 +121,27 @@ class ResponseFramer:
     def __init__(self, method: str, request_version: str, keep_alive: bool, status: str,
                  headers: list[tuple[str, str]], server_header: bytes | None,
                  body_length: int | None = None) -> None:
-        code = _status_codes.get(status)
-        if code is None:
-            code = parse_status(status)
-            if len(_status_codes) < 256:
-                _status_codes[status] = code
+        key = (status, *headers)
+        checked = _checked_headers.get(key)
+        if checked is None:
+            checked = _check_headers(status, headers)
+            if len(_checked_headers) >= 512:
+                _checked_headers.clear()  # a rough bound; apps repeat a few header sets
+            _checked_headers[key] = checked
+        code, status_bytes, fields, content_length, app_closes, has_date = checked
         self.status = code
-        parts = []
-        append = parts.append
-        content_length = None
-        for name, value in headers:
-            lname = _checked_names.get(name)
-            if lname is None:
-                lname = _check_name(name)
-            if type(value) is not str:
-                raise ValueError(f"header {name!r} has a value that is not a str: {value!r}")
-            if not value.isprintable() and _BAD_VALUE_RE.search(value):
-                raise ValueError(f"invalid character in the value of header {name!r}")
-            if lname in _SPECIAL:
-                if lname == "content-length":
-                    value = value.strip()
-                    if not value.isdigit() or not value.isascii() or (
-                            content_length is not None and int(value) != content_length):
-                        raise ValueError(f"invalid Content-Length {value!r}")
-                    if content_length is not None:
-                        continue
-                    content_length = int(value)
-                    if code < 200 or code == 204:
-                        continue  # these responses carry no length
-                else:
-                    if lname == "connection" and "close" in value.lower():
-                        keep_alive = False
-                    continue  # hop-by-hop fields are the server's business
-            append(name)
-            append(": ")
-            append(value)
-            append("\r\n")
-        if content_length is None and body_length is not None and code >= 200 \
-                and code not in (204, 304) and method != "HEAD":
-            content_length = body_length  # the whole body is known: no need for chunks
-            append(f"Content-Length: {body_length}\r\n")
-        try:
-            fields = "".join(parts).encode("latin-1")
-            status_bytes = status.encode("latin-1")
-        except UnicodeEncodeError:
-            raise ValueError("a response header is not latin-1") from None
-        lines = [b"HTTP/1.1 ", status_bytes, b"\r\nDate: ", http_date(), b"\r\n"]
+        if app_closes:
+            keep_alive = False
+        lines = [b"HTTP/1.1 ", status_bytes, b"\r\n"]
+        if not has_date:
+            lines += [b"Date: ", http_date(), b"\r\n"]
         if server_header:
             lines += [b"Server: ", server_header, b"\r\n"]
         lines.append(fields)
+        if content_length is None and body_length is not None and code >= 200 \
+                and code not in (204, 304) and method != "HEAD":
+            content_length = body_length  # the whole body is known: no need for chunks
+            lines.append(b"Content-Length: %d\r\n" % body_length)
         self.content_length = content_length
         self.sent = 0
         self.truncated = False

@@ -191,6 +191,21 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+def listen_overflows() -> int:
+    """The kernel's TcpExt ListenOverflows counter (system-wide): SYNs dropped because an
+    accept queue was full."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return 0
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(table.get("ListenOverflows", 0))
+    return 0
+
+
 def other_wrk_processes() -> list[int]:
     """wrk processes that this script did not start (they would disturb the numbers)."""
     ours = {p.pid for p in _LIVE}
@@ -408,7 +423,7 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
     cmd = ["taskset", "-c", str(args.client_cpu), "wrk", "-t1", f"-c{scenario.connections}",
            f"-d{duration}s", f"--timeout={args.wrk_timeout}", "--latency", "-s", lua_path,
            f"http://{HOST}:{port}/"]
-    samples: list[tuple[int, tuple[int, int] | None]] = []
+    samples: list[tuple[float, int, tuple[int, int] | None]] = []
     stop = threading.Event()
 
     foreign: set[int] = set()
@@ -418,13 +433,16 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
         while not stop.wait(0.25):
             tree = server_pids()
             conns = tcp_connections(port) if scenario.report_connections else None
-            samples.append((rss_kib(tree), conns))
+            samples.append((time.monotonic(), rss_kib(tree), conns))
             if n % 4 == 0:
                 foreign.update(other_wrk_processes())
             n += 1
 
     with tempfile.TemporaryFile(mode="w+") as out:
         proc = spawn(cmd, out)
+        # wrk closes its connections when the time is up: the "end" sample must be one
+        # taken before that, while every connection is still open.
+        cutoff = time.monotonic() + duration - 0.3
         thread = None
         if server_pids is not None:
             thread = threading.Thread(target=sampler, daemon=True)
@@ -442,8 +460,9 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
         out.seek(0)
         text = out.read()
     if run is not None and samples:
-        run.rss_end_kib, run.conns_end = samples[-1]
-        run.rss_peak_kib = max(s[0] for s in samples)
+        before = [s for s in samples if s[0] <= cutoff] or samples
+        _, run.rss_end_kib, run.conns_end = before[-1]
+        run.rss_peak_kib = max(s[1] for s in samples)
     if run is not None and foreign:
         run.disturbed = True
         run.problems.append("another wrk was running meanwhile (pid "
@@ -477,8 +496,13 @@ def bench_one(args, scenario: Scenario, server: Server, lua_path: str, logdir: P
             run.rss_idle_kib = rss_kib(process_tree(proc.pid))
             if args.warmup > 0:
                 run_wrk(args, scenario, port, args.warmup, lua_path)
+            overflows = listen_overflows()
             result = run_wrk(args, scenario, port, args.duration, lua_path,
                              server_pids=lambda: process_tree(proc.pid), run=run)
+            overflows = listen_overflows() - overflows
+            if overflows:
+                run.notes.append(f"accept queue overflowed {overflows} times: SYNs dropped "
+                                 "and retried")
             if proc.poll() is not None:
                 run.problems.append(f"server exited with status {proc.returncode} during the run")
             if result is not None:
@@ -504,7 +528,8 @@ def bench_one(args, scenario: Scenario, server: Server, lua_path: str, logdir: P
             if scenario.report_connections and run.conns_end is not None:
                 established, queued = run.conns_end
                 if established < scenario.connections * 0.95:
-                    run.problems.append(f"only {established} connections open at the end")
+                    run.problems.append(f"only {established} of {scenario.connections} "
+                                        "connections established at the end")
                 if queued:
                     run.notes.append(f"{queued} connections not accepted yet at the end")
         finally:

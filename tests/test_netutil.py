@@ -109,8 +109,10 @@ def test_parse_bad(text, fragment):
     assert "\n" not in message
 
 
-def test_bind_error_is_a_config_error():
-    assert issubclass(BindError, ConfigError)
+def test_bind_error_is_a_value_error_not_tied_to_config():
+    # netutil sits below config in the layers, so its error must not come from config.
+    assert issubclass(BindError, ValueError)
+    assert not issubclass(BindError, ConfigError)
 
 
 def test_spec_str_round_trips():

@@ -24,7 +24,7 @@ from typing import TextIO
 
 from .config import ConfigError, Settings, load_settings, unknown_env_vars
 from .loader import AppLoadError, load_app, prepend_sys_path
-from .netutil import bind_sockets, close_sockets, parse_bind
+from .netutil import BindError, bind_sockets, close_sockets, parse_bind
 
 ERROR_LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 ERROR_LOG_DATEFMT = "%Y-%m-%d %H:%M:%S %z"
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             error_log.warning("ignoring %s: no such setting", name)
         app = load_app(app_spec)
         sockets = bind_sockets([parse_bind(b) for b in settings.bind], settings.backlog)
-    except (ConfigError, AppLoadError) as e:
+    except (ConfigError, AppLoadError, BindError) as e:
         return _fail(e)
     except KeyboardInterrupt:
         return 130

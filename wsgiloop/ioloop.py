@@ -234,7 +234,7 @@ class _Watchdog(threading.Thread):
             started = loop._busy_since
             if started is None or loop._iteration == reported:
                 continue
-            busy = time.monotonic() - started
+            busy = loop.clock() - started
             if busy < self._threshold:
                 continue
             reported = loop._iteration
@@ -253,7 +253,10 @@ class IOLoop:
     Handlers are called as ``handler(fd, events)`` with the epoll event bits.
     """
 
-    def __init__(self, slow_callback_threshold: float | None = 1.0) -> None:
+    def __init__(self, slow_callback_threshold: float | None = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        #: The loop's clock (monotonic seconds); tests may pass a fake one.
+        self.clock = clock
         self._pid = os.getpid()
         self._poller = _make_poller()
         self._handlers: dict[int, Callable[[int, int], Any]] = {}
@@ -336,7 +339,7 @@ class IOLoop:
             self._wake()
 
     def time(self) -> float:
-        return time.monotonic()
+        return self.clock()
 
     def call_at(self, deadline: float, callback: Callable[..., Any], *args: Any) -> Timer:
         self._timer_seq += 1
@@ -345,7 +348,7 @@ class IOLoop:
         return timer
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
-        return self.call_at(time.monotonic() + delay, callback, *args)
+        return self.call_at(self.clock() + delay, callback, *args)
 
     def _timer_cancelled(self) -> None:
         self._cancelled_timers += 1
@@ -439,7 +442,7 @@ class IOLoop:
         timers = self._timers
         handlers = self._handlers
         poll = self._poller.poll
-        monotonic = time.monotonic
+        monotonic = self.clock
         try:
             while not self._stopping:
                 timers = self._timers

@@ -3,7 +3,7 @@
 Promises this module keeps:
 
 * :func:`parse_bind` accepts ``HOST:PORT``, ``[IPV6]:PORT``, ``:PORT``, ``PORT`` and
-  ``unix:PATH``, and raises :class:`BindError` (a :class:`~wsgiloop.config.ConfigError`)
+  ``unix:PATH``, and raises :class:`BindError`
   with one line for anything else.
 * :func:`bind_sockets` returns listening, non-blocking, non-inheritable sockets, or
   raises :class:`BindError` (``cannot bind 127.0.0.1:8000: address already in use``)
@@ -26,10 +26,9 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .config import ConfigError
 
 
-class BindError(ConfigError):
+class BindError(ValueError):
     """A bind address is malformed or cannot be bound; the message is one line."""
 
 

@@ -127,6 +127,7 @@ class HTTPConnection:
         self.scheme = scheme
         self.access_log = access_log
         self._on_close = on_close
+        self._clock = loop.clock
         #: A dict the delegate may use for per-connection state (e.g. a cached environ).
         self.delegate_data: dict[str, Any] = {}
         self.parser = RequestParser(params.limits)
@@ -143,7 +144,7 @@ class HTTPConnection:
         self._abort_callbacks: list[Callable[[], Any]] = []
         self._keep_alive = True
         self._draining = False
-        now = time.monotonic()
+        now = self._clock()
         self._state_since = now
         self._progress = now
         self._timer: Timer | None = loop.call_at(now + params.header_timeout, self._on_timer)
@@ -157,9 +158,9 @@ class HTTPConnection:
             return
         if self._state == _IDLE:
             self._state = _HEAD
-            self._state_since = time.monotonic()
+            self._state_since = self._clock()
         elif self._state == _BODY:
-            self._progress = time.monotonic()
+            self._progress = self._clock()
         self.parser.feed(data)
         if self._state == _RESPONDING:
             if self.parser.buffered > self.params.limits.max_head_size:
@@ -179,7 +180,7 @@ class HTTPConnection:
                 if event is NEED_DATA:
                     if self._state == _IDLE and parser.buffered:
                         self._state = _HEAD
-                        self._state_since = time.monotonic()
+                        self._state_since = self._clock()
                     break
                 if event is END_OF_MESSAGE:
                     self._dispatch()
@@ -201,7 +202,7 @@ class HTTPConnection:
         self._keep_alive = head.keep_alive
         if head.chunked or head.content_length:
             self._state = _BODY
-            self._progress = time.monotonic()
+            self._progress = self._clock()
             self._chunks = []
             self._body_size = 0
             self._spool = None
@@ -256,7 +257,7 @@ class HTTPConnection:
         if self._framer is None and not self.stream.closed:
             self._send_now(b"HTTP/1.1 100 Continue\r\n\r\n")
         parser = self.parser
-        deadline = time.monotonic() + self.params.body_timeout
+        deadline = self._clock() + self.params.body_timeout
         poller = select.poll()
         poller.register(self.stream.fileno, select.POLLIN)
         try:
@@ -265,7 +266,7 @@ class HTTPConnection:
                 if event is END_OF_MESSAGE:
                     break
                 if event is NEED_DATA:
-                    remaining = deadline - time.monotonic()
+                    remaining = deadline - self._clock()
                     if remaining <= 0 or not poller.poll(remaining * 1000):
                         raise ProtocolError(408, "request body timed out")
                     try:
@@ -277,7 +278,7 @@ class HTTPConnection:
                     if not data:
                         raise ProtocolError(400, "client closed during the request body")
                     parser.feed(data)
-                    deadline = time.monotonic() + self.params.body_timeout
+                    deadline = self._clock() + self.params.body_timeout
                 else:
                     self._add_body(event)  # type: ignore[arg-type]
         except ProtocolError as exc:
@@ -411,7 +412,7 @@ class HTTPConnection:
             self._close_gracefully()
             return
         self._state = _IDLE
-        now = self._state_since = time.monotonic()
+        now = self._state_since = self._clock()
         timer = self._timer
         if timer is None or timer.deadline > now + self.params.keepalive_timeout:
             self._cancel_timer()
@@ -504,7 +505,7 @@ class HTTPConnection:
         if self.stream.closed or self._draining:
             return
         deadline = self._deadline()
-        now = time.monotonic()
+        now = self._clock()
         if deadline is None:
             # Responding: look again later; a response has no read deadline.
             self._timer = self.loop.call_at(now + self.params.keepalive_timeout, self._on_timer)

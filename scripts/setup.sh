@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up everything wsgiloop's examples and tests need, idempotently:
+# Debian packages (python3-venv when missing), a virtualenv in .venv, and the package
+# with its test and example extras.  Sourced by serve-example.sh and test.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON=${PYTHON:-python3}
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        echo "setup: need root to run: $*" >&2; return 1; fi
+}
+
+apt_install() {
+    command -v apt-get >/dev/null || { echo "setup: please install: $*" >&2; return 1; }
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
+    apt_install python3-venv
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,examples]"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from wsgiloop import __version__, config
+from wsgiloop import __version__
 from wsgiloop.config import (
     ENV_PREFIX,
     SECTIONS,
@@ -64,7 +64,6 @@ def test_defaults_are_the_documented_ones():
     assert s.body_timeout == 30.0
     assert s.spool_threshold == 262144
     assert s.slow_callback_threshold == 1.0
-    assert s.parser == "auto"
 
 
 def test_table_is_consistent():
@@ -86,8 +85,6 @@ def test_table_is_consistent():
 def test_every_default_passes_its_own_validator(setting):
     if setting.append:
         assert [setting.validate(str(v)) for v in setting.default] == setting.default
-    elif setting.name == "parser":
-        assert setting.validate(setting.default) == setting.default
     else:
         assert setting.validate(str(setting.default)) == setting.default
 
@@ -95,8 +92,7 @@ def test_every_default_passes_its_own_validator(setting):
 def test_every_flag_and_alias_reaches_its_setting():
     samples = {"app": None, "bind": "127.0.0.1:9", "backlog": "7", "log_level": "debug",
                "access_log": "-", "access_log_format": "%(h)s", "error_log": "err.log",
-               "chdir": "/tmp", "root_path": "/x", "server_header": "x",
-               "parser": "python"}
+               "chdir": "/tmp", "root_path": "/x", "server_header": "x"}
     for s in SETTINGS:
         if s.positional:
             continue
@@ -209,16 +205,6 @@ def test_log_level():
     message = config_error("--log-level", "loud")
     assert message == ("--log-level: invalid value 'loud': expected one of debug, info, "
                        "warning, error, critical")
-
-
-def test_parser_choice(monkeypatch):
-    assert settings("--parser", "python").parser == "python"
-    assert "expected one of auto, python, httptools" in config_error("--parser", "fast")
-    real_find_spec = config.importlib.util.find_spec
-    monkeypatch.setattr(config.importlib.util, "find_spec",
-                        lambda name: None if name == "httptools" else real_find_spec(name))
-    assert "httptools is not installed" in config_error("--parser", "httptools")
-    assert settings("--parser", "auto").parser == "auto"
 
 
 @pytest.mark.parametrize("good", ["", "/app", "/a/b"])

@@ -88,7 +88,8 @@ def test_import_has_no_side_effects():
         "assert threading.active_count() == 1, threading.enumerate();"
         "import os; fds = os.listdir('/proc/self/fd'); print(len(fds))"
     )
-    baseline = subprocess.run([sys.executable, "-c", "import os; print(len(os.listdir('/proc/self/fd')))"],
+    count_fds = "import os; print(len(os.listdir('/proc/self/fd')))"
+    baseline = subprocess.run([sys.executable, "-c", count_fds],
                               capture_output=True, text=True, check=True).stdout
     after = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, cwd=PACKAGE.parent).stdout

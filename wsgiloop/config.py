@@ -18,7 +18,6 @@ Promises this module keeps:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -48,7 +47,6 @@ _INT = re.compile(r"[0-9]+")
 _SIZE = re.compile(r"([0-9]+)([kmg]?)", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-PARSERS = ("auto", "python", "httptools")
 
 
 def _integer(minimum: int = 0) -> Validator:
@@ -96,13 +94,6 @@ def _choice(choices: Sequence[str]) -> Validator:
             raise ValueError("expected one of " + ", ".join(choices))
         return value
     return validate
-
-
-def _parser_choice(text: str) -> str:
-    value = _choice(PARSERS)(text)
-    if value == "httptools" and importlib.util.find_spec("httptools") is None:
-        raise ValueError("httptools is not installed (pip install httptools)")
-    return value
 
 
 def _optional_path(text: str) -> str | None:
@@ -315,11 +306,6 @@ SETTINGS: list[Setting] = [
         "server_header", ("--server-header",), "Server", "wsgiloop", _header_value,
         kind="string", metavar="TEXT",
         help="Value of the Server response header; empty sends none."),
-    Setting(
-        "parser", ("--parser",), "Server", "auto", _parser_choice, kind="choice",
-        metavar="NAME",
-        help="HTTP request parser: 'python' (built in), 'httptools' (needs the httptools "
-             "package) or 'auto' (httptools when installed, else python)."),
     Setting(
         "slow_callback_threshold", ("--slow-callback-threshold",), "Server", 1.0,
         _seconds(True), kind="seconds", metavar="SECONDS",

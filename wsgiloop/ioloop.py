@@ -26,7 +26,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
 
 log = logging.getLogger("wsgiloop.error")
 
@@ -367,7 +368,10 @@ class IOLoop:
         return _Task(self, coro)
 
     def run_until_complete(self, coro_or_future: Any) -> Any:
-        future = coro_or_future if isinstance(coro_or_future, Future) else self.spawn(coro_or_future)
+        if isinstance(coro_or_future, Future):
+            future = coro_or_future
+        else:
+            future = self.spawn(coro_or_future)
         future.add_done_callback(lambda _f: self.stop())
         self.run_forever()
         return future.result()

@@ -23,7 +23,8 @@ import collections
 import errno
 import os
 import socket
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .ioloop import ERROR, READ, WRITE, Future, IOLoop
 

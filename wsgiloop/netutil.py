@@ -27,7 +27,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 
-
 class BindError(ValueError):
     """A bind address is malformed or cannot be bound; the message is one line."""
 

@@ -32,8 +32,9 @@ import select
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from .http import END_OF_MESSAGE, NEED_DATA, HTTPLimits, ProtocolError, RequestHead, RequestParser
 from .http.errors import REASONS

@@ -11,7 +11,8 @@ import os
 import signal
 import socket
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .accesslog import AccessLogger
 from .http import HTTPLimits

@@ -24,7 +24,8 @@ import io
 import logging
 import os
 import sys
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from .http import ProtocolError

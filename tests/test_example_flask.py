@@ -42,7 +42,8 @@ def client(request):
         yield webtest.TestApp(wire)
     finally:
         wire.close()
-    assert "Traceback" not in server.log, server.log
+    assert wire.history, "nothing went over the wire"
+    assert not re.search(r"\[(WARNING|ERROR|CRITICAL)\]|Traceback", server.log), server.log
 
 
 def _wire(client) -> WireApp | None:
@@ -114,7 +115,7 @@ def test_login_and_logout_with_a_session_cookie(client):
     # the session travels in the cookie alone: another client with it is signed in
     other = webtest.TestApp(client.app)
     other.set_cookie("session", client.cookies["session"])
-    assert "Signed in as demo." in other.get("/").text
+    assert other.get("/").html.find(id="whoami").text == "Signed in as demo."
 
     page = page.forms[0].submit().follow()  # the sign-out form
     assert "Signed out." in page.text

@@ -140,7 +140,8 @@ class HTTPConnection:
         self._body_size = 0
         self._spool: Any = None
         self._framer: ResponseFramer | None = None
-        self._head_sent = False
+        #: True once the response head has been handed to the stream.
+        self.head_sent = False
         self._bytes_sent = 0
         self._abort_callbacks: list[Callable[[], Any]] = []
         self._keep_alive = True
@@ -244,7 +245,7 @@ class HTTPConnection:
         self._request = request
         self._state = _RESPONDING
         self._framer = None
-        self._head_sent = False
+        self.head_sent = False
         self._bytes_sent = 0
         try:
             self.delegate(request, self)
@@ -305,10 +306,6 @@ class HTTPConnection:
     def client_gone(self) -> bool:
         return self.stream.closed
 
-    @property
-    def head_sent(self) -> bool:
-        return self._head_sent
-
     def start(self, status: str, headers: list[tuple[str, str]]) -> ResponseFramer:
         """Fix the status and headers; raises ValueError for invalid ones.  Sends nothing."""
         head = self._head
@@ -323,8 +320,8 @@ class HTTPConnection:
         framer = self._framer
         assert framer is not None, "start() before write()"
         payload = framer.encode(data)
-        if not self._head_sent:
-            self._head_sent = True
+        if not self.head_sent:
+            self.head_sent = True
             payload = framer.head + payload
         if payload:
             self._bytes_sent += len(payload)
@@ -337,7 +334,7 @@ class HTTPConnection:
         assert framer is not None, "start() before write_file()"
         if framer.mode not in (LENGTH, CLOSE):  # raw bytes on the wire
             raise ValueError("write_file needs a Content-Length or close-delimited response")
-        if not self._head_sent:
+        if not self.head_sent:
             self.write(b"")
         count = framer.allowance(count)
         framer.sent += count
@@ -362,7 +359,7 @@ class HTTPConnection:
         framer = ResponseFramer(head.method, head.version, self._keep_alive, status, headers,
                                 self.params.server_header, len(body))
         self._framer = framer
-        self._head_sent = True
+        self.head_sent = True
         if framer.mode == LENGTH and len(body) == framer.content_length:
             framer.sent = len(body)
             payload = framer.head + body
@@ -379,8 +376,8 @@ class HTTPConnection:
         framer = self._framer
         assert framer is not None, "start() before finish()"
         tail = framer.end()
-        if not self._head_sent:
-            self._head_sent = True
+        if not self.head_sent:
+            self.head_sent = True
             tail = framer.head + tail
         if tail:
             self._bytes_sent += len(tail)
@@ -445,7 +442,7 @@ class HTTPConnection:
     def _reject(self, exc: ProtocolError) -> None:
         """Answer a protocol error and close: the request framing can't be trusted."""
         log.debug("rejecting request from %s: %s", self.peer, exc)
-        if self._state == _RESPONDING and self._head_sent:
+        if self._state == _RESPONDING and self.head_sent:
             self.abort()
             return
         reason = REASONS.get(exc.status, "Error")

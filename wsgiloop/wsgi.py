@@ -183,8 +183,9 @@ class WSGIGateway:
         environ["QUERY_STRING"] = head.query
         environ["RAW_URI"] = head.target
         environ["SERVER_PROTOCOL"] = head.version
+        header_keys = _header_keys
         for name, value in head.headers:
-            key = _environ_key(name)
+            key = header_keys.get(name) or _environ_key(name)
             if key == "HTTP_CONTENT_TYPE":
                 environ["CONTENT_TYPE"] = value
             elif key == "HTTP_CONTENT_LENGTH":
@@ -267,7 +268,8 @@ class _Response:
         try:
             result = self.gateway.app(environ, self.start_response)
             self.result = result
-            if type(result) in (list, tuple):
+            if type(result) is list or type(result) is tuple:
+                self.result = None  # nothing to close()
                 self._send_sequence(result)
                 return
             if isinstance(result, FileWrapper) and self._send_file(result):
@@ -286,7 +288,6 @@ class _Response:
         if self.status is None:
             raise AssertionError("the application returned without calling start_response")
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        self._close()
         if self.responder.head_sent:  # the app used write(): keep streaming
             self._ensure_started()
             self.responder.write(body)

@@ -42,6 +42,7 @@ _CTL_IN_CHUNK_LINE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 (_HEAD, _BODY_LENGTH, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _END, _DONE,
  _DEAD) = range(9)
 _KNOWN_CODINGS = frozenset({"chunked"})
+_COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _known_names: dict[str, str] = {}  # field names already checked to be tokens
 _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "expect"})
 
@@ -246,6 +247,18 @@ class RequestParser:
         return "invalid header field"
 
     def _parse_request_line(self, line: str) -> RequestHead:
+        method, _, rest = line.partition(" ")
+        target, _, version = rest.partition(" ")
+        if method in _COMMON_METHODS and version == "HTTP/1.1" and target[:1] == "/" \
+                and target.isascii() and target.isprintable() and " " not in target:
+            # The common case, checked without the regular expression.
+            head = RequestHead()
+            head.method = method
+            head.target = target
+            head.version = version
+            head.host = None
+            head.path, _, head.query = target.partition("?")
+            return head
         m = _REQUEST_LINE.fullmatch(line)
         if m is None:
             if "\r" in line or "\n" in line:

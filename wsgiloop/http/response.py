@@ -31,7 +31,7 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
                          "transfer-encoding", "upgrade"})
 
 _date_cache: list = [0, b""]
-_checked_headers: dict[tuple, tuple] = {}  # (status, *headers) -> _check_headers() result
+_plans: dict[tuple, tuple] = {}  # (request kind, status, *headers) -> _plan() result
 
 
 def http_date() -> bytes:
@@ -105,6 +105,48 @@ def parse_status(status: str) -> int:
     return int(m.group(1))
 
 
+def _plan(is_head: bool, request_version: str, keep_alive: bool, status: str,
+          headers: list[tuple[str, str]], server_header: bytes | None,
+          body_length: int | None) -> tuple:
+    """Everything about a response head except the date, worked out once per distinct
+    (request kind, status, headers): code, mode, content length, keep-alive, and the head
+    bytes before and after the Date value (``after`` is None when the app set Date)."""
+    code, status_bytes, fields, content_length, app_closes, has_date = \
+        _check_headers(status, headers)
+    if app_closes:
+        keep_alive = False
+    lines = [b"HTTP/1.1 ", status_bytes, b"\r\n"]
+    if not has_date:
+        lines.append(b"Date: ")
+        before = b"".join(lines)
+        lines = [b"\r\n"]
+    if server_header:
+        lines += [b"Server: ", server_header, b"\r\n"]
+    lines.append(fields)
+    if content_length is None and body_length is not None and code >= 200 \
+            and code not in (204, 304) and not is_head:
+        content_length = body_length  # the whole body is known: no need for chunks
+        lines.append(b"Content-Length: %d\r\n" % body_length)
+    if is_head or code < 200 or code in (204, 304):
+        mode = NO_BODY
+    elif content_length is not None:
+        mode = LENGTH
+    elif request_version == "HTTP/1.1":
+        mode = CHUNKED
+        lines.append(b"Transfer-Encoding: chunked\r\n")
+    else:
+        mode = CLOSE
+        keep_alive = False
+    if not keep_alive:
+        lines.append(b"Connection: close\r\n")
+    elif request_version == "HTTP/1.0":
+        lines.append(b"Connection: keep-alive\r\n")
+    lines.append(b"\r\n")
+    if has_date:
+        return code, mode, content_length, keep_alive, b"".join(lines), None
+    return code, mode, content_length, keep_alive, before, b"".join(lines)
+
+
 class ResponseFramer:
     """Frames one response.  Build it, read ``head``, then pass body data through
     :meth:`encode` and finish with :meth:`end`.
@@ -121,47 +163,19 @@ class ResponseFramer:
     def __init__(self, method: str, request_version: str, keep_alive: bool, status: str,
                  headers: list[tuple[str, str]], server_header: bytes | None,
                  body_length: int | None = None) -> None:
-        key = (status, *headers)
-        checked = _checked_headers.get(key)
-        if checked is None:
-            checked = _check_headers(status, headers)
-            if len(_checked_headers) >= 512:
-                _checked_headers.clear()  # a rough bound; apps repeat a few header sets
-            _checked_headers[key] = checked
-        code, status_bytes, fields, content_length, app_closes, has_date = checked
-        self.status = code
-        if app_closes:
-            keep_alive = False
-        lines = [b"HTTP/1.1 ", status_bytes, b"\r\n"]
-        if not has_date:
-            lines += [b"Date: ", http_date(), b"\r\n"]
-        if server_header:
-            lines += [b"Server: ", server_header, b"\r\n"]
-        lines.append(fields)
-        if content_length is None and body_length is not None and code >= 200 \
-                and code not in (204, 304) and method != "HEAD":
-            content_length = body_length  # the whole body is known: no need for chunks
-            lines.append(b"Content-Length: %d\r\n" % body_length)
-        self.content_length = content_length
+        key = (status, method == "HEAD", request_version, keep_alive, body_length,
+               server_header, *headers)
+        plan = _plans.get(key)
+        if plan is None:
+            plan = _plan(method == "HEAD", request_version, keep_alive, status, headers,
+                         server_header, body_length)
+            if len(_plans) >= 512:
+                _plans.clear()  # a rough bound: applications repeat a few header sets
+            _plans[key] = plan
+        self.status, self.mode, self.content_length, self.keep_alive, before, after = plan
+        self.head = before + http_date() + after if after is not None else before
         self.sent = 0
         self.truncated = False
-        if method == "HEAD" or code < 200 or code in (204, 304):
-            self.mode = NO_BODY
-        elif content_length is not None:
-            self.mode = LENGTH
-        elif request_version == "HTTP/1.1":
-            self.mode = CHUNKED
-            lines.append(b"Transfer-Encoding: chunked\r\n")
-        else:
-            self.mode = CLOSE
-            keep_alive = False
-        if not keep_alive:
-            lines.append(b"Connection: close\r\n")
-        elif request_version == "HTTP/1.0":
-            lines.append(b"Connection: keep-alive\r\n")
-        lines.append(b"\r\n")
-        self.keep_alive = keep_alive
-        self.head = b"".join(lines)
 
     def encode(self, data: bytes) -> bytes:
         """The wire bytes for a piece of body ``data`` (possibly empty)."""

@@ -142,7 +142,6 @@ class HTTPConnection:
         self._framer: ResponseFramer | None = None
         #: True once the response head has been handed to the stream.
         self.head_sent = False
-        self._bytes_sent = 0
         self._abort_callbacks: list[Callable[[], Any]] = []
         self._keep_alive = True
         self._draining = False
@@ -246,7 +245,6 @@ class HTTPConnection:
         self._state = _RESPONDING
         self._framer = None
         self.head_sent = False
-        self._bytes_sent = 0
         try:
             self.delegate(request, self)
         except Exception:
@@ -324,7 +322,6 @@ class HTTPConnection:
             self.head_sent = True
             payload = framer.head + payload
         if payload:
-            self._bytes_sent += len(payload)
             self.stream.write(payload)
         return self.stream.buffered_bytes <= self.params.high_water
 
@@ -338,7 +335,6 @@ class HTTPConnection:
             self.write(b"")
         count = framer.allowance(count)
         framer.sent += count
-        self._bytes_sent += count
         self.stream.write_file(fd, offset, count)
 
     def when_writable(self, callback: Callable[[], Any]) -> None:
@@ -365,7 +361,6 @@ class HTTPConnection:
             payload = framer.head + body
         else:
             payload = framer.head + framer.encode(body) + framer.end()
-        self._bytes_sent = len(payload)
         self.stream.write(payload)
         self._complete(framer)
 
@@ -380,7 +375,6 @@ class HTTPConnection:
             self.head_sent = True
             tail = framer.head + tail
         if tail:
-            self._bytes_sent += len(tail)
             self.stream.write(tail)
         self._complete(framer)
 
@@ -401,13 +395,20 @@ class HTTPConnection:
             if request.body_deferred:
                 keep_alive = False  # the client may still send a body we never asked for
             if self.access_log is not None:
-                self.access_log(request, framer.status, self._bytes_sent - len(framer.head))
+                self.access_log(request, framer.status, framer.sent)  # body bytes, unframed
         self._request = None
         if self._abort_callbacks:
             self._abort_callbacks = []
         if not keep_alive:
             self._state = _CLOSING
-            self._close_gracefully()
+            head = self._head
+            if head is not None and not head.keep_alive and not self.parser.buffered \
+                    and (request is None or not request.body_deferred):
+                # The client said this was its last request: nothing more will come, so
+                # there is nothing to drain before closing.
+                self.stream.close_after_flush()
+            else:
+                self._close_gracefully()
             return
         self._state = _IDLE
         now = self._state_since = self._clock()

@@ -43,6 +43,7 @@ class _SelectorPoller:
 
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
+        self._dormant: set[int] = set()  # registered with no read/write interest
 
     @staticmethod
     def _to_mask(events: int) -> int:
@@ -54,13 +55,29 @@ class _SelectorPoller:
         return mask
 
     def register(self, fd: int, events: int) -> None:
-        self._selector.register(fd, self._to_mask(events))
+        mask = self._to_mask(events)
+        if mask:
+            self._selector.register(fd, mask)
+        else:
+            self._dormant.add(fd)  # selectors refuse an empty mask
 
     def modify(self, fd: int, events: int) -> None:
-        self._selector.modify(fd, self._to_mask(events))
+        mask = self._to_mask(events)
+        if fd in self._dormant:
+            if mask:
+                self._dormant.discard(fd)
+                self._selector.register(fd, mask)
+        elif mask:
+            self._selector.modify(fd, mask)
+        else:
+            self._selector.unregister(fd)
+            self._dormant.add(fd)
 
     def unregister(self, fd: int) -> None:
-        self._selector.unregister(fd)
+        if fd in self._dormant:
+            self._dormant.discard(fd)
+        else:
+            self._selector.unregister(fd)
 
     def poll(self, timeout: float) -> list[tuple[int, int]]:
         ready = []
@@ -273,6 +290,7 @@ class IOLoop:
         self._iteration = 0
         self._slow_threshold = slow_callback_threshold
         self._signal_handlers: dict[int, Callable[[int], Any]] = {}
+        self._previous_handlers: dict[int, Any] = {}
         self._old_wakeup_fd: int | None = None
         self._waker_r, self._waker_w = self._make_waker()
         self.add_handler(self._waker_r, self._drain_waker, READ)
@@ -354,7 +372,8 @@ class IOLoop:
     def _timer_cancelled(self) -> None:
         self._cancelled_timers += 1
         if self._cancelled_timers > 512 and self._cancelled_timers > len(self._timers) // 2:
-            self._timers = [t for t in self._timers if not t.cancelled]
+            # In place: run_forever holds a reference to this list.
+            self._timers[:] = [t for t in self._timers if not t.cancelled]
             heapq.heapify(self._timers)
             self._cancelled_timers = 0
 
@@ -391,12 +410,15 @@ class IOLoop:
             self._old_wakeup_fd = signal.set_wakeup_fd(self._signal_sock_w.fileno(),
                                                        warn_on_full_buffer=False)
             self.add_handler(self._signal_sock.fileno(), self._read_signals, READ)
+        if signum not in self._signal_handlers:
+            self._previous_handlers[signum] = signal.getsignal(signum)
         self._signal_handlers[signum] = callback
         signal.signal(signum, _record_only)
 
     def remove_signal_handlers(self) -> None:
         for signum in self._signal_handlers:
-            signal.signal(signum, signal.SIG_DFL)
+            previous = self._previous_handlers.pop(signum, None)
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         self._signal_handlers.clear()
         if self._signal_sock is not None:
             signal.set_wakeup_fd(self._old_wakeup_fd if self._old_wakeup_fd is not None else -1)

@@ -77,6 +77,7 @@ class IOStream:
         self._write_queue: collections.deque = collections.deque()
         self._read_buffer = bytearray()
         self._on_data: Callable[[bytes], Any] | None = None
+        self._deliver_pending = False
         self._read_paused = False
         self._pull_future: Future | None = None
         self._pull_delimiter: bytes | None = None
@@ -121,12 +122,16 @@ class IOStream:
         """Hand every chunk received from now on to ``on_data`` (push style)."""
         self._on_data = on_data
         if self._read_buffer:
-            data = bytes(self._read_buffer)
-            self._read_buffer.clear()
-            self.loop.call_soon(self._deliver, data)
+            # Hand over what a pull read left behind on the next pass; bytes arriving
+            # before then are appended, so the order is kept.
+            self._deliver_pending = True
+            self.loop.call_soon(self._deliver)
 
-    def _deliver(self, data: bytes) -> None:
-        if not self.closed and self._on_data is not None:
+    def _deliver(self) -> None:
+        self._deliver_pending = False
+        data = bytes(self._read_buffer)
+        self._read_buffer.clear()
+        if data and not self.closed and self._on_data is not None:
             self._on_data(data)
 
     def pause_reading(self) -> None:
@@ -154,13 +159,13 @@ class IOStream:
         if not data:
             self.close()
             return
-        if self._on_data is not None:
+        if self._on_data is not None and not self._deliver_pending:
             self._on_data(data)
             return
         self._read_buffer += data
         if self._pull_future is not None:
             self._try_pull()
-        elif len(self._read_buffer) > self.max_buffer_size:
+        elif len(self._read_buffer) > self.max_buffer_size and not self._deliver_pending:
             self._fail(BufferFullError("read buffer over its limit"))
 
     # -- pull reading ----------------------------------------------------------------------
@@ -240,7 +245,9 @@ class IOStream:
                 return
             if sent == len(data):
                 return
-            data = memoryview(data)[sent:]
+            data = data[sent:] if type(data) is bytes else bytes(data[sent:])
+        elif type(data) is not bytes:
+            data = bytes(data)  # the caller may reuse its buffer
         self._write_queue.append(data)
         self.buffered_bytes += len(data)
         self._set_interest(self._wanted_interest())

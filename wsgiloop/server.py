@@ -159,7 +159,8 @@ class HTTPConnection:
             return
         if self._state == _IDLE:
             self._state = _HEAD
-            self._state_since = self._clock()
+            now = self._state_since = self._clock()
+            self._arm(now + self.params.header_timeout)
         elif self._state == _BODY:
             self._progress = self._clock()
         self.parser.feed(data)
@@ -181,7 +182,8 @@ class HTTPConnection:
                 if event is NEED_DATA:
                     if self._state == _IDLE and parser.buffered:
                         self._state = _HEAD
-                        self._state_since = self._clock()
+                        now = self._state_since = self._clock()
+                        self._arm(now + self.params.header_timeout)
                     break
                 if event is END_OF_MESSAGE:
                     self._dispatch()
@@ -203,7 +205,8 @@ class HTTPConnection:
         self._keep_alive = head.keep_alive
         if head.chunked or head.content_length:
             self._state = _BODY
-            self._progress = self._clock()
+            now = self._progress = self._clock()
+            self._arm(now + self.params.body_timeout)
             self._chunks = []
             self._body_size = 0
             self._spool = None
@@ -350,6 +353,8 @@ class HTTPConnection:
 
         The head and body leave in one write; a missing Content-Length is added.
         """
+        if self._state != _RESPONDING:
+            return  # the client has gone
         head = self._head
         assert head is not None
         framer = ResponseFramer(head.method, head.version, self._keep_alive, status, headers,
@@ -412,10 +417,7 @@ class HTTPConnection:
             return
         self._state = _IDLE
         now = self._state_since = self._clock()
-        timer = self._timer
-        if timer is None or timer.deadline > now + self.params.keepalive_timeout:
-            self._cancel_timer()
-            self._timer = self.loop.call_at(now + self.params.keepalive_timeout, self._on_timer)
+        self._arm(now + self.params.keepalive_timeout)
         parser = self.parser
         parser.start_next_request()
         if self.stream._read_paused:
@@ -480,6 +482,18 @@ class HTTPConnection:
             self._timer = self.loop.call_later(self.params.linger, stream.close)
 
         stream.on_flushed(shut)
+
+    def _arm(self, deadline: float) -> None:
+        """Make the timer fire by ``deadline``; a later-firing timer is moved earlier.
+
+        A timer that fires early is harmless: :meth:`_on_timer` works out the real
+        deadline from the state and sleeps again.
+        """
+        timer = self._timer
+        if timer is None or timer.deadline > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(deadline, self._on_timer)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

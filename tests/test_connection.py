@@ -1,0 +1,737 @@
+"""HTTPConnection over a real socketpair, with a fake clock driving the timeouts."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from wsgiloop.ioloop import IOLoop
+from wsgiloop.iostream import IOStream
+from wsgiloop.server import ConnectionParameters, HTTPConnection, Request
+
+PEER = ("10.0.0.1", 4321)
+SOCKNAME = ("10.0.0.2", 80)
+
+
+class FakeClock:
+    """The loop's clock: a float the test moves by hand."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+def parse_responses(data: bytes, eof: bool = False) -> tuple[list[Response], bytes]:
+    """Complete responses at the start of ``data`` and the bytes left over."""
+    responses = []
+    while True:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            break
+        lines = data[:end].decode("latin-1").split("\r\n")
+        version, code, *reason = lines[0].split(" ", 2)
+        assert version == "HTTP/1.1", lines[0]
+        headers = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:]]
+        response = Response(int(code), reason[0] if reason else "", headers)  # type: ignore
+        rest = data[end + 4:]
+        if response.status < 200 or response.status in (204, 304):
+            pass
+        elif response.header("Content-Length") is not None:
+            length = int(response.header("Content-Length"))  # type: ignore[arg-type]
+            if len(rest) < length:
+                break
+            response.body, rest = rest[:length], rest[length:]
+        elif (response.header("Transfer-Encoding") or "").lower() == "chunked":
+            body = []
+            pos = 0
+            complete = False
+            while True:
+                line_end = rest.find(b"\r\n", pos)
+                if line_end < 0:
+                    break
+                size = int(rest[pos:line_end].split(b";")[0], 16)
+                if len(rest) < line_end + 2 + size + 2:
+                    break
+                if size == 0:
+                    trailer_end = rest.find(b"\r\n\r\n", line_end)
+                    if rest[line_end:line_end + 4] == b"\r\n\r\n":
+                        pos = line_end + 4
+                    elif trailer_end >= 0:
+                        pos = trailer_end + 4
+                    else:
+                        break
+                    complete = True
+                    break
+                body.append(rest[line_end + 2:line_end + 2 + size])
+                pos = line_end + 2 + size + 2
+            if not complete:
+                break
+            response.body, rest = b"".join(body), rest[pos:]
+        else:  # close-delimited
+            if not eof:
+                break
+            response.body, rest = rest, b""
+        responses.append(response)
+        data = rest
+    return responses, data
+
+
+class Client:
+    """The client end of the socketpair, non-blocking; ``pump`` collects what arrived."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.data = b""
+        self.eof = False
+        self.reset = False
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def pump(self) -> None:
+        while not self.eof:
+            try:
+                chunk = self.sock.recv(1 << 18)
+            except BlockingIOError:
+                return
+            except ConnectionResetError:
+                self.eof = self.reset = True
+                return
+            if not chunk:
+                self.eof = True
+                return
+            self.data += chunk
+
+    def responses(self) -> list[Response]:
+        self.pump()
+        return parse_responses(self.data, self.eof)[0]
+
+
+class Harness:
+    """One HTTPConnection on a fake-clocked loop, and the client end of its socket."""
+
+    def __init__(self, delegate, **params) -> None:
+        self.clock = FakeClock()
+        self.loop = IOLoop(slow_callback_threshold=None, clock=self.clock)
+        self.params = ConnectionParameters(**params)
+        ours, theirs = socket.socketpair()
+        self.stream = IOStream(ours, self.loop, high_water=self.params.high_water,
+                               low_water=self.params.low_water)
+        self.closed: list[HTTPConnection] = []
+        self.conn = HTTPConnection(self.stream, self.loop, self.params, delegate, PEER,
+                                   SOCKNAME, on_close=self.closed.append)
+        self.client = Client(theirs)
+
+    def run_until(self, predicate, timeout: float = 3.0) -> bool:
+        """Run the loop until ``predicate()`` holds or ``timeout`` real seconds pass.
+
+        With a fake clock the loop can sleep in poll for a long real time, so a side
+        thread pokes it every few milliseconds to check.
+        """
+        loop = self.loop
+        deadline = time.monotonic() + timeout
+        finished = threading.Event()
+        outcome = [False]
+
+        def check() -> None:
+            if finished.is_set():
+                return
+            outcome[0] = bool(predicate())
+            if outcome[0] or time.monotonic() >= deadline:
+                finished.set()
+                loop.stop()
+
+        def poker() -> None:
+            while not finished.wait(0.005):
+                loop.call_soon_threadsafe(check)
+
+        thread = threading.Thread(target=poker, daemon=True)
+        thread.start()
+        loop.call_soon(check)
+        try:
+            loop.run_forever()
+        finally:
+            finished.set()
+            thread.join()
+        return outcome[0]
+
+    def settle(self, seconds: float = 0.05) -> None:
+        """Run the loop for a short real time (the fake clock stands still)."""
+        self.run_until(lambda: False, timeout=seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake clock and let due timers fire."""
+        self.clock.now += seconds
+        self.settle(0.03)
+
+    def wait_responses(self, count: int, timeout: float = 3.0) -> list[Response]:
+        assert self.run_until(lambda: len(self.client.responses()) >= count, timeout), \
+            f"expected {count} responses, got {self.client.data!r}"
+        return self.client.responses()
+
+    def wait_eof(self, timeout: float = 3.0) -> bool:
+        return self.run_until(lambda: (self.client.pump(), self.client.eof)[1], timeout)
+
+    def close(self) -> None:
+        self.client.sock.close()
+        self.stream.close()
+        self.loop.close()
+
+
+@pytest.fixture
+def make():
+    made: list[Harness] = []
+
+    def factory(delegate, **params) -> Harness:
+        harness = Harness(delegate, **params)
+        made.append(harness)
+        return harness
+
+    yield factory
+    for harness in made:
+        harness.close()
+
+
+def get(path: str = "/", version: str = "1.1", extra: str = "") -> bytes:
+    return f"GET {path} HTTP/{version}\r\nHost: example.test\r\n{extra}\r\n".encode()
+
+
+def post(path: str, body: bytes, extra: str = "") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: example.test\r\nContent-Length: {len(body)}\r\n"
+            f"{extra}\r\n").encode() + body
+
+
+def echo(request: Request, responder: HTTPConnection) -> None:
+    """Answers at once with the method, the target and the body it received."""
+    body = request.body.read() if request.body is not None else b""
+    text = f"{request.head.method} {request.head.target} ".encode() + body
+    responder.respond("200 OK", [("Content-Type", "text/plain")], text)
+
+
+def pattern(size: int) -> bytes:
+    block = b"".join(struct.pack(">I", i) for i in range(16384))
+    return (block * (size // len(block) + 1))[:size]
+
+
+# -- requests and responses -------------------------------------------------------------------
+
+
+def test_request_gets_a_response_and_the_connection_stays_open(make):
+    h = make(echo)
+    h.client.send(get("/hello?x=1"))
+    [response] = h.wait_responses(1)
+    assert response.status == 200
+    assert response.body == b"GET /hello?x=1 "
+    assert response.header("Content-Length") == str(len(response.body))
+    assert response.header("Content-Type") == "text/plain"
+    assert response.header("Server") == "wsgiloop"
+    assert response.header("Date")
+    assert response.header("Connection") is None
+    h.settle()
+    assert not h.client.eof
+    assert h.conn.idle
+    # And it serves the next request.
+    h.client.send(get("/again"))
+    assert h.wait_responses(2)[1].body == b"GET /again "
+
+
+def test_request_sees_peer_and_connection_data(make):
+    seen = []
+
+    def delegate(request, responder):
+        seen.append((request.peer, request.sockname, request.scheme,
+                     request.connection_data is responder.delegate_data))
+        request.connection_data["count"] = request.connection_data.get("count", 0) + 1
+        responder.respond("204 No Content", [], b"")
+
+    h = make(delegate)
+    h.client.send(get("/1") + get("/2"))
+    responses = h.wait_responses(2)
+    assert [r.status for r in responses] == [204, 204]
+    assert seen == [(PEER, SOCKNAME, "http", True)] * 2
+    assert h.conn.delegate_data["count"] == 2
+
+
+def test_start_write_finish_streams_a_chunked_response(make):
+    def delegate(request, responder):
+        responder.start("200 OK", [("Content-Type", "text/plain")])
+        assert not responder.head_sent
+        assert responder.write(b"one,")
+        assert responder.head_sent
+        responder.write(b"")
+        responder.write(b"two,")
+        responder.write(b"three")
+        responder.finish()
+        responder.finish()  # a second finish is a no-op
+
+    h = make(delegate)
+    h.client.send(get("/stream"))
+    [response] = h.wait_responses(1)
+    assert response.header("Transfer-Encoding") == "chunked"
+    assert response.body == b"one,two,three"
+    h.settle()
+    assert not h.client.eof
+
+
+def test_start_with_content_length_and_write_file(make, tmp_path):
+    content = pattern(300_000)
+    path = tmp_path / "payload.bin"
+    path.write_bytes(content)
+    files = []
+
+    def delegate(request, responder):
+        fd = os.open(path, os.O_RDONLY)
+        files.append(fd)
+        responder.start("200 OK", [("Content-Length", str(len(content) - 10))])
+        responder.write_file(fd, 10, len(content) - 10)
+        responder.stream.on_flushed(lambda: os.close(fd))
+        responder.finish()
+
+    h = make(delegate)
+    h.client.send(get("/file"))
+    [response] = h.wait_responses(1)
+    assert response.body == content[10:]
+    h.client.send(get("/file"))
+    assert h.wait_responses(2)[1].body == content[10:]
+
+
+def test_pipelined_requests_are_answered_in_order(make):
+    h = make(echo)
+    h.client.send(get("/a") + post("/b", b"body-b") + get("/c") + post("/d", b"body-d")
+                  + get("/e"))
+    responses = h.wait_responses(5)
+    assert [r.body for r in responses] == [b"GET /a ", b"POST /b body-b", b"GET /c ",
+                                           b"POST /d body-d", b"GET /e "]
+    h.settle()
+    assert len(h.client.responses()) == 5
+    assert not h.client.eof
+
+
+def test_pipelined_request_split_across_reads(make):
+    h = make(echo)
+    data = get("/a") + post("/b", b"0123456789") + get("/c")
+    for i in range(0, len(data), 7):
+        h.client.send(data[i:i + 7])
+        h.settle(0.005)
+    responses = h.wait_responses(3)
+    assert [r.body for r in responses] == [b"GET /a ", b"POST /b 0123456789", b"GET /c "]
+
+
+def test_delegate_finishing_later_gets_the_next_request_afterwards(make):
+    events = []
+
+    def delegate(request, responder):
+        path = request.head.path
+        events.append(("called", path))
+
+        def finish_later(hops: int) -> None:
+            if hops:
+                h.loop.call_soon(finish_later, hops - 1)
+                return
+            events.append(("finished", path))
+            responder.start("200 OK", [("Content-Type", "text/plain")])
+            responder.write(path.encode())
+            responder.finish()
+
+        h.loop.call_soon(finish_later, 3)
+
+    h = make(delegate)
+    h.client.send(get("/1") + get("/2") + get("/3"))
+    responses = h.wait_responses(3)
+    assert [r.body for r in responses] == [b"/1", b"/2", b"/3"]
+    assert events == [("called", "/1"), ("finished", "/1"),
+                      ("called", "/2"), ("finished", "/2"),
+                      ("called", "/3"), ("finished", "/3")]
+
+
+def test_request_arriving_while_responding_waits_its_turn(make):
+    pending = []
+
+    def delegate(request, responder):
+        pending.append((request.head.path, responder))
+
+    h = make(delegate)
+    h.client.send(get("/first"))
+    assert h.run_until(lambda: len(pending) == 1)
+    h.client.send(get("/second"))
+    h.settle()
+    assert [p for p, _ in pending] == ["/first"]  # not dispatched yet
+    path, responder = pending.pop()
+    responder.respond("200 OK", [], path.encode())
+    assert h.run_until(lambda: len(pending) == 1)
+    assert pending[0][0] == "/second"
+    pending[0][1].respond("200 OK", [], b"/second")
+    assert [r.body for r in h.wait_responses(2)] == [b"/first", b"/second"]
+
+
+def test_http10_request_closes_after_the_response(make):
+    h = make(echo, linger=2.0)
+    h.client.send(get("/old", version="1.0"))
+    [response] = h.wait_responses(1)
+    assert response.header("Connection") == "close"
+    assert h.wait_eof()
+    assert not h.client.reset
+    h.advance(2.5)  # past any linger time
+    assert h.stream.closed
+    assert h.closed == [h.conn]
+
+
+def test_connection_close_request_closes_after_the_response(make):
+    h = make(echo)
+    h.client.send(get("/bye", extra="Connection: close\r\n") + get("/ignored"))
+    assert h.wait_eof()
+    responses = h.client.responses()
+    assert [r.body for r in responses] == [b"GET /bye "]
+
+
+def test_protocol_error_gets_400_and_close(make):
+    calls = []
+    h = make(lambda request, responder: calls.append(request))
+    h.client.send(b"GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n")
+    assert h.wait_eof()
+    [response] = h.client.responses()
+    assert response.status == 400
+    assert response.header("Connection") == "close"
+    assert calls == []
+
+
+def test_exception_in_delegate_aborts_the_connection(make, caplog):
+    def delegate(request, responder):
+        raise RuntimeError("delegate blew up")
+
+    h = make(delegate)
+    h.client.send(get("/"))
+    assert h.wait_eof()
+    assert h.client.data == b""
+    assert "delegate blew up" in caplog.text
+
+
+# -- timeouts (fake clock) --------------------------------------------------------------------
+
+
+def test_partial_head_past_header_timeout_gets_408_and_close(make):
+    calls = []
+    h = make(lambda request, responder: calls.append(request), header_timeout=10.0,
+             linger=2.0)
+    h.client.send(b"GET /slow HTTP/1.1\r\nHost: exa")
+    h.settle()
+    h.advance(9.0)
+    assert h.client.responses() == [] and not h.client.eof
+    h.advance(1.5)
+    assert h.wait_eof()
+    [response] = h.client.responses()
+    assert response.status == 408
+    assert response.header("Connection") == "close"
+    assert calls == []
+    h.advance(2.5)  # past the linger time
+    assert h.stream.closed
+    assert h.closed == [h.conn]
+
+
+def test_header_timeout_counts_from_the_first_byte_of_the_head(make):
+    h = make(echo, header_timeout=10.0, keepalive_timeout=5.0)
+    h.client.send(get("/1"))
+    h.wait_responses(1)
+    h.advance(4.0)  # idle, within keep-alive
+    h.client.send(b"GET /2 HTTP/1.1\r\n")
+    h.settle()
+    h.advance(8.0)  # 12 s since the response, 8 s into the head: still fine
+    assert not h.client.eof
+    h.client.send(b"Host: x\r\n\r\n")
+    responses = h.wait_responses(2)
+    assert responses[1].body == b"GET /2 "
+
+
+def test_connection_without_any_request_closes_after_header_timeout(make):
+    h = make(echo, header_timeout=10.0)
+    h.advance(9.0)
+    assert not h.stream.closed
+    h.advance(1.5)
+    assert h.wait_eof()
+    assert h.client.data == b""
+    assert h.stream.closed
+
+
+def test_idle_keepalive_connection_closes_without_a_response(make):
+    h = make(echo, header_timeout=10.0, keepalive_timeout=5.0)
+    h.client.send(get("/"))
+    h.wait_responses(1)
+    received = len(h.client.data)
+    h.advance(4.5)
+    assert not h.stream.closed and not h.client.eof
+    h.advance(1.0)
+    assert h.wait_eof()
+    assert len(h.client.data) == received  # nothing more was sent: no 408
+    assert h.stream.closed
+    assert h.closed == [h.conn]
+
+
+def test_keepalive_timeout_restarts_after_each_response(make):
+    h = make(echo, header_timeout=10.0, keepalive_timeout=5.0)
+    h.client.send(get("/1"))
+    h.wait_responses(1)
+    h.advance(4.0)
+    h.client.send(get("/2"))
+    h.wait_responses(2)
+    h.advance(4.0)  # 8 s since the first response, 4 s since the second
+    assert not h.stream.closed
+    h.advance(1.5)
+    assert h.wait_eof()
+    assert h.stream.closed
+
+
+def test_stalled_body_past_body_timeout_gets_408(make):
+    calls = []
+    h = make(lambda request, responder: calls.append(request), header_timeout=5.0,
+             body_timeout=8.0)
+    h.client.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+                  + b"a" * 40)
+    h.settle()
+    h.advance(6.0)  # past the header timeout, but the head is complete
+    assert h.client.responses() == [] and not h.client.eof
+    h.advance(3.0)  # 9 s without body progress
+    assert h.wait_eof()
+    [response] = h.client.responses()
+    assert response.status == 408
+    assert calls == []
+
+
+def test_body_progress_pushes_the_body_deadline_back(make):
+    bodies = []
+
+    def delegate(request, responder):
+        bodies.append(request.body.read())
+        responder.respond("200 OK", [], b"got it")
+
+    h = make(delegate, header_timeout=5.0, body_timeout=8.0)
+    h.client.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\n")
+    for piece in (b"0123456789", b"abcdefghij"):
+        h.settle(0.01)
+        h.advance(6.0)
+        h.client.send(piece)
+        h.settle(0.01)
+    h.advance(6.0)  # 18 s since the head, never 8 s without progress
+    assert not h.client.eof
+    h.client.send(b"KLMNOPQRST")
+    [response] = h.wait_responses(1)
+    assert response.body == b"got it"
+    assert bodies == [b"0123456789abcdefghijKLMNOPQRST"]
+
+
+def test_body_timeout_shorter_than_header_timeout_is_honoured(make):
+    """A stalled body gets its 408 after ``body_timeout``, whatever the header timeout."""
+    h = make(echo, header_timeout=10.0, body_timeout=2.0)
+    h.client.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+    h.settle()
+    h.advance(3.0)  # 3 s without body progress: past body_timeout
+    assert h.wait_eof(timeout=1.0), "no 408 after body_timeout (the timer still waits " \
+        "for the header deadline)"
+    [response] = h.client.responses()
+    assert response.status == 408
+
+
+def test_header_timeout_shorter_than_keepalive_is_honoured_on_a_reused_connection(make):
+    """A head started on a kept-alive connection must arrive within ``header_timeout``."""
+    h = make(echo, header_timeout=2.0, keepalive_timeout=30.0)
+    h.client.send(get("/1"))
+    h.wait_responses(1)
+    h.advance(10.0)  # idle a while: the timer now waits for the keep-alive deadline
+    h.client.send(b"GET /2 HTTP/1.1\r\n")  # and then nothing more
+    h.settle()
+    h.advance(3.0)  # 3 s into the head: past header_timeout
+    assert h.wait_eof(timeout=1.0), "no 408 after header_timeout (the timer still " \
+        "waits for the keep-alive deadline)"
+    assert h.client.responses()[-1].status == 408
+
+
+# -- request bodies ---------------------------------------------------------------------------
+
+
+def test_small_body_is_held_in_memory(make):
+    seen = []
+
+    def delegate(request, responder):
+        seen.append((type(request.body), request.body_length, request.body.read()))
+        responder.respond("200 OK", [], b"")
+
+    h = make(delegate, spool_threshold=1024)
+    h.client.send(post("/small", b"x" * 1000))
+    h.wait_responses(1)
+    assert seen == [(io.BytesIO, 1000, b"x" * 1000)]
+
+
+def test_body_over_spool_threshold_is_a_real_temp_file(make):
+    body = pattern(100_000)
+    seen = {}
+
+    def delegate(request, responder):
+        f = request.body
+        seen["type"] = type(f)
+        seen["length"] = request.body_length
+        seen["size"] = os.fstat(f.fileno()).st_size  # a real file descriptor
+        seen["position"] = f.tell()
+        seen["content"] = f.read()
+        seen["file"] = f
+        responder.respond("200 OK", [], b"stored")
+
+    h = make(delegate, spool_threshold=4096)
+    data = post("/big", body)
+    h.client.send(data[:5000])  # the head and a first part, below the threshold
+    h.settle()
+    h.client.send(data[5000:])
+    [response] = h.wait_responses(1)
+    assert response.body == b"stored"
+    assert not issubclass(seen["type"], io.BytesIO)
+    assert seen["length"] == len(body)
+    assert seen["size"] == len(body)
+    assert seen["position"] == 0
+    assert seen["content"] == body
+    assert seen["file"].closed  # closed once the response completed
+
+
+def test_chunked_body_over_spool_threshold_is_spooled(make):
+    body = pattern(50_000)
+    seen = []
+
+    def delegate(request, responder):
+        seen.append((isinstance(request.body, io.BytesIO), request.body_length,
+                     request.body.read()))
+        responder.respond("200 OK", [], b"ok")
+
+    h = make(delegate, spool_threshold=8192)
+    chunks = b"".join(b"%x\r\n%b\r\n" % (len(body[i:i + 7000]), body[i:i + 7000])
+                      for i in range(0, len(body), 7000))
+    h.client.send(b"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  + chunks + b"0\r\n\r\n")
+    h.wait_responses(1)
+    assert seen == [(False, len(body), body)]
+
+
+def test_expect_100_continue_body_is_fetched_on_demand(make):
+    seen = []
+
+    def delegate(request, responder):
+        seen.append(("deferred", request.body_deferred))
+        request.read_body()
+        seen.append(("body", request.body.read()))
+        responder.respond("200 OK", [], b"continued")
+
+    h = make(delegate)
+    h.client.send(post("/upload", b"payload", extra="Expect: 100-continue\r\n"))
+    responses = h.wait_responses(2)
+    assert [r.status for r in responses] == [100, 200]
+    assert responses[1].body == b"continued"
+    assert seen == [("deferred", True), ("body", b"payload")]
+
+
+# -- back-pressure and client loss ------------------------------------------------------------
+
+
+def test_back_pressure_with_when_writable(make):
+    total = 4 << 20
+    payload = pattern(total)
+    state = {"offset": 0, "waits": 0, "writes_refused": 0, "done": False}
+
+    def delegate(request, responder):
+        responder.start("200 OK", [("Content-Length", str(total))])
+
+        def produce() -> None:
+            while state["offset"] < total:
+                chunk = payload[state["offset"]:state["offset"] + 32768]
+                state["offset"] += len(chunk)
+                if not responder.write(chunk):
+                    state["writes_refused"] += 1
+                    assert responder.stream.buffered_bytes > h.params.high_water
+                    state["waits"] += 1
+                    responder.when_writable(produce)
+                    return
+            responder.finish()
+            state["done"] = True
+
+        produce()
+
+    h = make(delegate, high_water=16384, low_water=4096)
+    h.client.send(get("/big"))
+    h.settle(0.1)  # the client is not reading
+    assert state["writes_refused"] == 1
+    assert not state["done"]
+    assert state["offset"] < total
+    stalled_at = state["offset"]
+    h.settle(0.05)
+    assert state["offset"] == stalled_at  # waiting for the drain, not producing
+    [response] = h.wait_responses(1, timeout=10)
+    assert state["done"]
+    assert state["waits"] > 1
+    assert response.body == payload
+    h.settle()
+    assert not h.client.eof
+
+
+def test_client_gone_runs_abort_callbacks_and_finish_is_harmless(make):
+    pending = []
+    aborted = []
+
+    def delegate(request, responder):
+        responder.on_abort(lambda: aborted.append(request.head.path))
+        pending.append(responder)
+
+    h = make(delegate)
+    h.client.send(get("/slow"))
+    assert h.run_until(lambda: pending)
+    h.client.sock.close()
+    assert h.run_until(lambda: aborted == ["/slow"])
+    responder = pending[0]
+    assert responder.client_gone
+    responder.start("200 OK", [])
+    responder.write(b"late")
+    responder.finish()
+    responder.abort()
+    h.settle()
+    assert h.closed == [h.conn]
+
+
+def test_respond_after_client_gone_does_not_revive_the_connection(make):
+    """``respond`` is start+write+finish: after the client left it must be a no-op too.
+
+    Here a second request was pipelined behind the first; once the client is gone the
+    delegate must not be handed that request, and the connection must not go idle again.
+    """
+    calls = []
+
+    def delegate(request, responder):
+        calls.append((request.head.path, responder))
+
+    h = make(delegate)
+    h.client.send(get("/1") + get("/2"))
+    assert h.run_until(lambda: calls)
+    h.client.sock.close()
+    assert h.run_until(lambda: h.closed)
+    _, responder = calls[0]
+    responder.respond("200 OK", [], b"too late")
+    h.settle()
+    assert [path for path, _ in calls] == ["/1"]
+    assert not h.conn.idle

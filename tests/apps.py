@@ -16,9 +16,11 @@ the server sees it: invalid statuses and headers, ``read()`` without a size, and
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sys
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.validate import validator
 
@@ -244,10 +246,10 @@ def error_after_start(environ: dict, start_response: StartResponse) -> Iterator[
     raise RuntimeError("error after the response started")
 
 
-def cl_long(environ: dict, start_response: StartResponse) -> list[bytes]:
+def cl_long(environ: dict, start_response: StartResponse) -> Iterator[bytes]:
     """Declares 100 bytes, sends 10."""
     start_response("200 OK", TEXT + [("Content-Length", "100")])
-    return iter([b"0123456789"])  # type: ignore[return-value]
+    return iter([b"0123456789"])
 
 
 def cl_short(environ: dict, start_response: StartResponse) -> Iterator[bytes]:
@@ -301,14 +303,19 @@ def expect_reject(environ: dict, start_response: StartResponse) -> list[bytes]:
 
 
 def file_app(environ: dict, start_response: StartResponse) -> Any:
-    """``wsgi.file_wrapper`` over the file ``?path=``; ``?cl=1`` adds a Content-Length."""
+    """``wsgi.file_wrapper`` over the file ``?path=`` from offset ``?skip=``; ``?cl=1`` adds
+    a Content-Length, ``?bytesio=1`` serves a copy in a BytesIO instead of the file."""
     query = _query(environ)
-    f = open(query["path"], "rb")
+    f: Any = open(query["path"], "rb")
+    if "bytesio" in query:  # a file-like object without a file descriptor
+        with f:
+            f = io.BytesIO(f.read())
+    skip = _int(query, "skip", 0)
     headers = [("Content-Type", "application/octet-stream")]
     if "cl" in query:
         f.seek(0, 2)
-        headers.append(("Content-Length", str(f.tell())))
-        f.seek(0)
+        headers.append(("Content-Length", str(f.tell() - skip)))
+    f.seek(skip)  # the response starts at the current position
     start_response("200 OK", headers)
     return environ["wsgi.file_wrapper"](f, 65536)
 
@@ -317,6 +324,25 @@ def list_body(environ: dict, start_response: StartResponse) -> list[bytes]:
     """A one-item list without a Content-Length."""
     start_response("200 OK", list(TEXT))
     return [b"a list body"]
+
+
+_BLOBS: dict[int, bytes] = {}
+
+
+def blob(environ: dict, start_response: StartResponse) -> list[bytes]:
+    """``n`` pattern bytes as a one-item list (the body object is cached per size)."""
+    n = _int(_query(environ), "n", 1 << 20)
+    body = _BLOBS.get(n)
+    if body is None:
+        body = _BLOBS[n] = pattern(n)
+    start_response("200 OK", TEXT + [("Content-Length", str(n))])
+    return [body]
+
+
+def app_close(environ: dict, start_response: StartResponse) -> list[bytes]:
+    """Asks for the connection to be closed after this response."""
+    start_response("200 OK", TEXT + [("Content-Length", "6"), ("Connection", "close")])
+    return [b"closed"]
 
 
 def bad_status(environ: dict, start_response: StartResponse) -> list[bytes]:
@@ -363,6 +389,8 @@ ROUTES: dict[str, Callable[..., Any]] = {
     "expect-reject": expect_reject,
     "file": file_app,
     "list": list_body,
+    "blob": blob,
+    "app-close": app_close,
     "bad-status": bad_status,
     "bad-header-crlf": bad_header_crlf,
     "bad-header-latin1": bad_header_latin1,

@@ -636,16 +636,35 @@ def test_expect_100_continue_body_is_fetched_on_demand(make):
 
     def delegate(request, responder):
         seen.append(("deferred", request.body_deferred))
-        request.read_body()
-        seen.append(("body", request.body.read()))
-        responder.respond("200 OK", [], b"continued")
+
+        def finished(error):
+            seen.append(("body", error, request.body.read()))
+            responder.respond("200 OK", [], b"continued")
+
+        responder.receive_deferred_body(request, finished)
 
     h = make(delegate)
     h.client.send(post("/upload", b"payload", extra="Expect: 100-continue\r\n"))
     responses = h.wait_responses(2)
     assert [r.status for r in responses] == [100, 200]
     assert responses[1].body == b"continued"
-    assert seen == [("deferred", True), ("body", b"payload")]
+    assert seen == [("deferred", True), ("body", None, b"payload")]
+
+
+def test_read_body_refuses_to_block_the_loop_thread(make):
+    errors = []
+
+    def delegate(request, responder):
+        try:
+            request.read_body()
+        except RuntimeError as exc:
+            errors.append(str(exc))
+        responder.respond("417 Expectation Failed", [], b"")
+
+    h = make(delegate)
+    h.client.send(post("/upload", b"payload", extra="Expect: 100-continue\r\n"))
+    h.wait_responses(1)
+    assert errors and "would block the loop" in errors[0]
 
 
 # -- back-pressure and client loss ------------------------------------------------------------

@@ -10,7 +10,8 @@ The delegate seam (see :class:`RequestDelegate`):
 
 1. ``delegate(request, responder)`` is called once per request, on the loop thread,
    with the whole body received -- except for ``Expect: 100-continue`` requests, whose
-   body is fetched when the application first reads it (``request.read_body()``).
+   body is fetched when the application first reads it: ``request.read_body()`` from a
+   worker thread, or ``responder.receive_deferred_body()`` on the loop.
 2. The delegate then calls, on the loop thread and in this order:
    ``responder.start(status, headers)`` once; ``write``/``write_file`` any number of
    times; and exactly one of ``finish()`` or ``abort()``.  It may do so at once or
@@ -28,9 +29,9 @@ from __future__ import annotations
 
 import io
 import logging
-import select
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,13 +39,13 @@ from typing import Any, Protocol
 
 from .http import END_OF_MESSAGE, NEED_DATA, HTTPLimits, ProtocolError, RequestHead, RequestParser
 from .http.errors import REASONS
-from .http.response import CLOSE, LENGTH, ResponseFramer
+from .http.response import CLOSE, LENGTH, ResponseFramer, http_date
 from .ioloop import IOLoop, Timer
 from .iostream import IOStream
 
 log = logging.getLogger("wsgiloop.error")
 
-_IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING = range(5)
+_IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
 
 
 @dataclass(frozen=True)
@@ -98,14 +99,29 @@ class Request:
         self.connection_data = connection.delegate_data
 
     def read_body(self) -> None:
-        """Receive a deferred body now (sending ``100 Continue`` first).  Blocks this thread.
+        """Receive a deferred body now, sending ``100 Continue`` first.
 
-        Raises :class:`ProtocolError` when the body breaks framing or limits; the
-        connection will then close after the response.
+        Runs on a worker thread, never on the loop thread (it waits for the loop).
+        Raises :class:`ProtocolError` when the body breaks framing or limits or times out
+        (the connection closes after the response), and :class:`ConnectionError` when the
+        client has gone.
         """
-        if self.body_deferred:
-            self.body_deferred = False
-            self._connection._receive_deferred_body(self)
+        if not self.body_deferred:
+            return
+        connection = self._connection
+        if threading.get_ident() == connection.loop._thread_ident:
+            raise RuntimeError("read_body() would block the loop; run the app on a thread")
+        done = threading.Event()
+        outcome: list[BaseException | None] = []
+
+        def finished(error: BaseException | None) -> None:
+            outcome.append(error)
+            done.set()
+
+        connection.loop.call_soon_threadsafe(connection.receive_deferred_body, self, finished)
+        done.wait()
+        if outcome[0] is not None:
+            raise outcome[0]
 
 
 class RequestDelegate(Protocol):
@@ -143,6 +159,7 @@ class HTTPConnection:
         #: True once the response head has been handed to the stream.
         self.head_sent = False
         self._abort_callbacks: list[Callable[[], Any]] = []
+        self._deferred: tuple[Request, Callable[[BaseException | None], Any]] | None = None
         self._keep_alive = True
         self._draining = False
         now = self._clock()
@@ -164,6 +181,10 @@ class HTTPConnection:
         elif self._state == _BODY:
             self._progress = self._clock()
         self.parser.feed(data)
+        if self._state == _DEFERRED:
+            self._progress = self._clock()
+            self._pump_deferred()
+            return
         if self._state == _RESPONDING:
             if self.parser.buffered > self.params.limits.max_head_size:
                 self.stream.pause_reading()  # a client pipelining faster than we answer
@@ -176,8 +197,15 @@ class HTTPConnection:
             return
         self._processing = True
         parser = self.parser
+        stream = self.stream
         try:
             while self._state != _RESPONDING and self._state != _CLOSING:
+                if stream.buffered_bytes > self.params.high_water and self._state == _IDLE:
+                    # The client is not reading its responses: answer no more pipelined
+                    # requests (and read no more) until it catches up.
+                    stream.pause_reading()
+                    stream.set_drain_callback(self._on_drained)
+                    break
                 event = parser.next_event()
                 if event is NEED_DATA:
                     if self._state == _IDLE and parser.buffered:
@@ -199,6 +227,11 @@ class HTTPConnection:
             self._reject(exc)
         finally:
             self._processing = False
+
+    def _on_drained(self) -> None:
+        if self._state == _IDLE and not self.stream.closed:
+            self.stream.resume_reading()
+            self._process()
 
     def _begin(self, head: RequestHead) -> None:
         self._head = head
@@ -255,51 +288,54 @@ class HTTPConnection:
             if self._state == _RESPONDING:
                 self.abort()
 
-    def _receive_deferred_body(self, request: Request) -> None:
-        """Blocking receive of a 100-continue body, on the calling thread."""
-        if self._framer is None and not self.stream.closed:
-            self._send_now(b"HTTP/1.1 100 Continue\r\n\r\n")
+    def receive_deferred_body(self, request: Request,
+                              finished: Callable[[BaseException | None], Any]) -> None:
+        """Send ``100 Continue`` (after anything already queued) and receive the body of a
+        deferred request; then call ``finished(None)``, or ``finished(error)``."""
+        if not request.body_deferred:
+            finished(None)
+            return
+        if self.stream.closed or self._state != _RESPONDING:
+            finished(ConnectionError("the client has gone"))
+            return
+        request.body_deferred = False
+        self._deferred = (request, finished)
+        if not self.head_sent:
+            self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self._state = _DEFERRED
+        now = self._progress = self._clock()
+        self._arm(now + self.params.body_timeout)
+        self._pump_deferred()
+
+    def _pump_deferred(self) -> None:
         parser = self.parser
-        deadline = self._clock() + self.params.body_timeout
-        poller = select.poll()
-        poller.register(self.stream.fileno, select.POLLIN)
         try:
             while True:
                 event = parser.next_event()
+                if event is NEED_DATA:
+                    return
                 if event is END_OF_MESSAGE:
                     break
-                if event is NEED_DATA:
-                    remaining = deadline - self._clock()
-                    if remaining <= 0 or not poller.poll(remaining * 1000):
-                        raise ProtocolError(408, "request body timed out")
-                    try:
-                        data = self.stream.socket.recv(65536)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        data = b""
-                    if not data:
-                        raise ProtocolError(400, "client closed during the request body")
-                    parser.feed(data)
-                    deadline = self._clock() + self.params.body_timeout
-                else:
-                    self._add_body(event)  # type: ignore[arg-type]
+                self._add_body(event)  # type: ignore[arg-type]
         except ProtocolError as exc:
-            request.protocol_error = exc
-            self._keep_alive = False
-            raise
-        self._take_body(request)
+            self._end_deferred(exc)
+            return
+        self._end_deferred(None)
 
-    def _send_now(self, data: bytes) -> None:
-        """Blocking send outside the loop's write queue (only when nothing is queued)."""
-        sock = self.stream.socket
-        sock.settimeout(self.params.body_timeout)
-        try:
-            sock.sendall(data)
-        except OSError:
-            pass
-        finally:
-            sock.setblocking(False)
+    def _end_deferred(self, error: BaseException | None) -> None:
+        deferred, self._deferred = self._deferred, None
+        if deferred is None:
+            return
+        request, finished = deferred
+        if self._state == _DEFERRED:
+            self._state = _RESPONDING
+        if error is None:
+            self._take_body(request)
+        else:
+            if isinstance(error, ProtocolError):
+                request.protocol_error = error
+            self._keep_alive = False
+        finished(error)
 
     # -- responding (the responder interface) ------------------------------------------------
 
@@ -311,7 +347,9 @@ class HTTPConnection:
         """Fix the status and headers; raises ValueError for invalid ones.  Sends nothing."""
         head = self._head
         assert head is not None
-        framer = ResponseFramer(head.method, head.version, self._keep_alive, status, headers,
+        request = self._request
+        keep_alive = self._keep_alive and not (request is not None and request.body_deferred)
+        framer = ResponseFramer(head.method, head.version, keep_alive, status, headers,
                                 self.params.server_header)
         self._framer = framer
         return framer
@@ -344,6 +382,10 @@ class HTTPConnection:
         """Call ``callback`` once the write buffer has drained to the low-water mark."""
         self.stream.set_drain_callback(callback)
 
+    def when_flushed(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback`` once everything written so far has reached the socket."""
+        self.stream.on_flushed(callback)
+
     def on_abort(self, callback: Callable[[], Any]) -> None:
         """Call ``callback`` if the connection is lost before the response finishes."""
         self._abort_callbacks.append(callback)
@@ -357,7 +399,9 @@ class HTTPConnection:
             return  # the client has gone
         head = self._head
         assert head is not None
-        framer = ResponseFramer(head.method, head.version, self._keep_alive, status, headers,
+        request = self._request
+        keep_alive = self._keep_alive and not (request is not None and request.body_deferred)
+        framer = ResponseFramer(head.method, head.version, keep_alive, status, headers,
                                 self.params.server_header, len(body))
         self._framer = framer
         self.head_sent = True
@@ -450,9 +494,11 @@ class HTTPConnection:
             return
         reason = REASONS.get(exc.status, "Error")
         body = f"{exc.status} {reason}\n".encode()
-        self.stream.write(b"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                          b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
-                          % (exc.status, reason.encode(), len(body), body))
+        server = self.params.server_header
+        self.stream.write(b"HTTP/1.1 %d %s\r\nDate: %s\r\n%sContent-Type: text/plain; "
+                          b"charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                          % (exc.status, reason.encode(), http_date(),
+                             b"Server: %s\r\n" % server if server else b"", len(body), body))
         if self.access_log is not None and self._head is not None and exc.status != 408:
             request = Request(self._head, self)
             request.start_time = time.time()
@@ -509,7 +555,7 @@ class HTTPConnection:
             return self._state_since + params.keepalive_timeout
         if state == _HEAD:
             return self._state_since + params.header_timeout
-        if state == _BODY:
+        if state == _BODY or state == _DEFERRED:
             return self._progress + params.body_timeout
         return None
 
@@ -526,7 +572,17 @@ class HTTPConnection:
         if deadline > now:
             self._timer = self.loop.call_at(deadline, self._on_timer)
             return
+        if self._state == _DEFERRED:
+            log.info("request body from %s timed out", self.peer)
+            self._end_deferred(ProtocolError(408, "request body timed out"))
+            return
         if self._state == _IDLE:
+            if self.stream.writing:
+                # The last response is still on its way: idleness starts when it is sent.
+                self._state_since = now
+                self._timer = self.loop.call_at(now + self.params.keepalive_timeout,
+                                                self._on_timer)
+                return
             self.stream.close()
         else:
             what = "request head" if self._state == _HEAD else "request body"
@@ -535,6 +591,8 @@ class HTTPConnection:
 
     def _on_stream_closed(self) -> None:
         self._cancel_timer()
+        if self._deferred is not None:
+            self._end_deferred(ConnectionError("the client has gone"))
         if self._state == _RESPONDING:
             callbacks, self._abort_callbacks = self._abort_callbacks, []
             for callback in callbacks:
@@ -559,7 +617,7 @@ class HTTPConnection:
     @property
     def idle(self) -> bool:
         """True when no request is in progress (safe to close during a graceful stop)."""
-        return self._state == _IDLE and not self.parser.buffered
+        return self._state == _IDLE and not self.parser.buffered and not self.stream.writing
 
 
 class HTTPServer:

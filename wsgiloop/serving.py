@@ -55,7 +55,7 @@ def _error_stream() -> Any:
 def serve(app: Callable[..., Any], settings: Any, sockets: list[socket.socket]) -> int:
     """Serve ``app`` on ``sockets`` until TERM or INT; returns the exit code."""
     loop = IOLoop(slow_callback_threshold=settings.slow_callback_threshold or None)
-    gateway = WSGIGateway(app, root_path=settings.root_path, multithread=False,
+    gateway = WSGIGateway(app, root_path=settings.root_path, multithread=True,
                           multiprocess=False, errors=_error_stream())
     access = AccessLogger(settings.access_log_format) if settings.access_log else None
     server = HTTPServer(loop, sockets, connection_parameters(settings), gateway,

@@ -23,7 +23,9 @@ from __future__ import annotations
 import io
 import logging
 import os
+import queue
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -123,17 +125,162 @@ def _environ_key(name: str) -> str:
     return key
 
 
+class _WorkerThreads:
+    """Up to ``limit`` daemon threads, started on demand, running submitted calls.
+
+    Daemon threads, because one may be waiting on a client when the process exits.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, call: Callable[[], Any]) -> None:
+        self._queue.put(call)
+        with self._lock:
+            if self._idle == 0 and len(self._threads) < self._limit:
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name=f"wsgiloop-worker-{len(self._threads)}")
+                self._threads.append(thread)
+                thread.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            call = self._queue.get()
+            with self._lock:
+                self._idle -= 1
+            try:
+                call()
+            except Exception:
+                log.exception("unhandled error on a worker thread")
+
+
+class _LoopProxy:
+    """The responder for a response produced on a worker thread.
+
+    Every call is carried out on the loop thread and the worker waits for it, so errors
+    (an invalid header, say) come back to the worker as they would on the loop; ``write``
+    returns only once the stream is back under its high-water mark, which is how a
+    worker feels back-pressure.  If the client goes away, every wait ends at once and
+    ``client_gone`` turns true; the worker then stops and closes the iterable itself, so
+    ``on_abort`` callbacks are not needed here.
+    """
+
+    def __init__(self, responder: HTTPConnection) -> None:
+        self._responder = responder
+        self._loop = responder.loop
+        self._gone = False
+        self._waiting: threading.Event | None = None
+        responder.on_abort(self._on_gone)  # on the loop thread, before the worker starts
+
+    def _on_gone(self) -> None:
+        self._gone = True
+        waiting = self._waiting
+        if waiting is not None:
+            waiting.set()
+
+    def _run(self, action: Callable[[Callable[[Any], None], Callable[[BaseException], None]], Any]
+             ) -> Any:
+        """Run ``action(done, fail)`` on the loop; wait until it calls one of them."""
+        event = threading.Event()
+        outcome: list = []
+
+        def done(result: Any = None) -> None:
+            outcome.append((result, None))
+            event.set()
+
+        def fail(error: BaseException) -> None:
+            outcome.append((None, error))
+            event.set()
+
+        def on_loop() -> None:
+            try:
+                action(done, fail)
+            except BaseException as exc:  # handed to the worker, which decides
+                fail(exc)
+
+        self._waiting = event
+        if self._gone:
+            return None
+        self._loop.call_soon_threadsafe(on_loop)
+        event.wait()
+        self._waiting = None
+        if not outcome:
+            return None  # the client went away
+        result, error = outcome[0]
+        if error is not None:
+            raise error
+        return result
+
+    @property
+    def head_sent(self) -> bool:
+        return self._responder.head_sent
+
+    @property
+    def client_gone(self) -> bool:
+        return self._gone or self._responder.client_gone
+
+    def start(self, status: str, headers: list[tuple[str, str]]) -> Any:
+        return self._run(lambda done, fail: done(self._responder.start(status, headers)))
+
+    def write(self, data: bytes) -> bool:
+        def action(done: Callable[..., None], fail: Callable[..., None]) -> None:
+            responder = self._responder
+            if responder.client_gone or responder.write(data):
+                done(True)
+            else:
+                responder.when_writable(done)
+
+        self._run(action)
+        return True
+
+    def write_file(self, fd: int, offset: int, count: int) -> None:
+        def action(done: Callable[..., None], fail: Callable[..., None]) -> None:
+            self._responder.write_file(fd, offset, count)
+            self._responder.when_flushed(done)
+
+        self._run(action)
+
+    def when_flushed(self, callback: Callable[[], Any]) -> None:
+        callback()  # write_file already waited for the flush
+
+    def when_writable(self, callback: Callable[[], Any]) -> None:
+        callback()  # write already waited for the drain
+
+    def on_abort(self, callback: Callable[[], Any]) -> None:
+        """Not needed: the worker notices ``client_gone`` and cleans up itself."""
+
+    def respond(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        self._run(lambda done, fail: done(self._responder.respond(status, headers, body)))
+
+    def finish(self) -> None:
+        self._run(lambda done, fail: done(self._responder.finish()))
+
+    def abort(self) -> None:
+        self._run(lambda done, fail: done(self._responder.abort()))
+
+
 class WSGIGateway:
     """The request delegate that serves one WSGI application.
 
-    ``multithread``/``multiprocess`` are reported in the environ as given; the caller
-    states the truth of its mode.  ``errors`` is the stream behind ``wsgi.errors``.
+    The application runs on the loop thread, except for requests whose body waits on
+    ``Expect: 100-continue``: those run on up to ``max_threads`` worker threads, so that
+    waiting for the body never stalls the loop.  Because of them the application can be
+    called from two threads at once, and ``wsgi.multithread`` says so by default.
+    ``errors`` is the stream behind ``wsgi.errors``.
     """
 
     def __init__(self, app: Callable[..., Iterable[bytes]], *, root_path: str = "",
-                 multithread: bool = False, multiprocess: bool = False,
-                 errors: Any = None) -> None:
+                 multithread: bool = True, multiprocess: bool = False,
+                 errors: Any = None, max_threads: int = 4) -> None:
         self.app = app
+        self.max_threads = max_threads
+        self._worker_threads: _WorkerThreads | None = None
         self.root_path = root_path.rstrip("/")
         self._base_environ = {
             "SCRIPT_NAME": self.root_path,
@@ -211,7 +358,18 @@ class WSGIGateway:
         return environ
 
     def __call__(self, request: Request, responder: HTTPConnection) -> None:
-        _Response(self, request, responder).run()
+        if request.body_deferred:
+            # Expect: 100-continue: the body comes only when the app reads it, so the app
+            # must be able to wait for it -- on a worker thread, never on the loop.
+            proxy = _LoopProxy(responder)
+            self._threads().submit(_Response(self, request, proxy).run)
+        else:
+            _Response(self, request, responder).run()
+
+    def _threads(self) -> _WorkerThreads:
+        if self._worker_threads is None:
+            self._worker_threads = _WorkerThreads(self.max_threads)
+        return self._worker_threads
 
 
 class _Response:
@@ -311,9 +469,9 @@ class _Response:
             size = os.fstat(fd).st_size
         except (OSError, AttributeError, io.UnsupportedOperation):
             return False
-        self.responder.write_file(fd, offset, max(0, size - offset))
-        self.responder.stream.on_flushed(self._finish_file)
         self.responder.on_abort(self._close)
+        self.responder.write_file(fd, offset, max(0, size - offset))
+        self.responder.when_flushed(self._finish_file)
         return True
 
     def _finish_file(self) -> None:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 from apps import pattern
-from support import ServerProcess
+from support import ServerProcess, raw_request
 
 ROOT = "/app"
 
@@ -689,3 +689,25 @@ def test_zz_no_validator_complaints(server: ServerProcess) -> None:
     assert "garbage collected without being closed" not in log
     assert "WSGIWarning" not in log
     assert "AssertionError" not in log
+
+
+def test_header_names_with_underscores_do_not_reach_the_app(server):
+    # Otherwise X_Forwarded_For would pass as HTTP_X_FORWARDED_FOR behind a proxy that
+    # strips only the dashed spelling.
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    conn.putrequest("GET", "/app/environ")
+    conn.putheader("X_Forwarded_For", "6.6.6.6")
+    conn.putheader("X-Real-Header", "kept")
+    conn.endheaders()
+    env = json.loads(conn.getresponse().read())
+    conn.close()
+    assert env["HTTP_X_REAL_HEADER"] == "kept"
+    assert "HTTP_X_FORWARDED_FOR" not in env
+
+
+def test_options_asterisk_is_answered_by_the_server(server):
+    sock = socket.create_connection((server.host, server.port), timeout=5)
+    reply = raw_request(sock, b"OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    sock.close()
+    assert reply.startswith(b"HTTP/1.1 200 ")
+    assert b"\r\nAllow: GET, HEAD, POST" in reply

@@ -113,13 +113,20 @@ class _DeferredInput:
 
 
 _EMPTY_INPUT = _EmptyInput()
+_SERVER_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 _header_keys: dict[str, str] = {}
 
 
 def _environ_key(name: str) -> str:
+    """``HTTP_*`` key of a header name; "" for a name with "_", which is dropped.
+
+    ``X_Forwarded_For`` and ``X-Forwarded-For`` would both become
+    ``HTTP_X_FORWARDED_FOR``; a proxy that strips only the dashed spelling would let a
+    client forge it, so names with underscores do not reach the application.
+    """
     key = _header_keys.get(name)
     if key is None:
-        key = "HTTP_" + name.upper().replace("-", "_")
+        key = "" if "_" in name else "HTTP_" + name.upper().replace("-", "_")
         if len(_header_keys) < 1024:
             _header_keys[name] = key
     return key
@@ -332,7 +339,11 @@ class WSGIGateway:
         environ["SERVER_PROTOCOL"] = head.version
         header_keys = _header_keys
         for name, value in head.headers:
-            key = header_keys.get(name) or _environ_key(name)
+            key = header_keys.get(name)
+            if key is None:
+                key = _environ_key(name)
+            if not key:
+                continue
             if key == "HTTP_CONTENT_TYPE":
                 environ["CONTENT_TYPE"] = value
             elif key == "HTTP_CONTENT_LENGTH":
@@ -358,6 +369,10 @@ class WSGIGateway:
         return environ
 
     def __call__(self, request: Request, responder: HTTPConnection) -> None:
+        if request.head.target == "*":
+            # "OPTIONS *" asks about the server, and has no PATH_INFO an app could route.
+            responder.respond("200 OK", [("Allow", _SERVER_METHODS)], b"")
+            return
         if request.body_deferred:
             # Expect: 100-continue: the body comes only when the app reads it, so the app
             # must be able to wait for it -- on a worker thread, never on the loop.

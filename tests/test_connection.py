@@ -696,7 +696,9 @@ def test_back_pressure_with_when_writable(make):
     h = make(delegate, high_water=16384, low_water=4096)
     h.client.send(get("/big"))
     h.settle(0.1)  # the client is not reading
-    assert state["writes_refused"] == 1
+    # Refused at least once: each refusal waits for a drain, and the drains stop once the
+    # socket buffers are full.
+    assert state["writes_refused"] >= 1
     assert not state["done"]
     assert state["offset"] < total
     stalled_at = state["offset"]

@@ -320,10 +320,15 @@ def test_peer_eof_closes_the_stream_quietly(loop, pair):
 # -- writing --------------------------------------------------------------------------------
 
 
-def test_small_write_goes_out_at_once(loop, pair):
+def test_small_write_goes_out_at_the_end_of_the_loop_pass(loop, pair):
     ours, peer = pair
     stream = IOStream(ours, loop)
-    stream.write(b"hello")
+    stream.write(b"hel")
+    stream.write(b"lo")
+    assert stream.buffered_bytes == 5  # held for the end of the pass: one send for both
+    assert stream.writing
+    loop.call_soon(loop.stop)
+    loop.run_forever()
     assert stream.buffered_bytes == 0
     assert not stream.writing
     assert peer.recv(100) == b"hello"
@@ -577,6 +582,7 @@ def test_unix_socket_stream_works_without_tcp_options(loop, pair):
     stream = IOStream(ours, loop)
     assert not stream.socket.getblocking()
     stream.write(b"ok")
+    stream.flush()
     assert peer.recv(10) == b"ok"
     stream.close()
 

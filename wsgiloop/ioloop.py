@@ -279,6 +279,7 @@ class IOLoop:
         self._poller = _make_poller()
         self._handlers: dict[int, Callable[[int, int], Any]] = {}
         self._ready: collections.deque = collections.deque()
+        self._to_flush: list[Any] = []
         self._timers: list[Timer] = []
         self._timer_seq = 0
         self._cancelled_timers = 0
@@ -350,6 +351,10 @@ class IOLoop:
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
         """Run ``callback(*args)`` on the next loop pass.  Loop thread only."""
         self._ready.append((callback, args))
+
+    def flush_soon(self, stream: Any) -> None:
+        """Call ``stream.flush()`` at the end of this loop pass.  Loop thread only."""
+        self._to_flush.append(stream)
 
     def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
         """Like :meth:`call_soon`, from any thread: wakes the loop."""
@@ -472,7 +477,7 @@ class IOLoop:
         try:
             while not self._stopping:
                 timers = self._timers
-                if ready:
+                if ready or self._to_flush:
                     timeout = 0.0
                 elif timers:
                     timeout = max(0.0, min(timers[0].deadline - monotonic(), _MAX_POLL_SECONDS))
@@ -507,6 +512,13 @@ class IOLoop:
                         callback(*args)
                     except Exception:
                         log.exception("exception in callback %r", callback)
+                if self._to_flush:
+                    streams, self._to_flush = self._to_flush, []
+                    for stream in streams:
+                        try:
+                            stream.flush()
+                        except Exception:
+                            log.exception("exception flushing %r", stream)
                 self._busy_since = None
         finally:
             self._busy_since = None

@@ -476,6 +476,7 @@ class HTTPConnection:
             self._request = None
         self._abort_callbacks = []
         self._state = _CLOSING
+        self.stream.flush()  # what was already written goes out; then the cut
         self.stream.close()
 
     @staticmethod

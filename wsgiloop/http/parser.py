@@ -44,6 +44,7 @@ _CTL_IN_CHUNK_LINE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _KNOWN_CODINGS = frozenset({"chunked"})
 _COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _known_names: dict[str, str] = {}  # field names already checked to be tokens
+_known_hosts: set[str] = set()  # Host values already checked
 _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "expect"})
 
 
@@ -158,7 +159,7 @@ class RequestParser:
             self._check_incomplete_head(buf)
             return NEED_DATA
         limits = self.limits
-        if buf.find(b"\r\n") > limits.max_request_line:
+        if end > limits.max_request_line and buf.find(b"\r\n") > limits.max_request_line:
             raise self._fail(414, "request line too long")
         if end + 4 > limits.max_head_size:
             raise self._fail(431, "request head too large")
@@ -202,10 +203,14 @@ class RequestParser:
         head.headers = headers
         if host_count != 1 or head.host is not None:
             self._apply_host(head, [host] * host_count if host_count <= 1 else [host, host])
+        elif host in _known_hosts:
+            head.host = host
         elif _HOST.fullmatch(host) is None:  # type: ignore[arg-type]
             raise self._fail(400, "malformed Host field")
         else:
             head.host = host
+            if len(_known_hosts) < 256:
+                _known_hosts.add(host)  # type: ignore[arg-type]
         if special is None:
             head.keep_alive = head.version == "HTTP/1.1"
             head.content_length = None

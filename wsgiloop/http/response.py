@@ -36,10 +36,11 @@ _plans: dict[tuple, tuple] = {}  # (request kind, status, *headers) -> _plan() r
 
 def http_date() -> bytes:
     """The current time as an IMF-fixdate, recomputed at most once a second."""
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache[0] = now
-        _date_cache[1] = formatdate(now, usegmt=True).encode("ascii")
+    now = time.time()
+    if not _date_cache[0] <= now < _date_cache[0] + 1.0:
+        second = int(now)
+        _date_cache[0] = second
+        _date_cache[1] = formatdate(second, usegmt=True).encode("ascii")
     return _date_cache[1]
 
 

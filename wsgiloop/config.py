@@ -29,7 +29,8 @@ from . import __version__
 ENV_PREFIX = "WSGILOOP_"
 
 # Section names, in the order they appear in --help and in docs/settings.md.
-SECTIONS = ("Application", "Binding", "Logging", "HTTP limits", "Timeouts", "Server")
+SECTIONS = ("Application", "Binding", "Workers", "Logging", "HTTP limits", "Timeouts",
+            "Server")
 
 
 class ConfigError(Exception):
@@ -94,6 +95,37 @@ def _choice(choices: Sequence[str]) -> Validator:
             raise ValueError("expected one of " + ", ".join(choices))
         return value
     return validate
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _umask(text: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = int(text, 8)
+    except ValueError:
+        raise ValueError("expected an octal umask such as 022")
+    if not 0 <= value <= 0o777:
+        raise ValueError("expected an octal umask between 000 and 777")
+    return value
+
+
+def _optional_name(text: str) -> str | None:
+    """A user or group name or number; empty means "do not change"."""
+    return text.strip() or None
 
 
 def _optional_path(text: str) -> str | None:
@@ -230,6 +262,69 @@ SETTINGS: list[Setting] = [
     Setting(
         "backlog", ("--backlog",), "Binding", 2048, _integer(1), kind="integer",
         metavar="N", help="The listen() backlog: connections the kernel queues unaccepted."),
+    Setting(
+        "fd", ("--fd",), "Binding", [], _integer(0), kind="integer", metavar="N",
+        append=True, default_text="none",
+        help="Serve on the already-listening socket inherited as file descriptor N "
+             "(repeatable), instead of --bind.  Sockets passed by systemd socket activation "
+             "(LISTEN_FDS) are used the same way without this flag."),
+    # Workers ---------------------------------------------------------------------------
+    Setting(
+        "workers", ("-w", "--workers"), "Workers", 1, _integer(1), kind="integer",
+        metavar="N",
+        help="Worker processes, each with its own event loop, under a supervising master. "
+             "TTIN and TTOU add and remove one."),
+    Setting(
+        "threads", ("--threads",), "Workers", 0, _integer(0), kind="integer", metavar="N",
+        help="Run the application on a pool of N threads per worker, the loop still doing "
+             "all socket I/O; 0 runs it on the loop thread (fastest for quick requests)."),
+    Setting(
+        "timeout", ("-t", "--timeout"), "Workers", 30.0, _seconds(True), kind="seconds",
+        metavar="SECONDS",
+        help="A worker whose loop sends no heartbeat for this long (an application that "
+             "never returns) has its stack dumped to the error log and is replaced. "
+             "0 disables the watchdog."),
+    Setting(
+        "request_timeout", ("--request-timeout",), "Workers", 0.0, _seconds(True),
+        kind="seconds", metavar="SECONDS",
+        help="A single request running the application longer than this has its stack "
+             "logged and its worker replaced. 0 disables it."),
+    Setting(
+        "max_requests", ("--max-requests",), "Workers", 0, _integer(0), kind="integer",
+        metavar="N",
+        help="Replace a worker, gracefully, after it has served this many requests. "
+             "0 disables it."),
+    Setting(
+        "max_requests_jitter", ("--max-requests-jitter",), "Workers", 0, _integer(0),
+        kind="integer", metavar="N",
+        help="Add a random 0..N to each worker's --max-requests, so workers do not all "
+             "restart at once."),
+    Setting(
+        "max_rss", ("--max-rss",), "Workers", 0, _size(0), kind="size", metavar="BYTES",
+        help="Replace a worker, gracefully, once its resident memory passes this size "
+             "(e.g. 512m). 0 disables it."),
+    Setting(
+        "preload", ("--preload",), "Workers", False, _boolean, kind="flag",
+        help="Import the application in the master before forking: faster worker start and "
+             "shared memory, but HUP then restarts workers without re-importing the code."),
+    Setting(
+        "reuse_port", ("--reuse-port",), "Workers", False, _boolean, kind="flag",
+        help="Give every worker its own SO_REUSEPORT listening socket, balanced by the "
+             "kernel, instead of one shared socket (TCP binds only)."),
+    Setting(
+        "pid", ("--pid",), "Workers", None, _optional_path, kind="path", metavar="FILE", default_text="none",
+        help="Write the master's process id to this file."),
+    Setting(
+        "user", ("--user",), "Workers", None, _optional_name, kind="string", default_text="none",
+        metavar="USER",
+        help="Switch to this user (name or id) after binding the sockets."),
+    Setting(
+        "group", ("--group",), "Workers", None, _optional_name, kind="string", default_text="none",
+        metavar="GROUP",
+        help="Switch to this group (name or id) after binding the sockets."),
+    Setting(
+        "umask", ("--umask",), "Workers", None, _umask, kind="octal", metavar="MASK", default_text="none",
+        help="File mode creation mask for the server processes, e.g. 022."),
     # Logging ---------------------------------------------------------------------------
     Setting(
         "log_level", ("--log-level",), "Logging", "info", _choice(LOG_LEVELS),
@@ -433,6 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
         group = groups[s.section]
         if s.positional:
             group.add_argument(s.name, metavar=s.flags[0], nargs="?",
+                               default=argparse.SUPPRESS, help=_help_text(s))
+            continue
+        if s.kind == "flag":
+            group.add_argument(*s.flags, dest=s.name, action="store_const", const="true",
                                default=argparse.SUPPRESS, help=_help_text(s))
             continue
         action = "append" if s.append else "store"

@@ -86,6 +86,25 @@ class ServerProcess:
             time.sleep(0.02)
         raise AssertionError(f"{pattern!r} not in the server log:\n{self.log}")
 
+    @property
+    def worker_pids(self) -> list[int]:
+        """Pids of the workers that reported serving and have not exited, oldest first."""
+        log = self.log
+        serving = [int(p) for p in re.findall(r"worker \d+ \(pid (\d+)\) serving", log)]
+        gone = {int(p) for p in re.findall(
+            r"worker \d+ \(pid (\d+)\) (?:exited|stopped|killed|died|was killed|ended)", log)}
+        return [p for p in serving if p not in gone]
+
+    @property
+    def worker_pid(self) -> int:
+        """The pid of the (first) serving worker: where requests are handled."""
+        deadline = time.monotonic() + 5
+        while not self.worker_pids and time.monotonic() < deadline:
+            time.sleep(0.02)  # the line follows "Listening at" in the same pass
+        pids = self.worker_pids
+        assert pids, "no worker is serving:\n" + self.log
+        return pids[0]
+
     def connect(self, timeout: float = 5.0) -> socket.socket:
         return socket.create_connection((self.host, self.port), timeout=timeout)
 

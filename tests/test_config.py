@@ -76,7 +76,7 @@ def test_table_is_consistent():
         assert s.env_var == ENV_PREFIX + s.name.upper()
         assert s.help.strip()
         if not s.positional:
-            assert s.metavar
+            assert s.metavar or s.kind == "flag"
             assert all(f.startswith("-") for f in s.flags + s.aliases)
 
 
@@ -92,12 +92,16 @@ def test_every_default_passes_its_own_validator(setting):
 def test_every_flag_and_alias_reaches_its_setting():
     samples = {"app": None, "bind": "127.0.0.1:9", "backlog": "7", "log_level": "debug",
                "access_log": "-", "access_log_format": "%(h)s", "error_log": "err.log",
-               "chdir": "/tmp", "root_path": "/x", "server_header": "x"}
+               "chdir": "/tmp", "root_path": "/x", "server_header": "x", "user": "root",
+               "group": "root", "pid": "/tmp/x.pid"}
     for s in SETTINGS:
         if s.positional:
             continue
         text = samples.get(s.name, "3")
         for flag in s.flags + s.aliases:
+            if s.kind == "flag":
+                assert getattr(settings(flag), s.name) is True, flag
+                continue
             value = getattr(settings(flag, text), s.name)
             expected = s.validate(text)
             assert value == ([expected] if s.append else expected), flag

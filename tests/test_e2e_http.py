@@ -351,10 +351,10 @@ def test_pipelined_responses_respect_back_pressure(server: ServerProcess) -> Non
     with RawClient(server, timeout=20) as c:
         c.send(request_bytes("GET", f"/raw/blob?n={n}"))  # warm up: the body is cached
         c.response()
-        baseline = _rss_mb(server.proc.pid)
+        baseline = _rss_mb(server.worker_pid)
         c.send(request_bytes("GET", f"/raw/blob?n={n}") * count)
         time.sleep(2)
-        grown = _rss_mb(server.proc.pid) - baseline
+        grown = _rss_mb(server.worker_pid) - baseline
         expected = apps.pattern(n)
         for _ in range(count):
             resp, body = c.response()

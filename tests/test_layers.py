@@ -17,6 +17,7 @@ LAYERS = [
     {"http"},
     {"server", "accesslog"},
     {"wsgi"},
+    {"workers"},
     {"serving"},
     {"config", "loader", "cli", "__main__", "__init__"},
 ]

@@ -24,7 +24,15 @@ from typing import TextIO
 
 from .config import ConfigError, Settings, load_settings, unknown_env_vars
 from .loader import AppLoadError, load_app, prepend_sys_path
-from .netutil import BindError, bind_sockets, close_sockets, parse_bind
+from .netutil import (
+    BindError,
+    bind_sockets,
+    close_sockets,
+    inherited_sockets,
+    parse_bind,
+    socket_url,
+    systemd_fds,
+)
 
 ERROR_LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 ERROR_LOG_DATEFMT = "%Y-%m-%d %H:%M:%S %z"
@@ -93,11 +101,51 @@ def _fail(error: Exception) -> int:
     return 2
 
 
+def _listening_sockets(settings: Settings) -> list:
+    """Inherited sockets (``--fd``, systemd's ``LISTEN_FDS``), else the bound ``--bind``."""
+    fds = list(settings.fd) or systemd_fds(os.environ, os.getpid())
+    if fds:
+        return inherited_sockets(fds)
+    return bind_sockets([parse_bind(b) for b in settings.bind], settings.backlog)
+
+
+def _drop_privileges(settings: Settings) -> None:
+    """Switch to ``--group`` and ``--user`` (after binding, which may need root)."""
+    import grp
+    import pwd
+
+    if settings.group is not None:
+        try:
+            gid = int(settings.group) if settings.group.isdigit() else \
+                grp.getgrnam(settings.group).gr_gid
+            os.setgid(gid)
+            os.setgroups([gid])
+        except (KeyError, OSError) as e:
+            raise ConfigError(f"cannot switch to group {settings.group!r}: {e}")
+    if settings.user is not None:
+        try:
+            uid = int(settings.user) if settings.user.isdigit() else \
+                pwd.getpwnam(settings.user).pw_uid
+            if settings.group is None:
+                os.setgid(pwd.getpwuid(uid).pw_gid)
+            os.setuid(uid)
+        except (KeyError, OSError) as e:
+            raise ConfigError(f"cannot switch to user {settings.user!r}: {e}")
+
+
+def _announce(sockets: list) -> None:
+    for sock in sockets:
+        error_log.info("Listening at: %s (%d)", socket_url(sock), os.getpid())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``wsgiloop`` command; returns the exit status."""
     args = sys.argv[1:] if argv is None else list(argv)
+    sockets: list = []
     try:
         settings, app_spec = load_settings(args, os.environ)
+        if settings.umask is not None:
+            os.umask(settings.umask)
         if settings.chdir is not None:
             try:
                 os.chdir(settings.chdir)
@@ -108,16 +156,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings)
         for name in unknown_env_vars(os.environ):
             error_log.warning("ignoring %s: no such setting", name)
-        app = load_app(app_spec)
-        sockets = bind_sockets([parse_bind(b) for b in settings.bind], settings.backlog)
+        preloaded = load_app(app_spec) if settings.preload else None
+        sockets = _listening_sockets(settings)
+        _drop_privileges(settings)
     except (ConfigError, AppLoadError, BindError) as e:
+        close_sockets(sockets)
         return _fail(e)
     except KeyboardInterrupt:
+        close_sockets(sockets)
         return 130
 
-    try:
-        from .serving import serve
+    from .serving import error_stream, run_worker
+    from .workers.arbiter import Arbiter, BootError
 
-        return serve(app, settings, sockets)
+    def load() -> object:
+        return preloaded if preloaded is not None else load_app(app_spec)
+
+    def reload() -> Settings:
+        fresh, _ = load_settings(args, os.environ)
+        configure_logging(fresh)
+        return fresh
+
+    def reopen_logs() -> None:
+        configure_logging(arbiter.settings)
+
+    arbiter = Arbiter(settings, sockets,
+                      lambda worker: run_worker(worker, arbiter.settings, sockets, load,
+                                                reopen_logs),
+                      app_spec, reload=reload, reopen_logs=reopen_logs,
+                      reexec_argv=["-m", "wsgiloop", *args], error_stream=error_stream(),
+                      on_first_ready=lambda: _announce(sockets))
+    try:
+        return arbiter.run()
+    except BootError as e:
+        return _fail(e)
     finally:
-        close_sockets(sockets)
+        if arbiter.handed_over:
+            for sock in sockets:
+                sock.close()  # the new master serves these (and their unix socket files)
+        else:
+            close_sockets(sockets)

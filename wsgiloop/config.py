@@ -308,11 +308,8 @@ SETTINGS: list[Setting] = [
         help="Import the application in the master before forking: faster worker start and "
              "shared memory, but HUP then restarts workers without re-importing the code."),
     Setting(
-        "reuse_port", ("--reuse-port",), "Workers", False, _boolean, kind="flag",
-        help="Give every worker its own SO_REUSEPORT listening socket, balanced by the "
-             "kernel, instead of one shared socket (TCP binds only)."),
-    Setting(
-        "pid", ("--pid",), "Workers", None, _optional_path, kind="path", metavar="FILE", default_text="none",
+        "pid", ("--pid",), "Workers", None, _optional_path, kind="path", metavar="FILE",
+        default_text="none",
         help="Write the master's process id to this file."),
     Setting(
         "user", ("--user",), "Workers", None, _optional_name, kind="string", default_text="none",
@@ -323,7 +320,8 @@ SETTINGS: list[Setting] = [
         metavar="GROUP",
         help="Switch to this group (name or id) after binding the sockets."),
     Setting(
-        "umask", ("--umask",), "Workers", None, _umask, kind="octal", metavar="MASK", default_text="none",
+        "umask", ("--umask",), "Workers", None, _umask, kind="octal", metavar="MASK",
+        default_text="none",
         help="File mode creation mask for the server processes, e.g. 022."),
     # Logging ---------------------------------------------------------------------------
     Setting(

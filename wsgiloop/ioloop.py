@@ -331,9 +331,17 @@ class IOLoop:
 
     # -- fd handlers ---------------------------------------------------------------------
 
-    def add_handler(self, fd: int, handler: Callable[[int, int], Any], events: int) -> None:
+    def add_handler(self, fd: int, handler: Callable[[int, int], Any], events: int,
+                    exclusive: bool = False) -> None:
+        """Call ``handler(fd, events)`` when ``fd`` is ready.  ``exclusive`` (epoll only)
+        wakes just one of the processes waiting on a shared fd, such as a listening
+        socket shared by workers."""
         self._handlers[fd] = handler
-        self._poller.register(fd, events | ERROR)
+        if exclusive and hasattr(select, "EPOLLEXCLUSIVE") and not isinstance(
+                self._poller, _SelectorPoller):
+            self._poller.register(fd, events | ERROR | select.EPOLLEXCLUSIVE)
+        else:
+            self._poller.register(fd, events | ERROR)
 
     def update_handler(self, fd: int, events: int) -> None:
         self._poller.modify(fd, events | ERROR)

@@ -23,7 +23,7 @@ import os
 import socket
 import stat
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -338,3 +338,34 @@ def socket_url(sock: socket.socket) -> str:
     if sock.family == socket.AF_INET6:
         return f"http://[{host}]:{port}"
     return f"http://{host}:{port}"
+
+
+def inherited_sockets(fds: Iterable[int]) -> list[socket.socket]:
+    """Sockets for already-listening file descriptors handed down by a parent process
+    (``--fd``, a re-executing master, or systemd).  Raises :class:`BindError` for an
+    fd that is not an open listening socket."""
+    sockets = []
+    for fd in fds:
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as e:
+            raise BindError(f"cannot use inherited file descriptor {fd}: {_reason(e)}")
+        if sock.type != socket.SOCK_STREAM or not sock.getsockopt(socket.SOL_SOCKET,
+                                                                  socket.SO_ACCEPTCONN):
+            sock.detach()
+            raise BindError(f"inherited file descriptor {fd} is not a listening stream socket")
+        sock.set_inheritable(False)
+        sockets.append(sock)
+    return sockets
+
+
+def systemd_fds(environ: Mapping[str, str], pid: int) -> list[int]:
+    """The file descriptors systemd socket activation passed (``LISTEN_FDS`` from fd 3),
+    when ``LISTEN_PID`` names this process; else an empty list."""
+    if environ.get("LISTEN_PID") != str(pid):
+        return []
+    try:
+        count = int(environ.get("LISTEN_FDS", "0"))
+    except ValueError:
+        return []
+    return list(range(3, 3 + count))

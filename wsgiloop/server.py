@@ -145,6 +145,8 @@ class HTTPConnection:
         self.access_log = access_log
         self._on_close = on_close
         self._clock = loop.clock
+        #: False once the server is stopping: responses then say ``Connection: close``.
+        self.keep_alive_allowed = True
         #: A dict the delegate may use for per-connection state (e.g. a cached environ).
         self.delegate_data: dict[str, Any] = {}
         self.parser = RequestParser(params.limits)
@@ -348,7 +350,8 @@ class HTTPConnection:
         head = self._head
         assert head is not None
         request = self._request
-        keep_alive = self._keep_alive and not (request is not None and request.body_deferred)
+        keep_alive = self._keep_alive and self.keep_alive_allowed and not (
+            request is not None and request.body_deferred)
         framer = ResponseFramer(head.method, head.version, keep_alive, status, headers,
                                 self.params.server_header)
         self._framer = framer
@@ -400,7 +403,8 @@ class HTTPConnection:
         head = self._head
         assert head is not None
         request = self._request
-        keep_alive = self._keep_alive and not (request is not None and request.body_deferred)
+        keep_alive = self._keep_alive and self.keep_alive_allowed and not (
+            request is not None and request.body_deferred)
         framer = ResponseFramer(head.method, head.version, keep_alive, status, headers,
                                 self.params.server_header, len(body))
         self._framer = framer
@@ -620,6 +624,10 @@ class HTTPConnection:
         """True when no request is in progress (safe to close during a graceful stop)."""
         return self._state == _IDLE and not self.parser.buffered and not self.stream.writing
 
+    def idle_for(self) -> float:
+        """Seconds this connection has been idle (0 when it is not)."""
+        return self._clock() - self._state_since if self.idle else 0.0
+
 
 class HTTPServer:
     """Accepts connections on listening sockets and runs an :class:`HTTPConnection` each.
@@ -645,7 +653,9 @@ class HTTPServer:
         self._accepting = True
         for sock in self.sockets:
             sock.setblocking(False)
-            self.loop.add_handler(sock.fileno(), self._on_acceptable, 0x001)
+            # Exclusive: of the workers sharing this socket, only one is woken per
+            # connection, instead of all of them racing for it.
+            self.loop.add_handler(sock.fileno(), self._on_acceptable, 0x001, exclusive=True)
 
     def _on_acceptable(self, fd: int, events: int) -> None:
         sock = next(s for s in self.sockets if s.fileno() == fd)
@@ -671,7 +681,8 @@ class HTTPServer:
         def resume() -> None:
             if self._accepting:
                 for sock in self.sockets:
-                    self.loop.add_handler(sock.fileno(), self._on_acceptable, 0x001)
+                    self.loop.add_handler(sock.fileno(), self._on_acceptable, 0x001,
+                                          exclusive=True)
 
         self.loop.call_later(seconds, resume)
 
@@ -698,10 +709,16 @@ class HTTPServer:
             self.loop.remove_handler(sock.fileno())
             sock.close()
 
-    def close_idle(self) -> int:
-        """Close connections with no request in progress; returns how many remain busy."""
+    def close_idle(self, grace: float = 0.0) -> int:
+        """Close connections idle for at least ``grace`` seconds; returns how many remain.
+
+        A small grace lets a keep-alive client that is about to send its next request
+        have it answered (with ``Connection: close``) instead of finding the connection
+        closed under it.
+        """
         for connection in list(self.connections):
-            if connection.idle:
+            connection.keep_alive_allowed = False
+            if connection.idle and connection.idle_for() >= grace:
                 connection.close()
         return sum(1 for c in self.connections if not c.stream.closed)
 

@@ -1,27 +1,47 @@
-"""Runs one application in this process: settings in, an event loop serving until a signal.
+"""The body of one worker process: settings in, an event loop serving until a signal.
 
-TERM and INT stop gracefully: no new connections, idle keep-alive connections closed,
-requests in flight finished (up to ``graceful_timeout``).  A second INT stops at once.
+:func:`run_worker` runs after fork, in the worker.  It loads the application (unless the
+master preloaded it), serves the inherited sockets on a fresh IOLoop, and keeps the
+worker's shared status current: a heartbeat each second, the request count, and a
+request to retire once ``--max-requests`` or ``--max-rss`` is reached.
+
+Signals in a worker: TERM stops gracefully (no new connections; requests in flight
+finish and their responses say ``Connection: close``; idle keep-alive connections close
+after a short grace; at most ``graceful_timeout``), INT and QUIT stop at once, USR1
+reopens the log files.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import socket
 import sys
+import threading
+import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 from .accesslog import AccessLogger
 from .http import HTTPLimits
 from .ioloop import IOLoop
-from .netutil import socket_url
-from .server import ConnectionParameters, HTTPServer
+from .server import ConnectionParameters, HTTPServer, Request
+from .workers.worker import (
+    EXIT_BOOT_ERROR,
+    EXIT_REQUEST_TIMEOUT,
+    READY,
+    REQUEST_TIMEOUT,
+    RETIRE,
+    Worker,
+)
 from .wsgi import WSGIGateway
 
 log = logging.getLogger("wsgiloop.error")
+
+_IDLE_GRACE_SECONDS = 1.0
 
 
 def connection_parameters(settings: Any) -> ConnectionParameters:
@@ -44,7 +64,8 @@ def connection_parameters(settings: Any) -> ConnectionParameters:
     )
 
 
-def _error_stream() -> Any:
+def error_stream() -> Any:
+    """The stream the error log writes to (for ``wsgi.errors`` and stack dumps)."""
     for handler in logging.getLogger("wsgiloop.error").handlers:
         stream = getattr(handler, "stream", None)
         if stream is not None:
@@ -52,46 +73,144 @@ def _error_stream() -> Any:
     return sys.stderr
 
 
-def serve(app: Callable[..., Any], settings: Any, sockets: list[socket.socket]) -> int:
-    """Serve ``app`` on ``sockets`` until TERM or INT; returns the exit code."""
+def _resident_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
+               load_app: Callable[[], Callable[..., Any]],
+               reopen_logs: Callable[[], None] | None = None) -> int:
+    """Serve in this (worker) process until told to stop; returns the exit status."""
+    status = worker.status
+    try:
+        app = load_app()
+    except Exception as exc:
+        status.message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if not isinstance(exc, (ImportError, AttributeError, SyntaxError)) and \
+                type(exc).__name__ != "AppLoadError":
+            log.error("worker %d could not load the application", worker.age, exc_info=exc)
+        return EXIT_BOOT_ERROR
+
     loop = IOLoop(slow_callback_threshold=settings.slow_callback_threshold or None)
     gateway = WSGIGateway(app, root_path=settings.root_path, multithread=True,
-                          multiprocess=False, errors=_error_stream())
+                          multiprocess=settings.workers > 1, errors=error_stream(),
+                          threads=settings.threads,
+                          track_requests=bool(settings.request_timeout))
     access = AccessLogger(settings.access_log_format) if settings.access_log else None
+    on_response = _response_counter(worker, settings, access)
     server = HTTPServer(loop, sockets, connection_parameters(settings), gateway,
-                        access_log=access)
-    graceful_timeout = getattr(settings, "graceful_timeout", 30.0)
-    stopping = {"deadline": None}
+                        access_log=on_response)
+    stopping: dict[str, Any] = {"deadline": None}
+    parent = os.getppid()
 
     def check_drained() -> None:
-        busy = server.close_idle()
+        busy = server.close_idle(grace=_IDLE_GRACE_SECONDS)
         if busy == 0 or loop.time() >= stopping["deadline"]:
             if busy:
-                log.warning("graceful timeout: closing %d busy connection(s)", busy)
+                log.warning("worker %d: graceful timeout, closing %d connection(s)",
+                            worker.age, busy)
             loop.stop()
         else:
             loop.call_later(0.05, check_drained)
 
-    def on_stop_signal(signum: int) -> None:
+    def stop_gracefully(reason: str) -> None:
         if stopping["deadline"] is not None:
-            if signum == signal.SIGINT:
-                loop.stop()
             return
-        log.info("received %s: stopping gracefully", signal.Signals(signum).name)
-        stopping["deadline"] = loop.time() + graceful_timeout
+        log.info("worker %d (pid %d) stopping: %s", worker.age, os.getpid(), reason)
+        stopping["deadline"] = loop.time() + settings.graceful_timeout
         server.stop_accepting()
         check_drained()
 
-    loop.add_signal_handler(signal.SIGTERM, on_stop_signal)
-    loop.add_signal_handler(signal.SIGINT, on_stop_signal)
+    def on_signal(signum: int) -> None:
+        if signum == signal.SIGTERM:
+            stop_gracefully("TERM")
+        elif signum == signal.SIGUSR1:
+            if reopen_logs is not None:
+                reopen_logs()
+        else:
+            loop.stop()
+
+    rss_limit = settings.max_rss
+
+    def heartbeat() -> None:
+        status.beat()
+        if os.getppid() != parent:
+            stop_gracefully("the master has gone")
+        elif rss_limit and status.state == READY:
+            rss = _resident_bytes()
+            if rss > rss_limit:
+                status.message = (f"resident memory {rss >> 20} MiB passed --max-rss "
+                                  f"{rss_limit >> 20} MiB")
+                status.state = RETIRE
+        loop.call_later(_heartbeat_interval(settings), heartbeat)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1):
+        loop.add_signal_handler(signum, on_signal)
+    if gateway.running is not None:
+        _start_request_watchdog(worker, gateway.running, settings.request_timeout)
     server.start()
-    for sock in sockets:
-        log.info("Listening at: %s (%d)", socket_url(sock), os.getpid())
+    heartbeat()
+    status.state = READY
     try:
         loop.run_forever()
     finally:
         server.stop_accepting()
         server.close_all()
         loop.close()
-    log.info("stopped")
     return 0
+
+
+def _heartbeat_interval(settings: Any) -> float:
+    return min(1.0, settings.timeout / 4) if settings.timeout else 1.0
+
+
+def _response_counter(worker: Worker, settings: Any,
+                      access: AccessLogger | None) -> Callable[[Request, int, int], None] | None:
+    """What the connections call after each response: access log and --max-requests.
+
+    None when neither is wanted, so a response costs nothing extra then.
+    """
+    limit = settings.max_requests
+    if limit:
+        limit += random.randint(0, settings.max_requests_jitter)
+    if not limit:
+        return access
+    status = worker.status
+    served = [0]
+
+    def on_response(request: Request, code: int, length: int) -> None:
+        if access is not None:
+            access(request, code, length)
+        served[0] += 1
+        status.requests = served[0]
+        if served[0] >= limit and status.state == READY:
+            status.message = f"served {served[0]} requests (--max-requests {limit})"
+            status.state = RETIRE
+
+    return on_response
+
+
+def _start_request_watchdog(worker: Worker, running: dict[int, tuple[float, str]],
+                            limit: float) -> None:
+    """A thread that ends the worker when one request runs longer than ``limit``."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(min(0.25, limit / 4))
+            now = time.monotonic()
+            for ident, (started, what) in list(running.items()):
+                if now - started <= limit:
+                    continue
+                frame = sys._current_frames().get(ident)
+                stack = "".join(traceback.format_stack(frame)) if frame else "(gone)\n"
+                log.error("worker %d: request %r has run %.1fs, past --request-timeout %s; "
+                          "its stack:\n%s", worker.age, what, now - started, limit, stack)
+                worker.status.state = REQUEST_TIMEOUT
+                logging.shutdown()
+                os._exit(EXIT_REQUEST_TIMEOUT)
+
+    threading.Thread(target=watch, name="wsgiloop-request-watchdog", daemon=True).start()

@@ -26,6 +26,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -275,19 +276,25 @@ class _LoopProxy:
 class WSGIGateway:
     """The request delegate that serves one WSGI application.
 
-    The application runs on the loop thread, except for requests whose body waits on
-    ``Expect: 100-continue``: those run on up to ``max_threads`` worker threads, so that
-    waiting for the body never stalls the loop.  Because of them the application can be
+    With ``threads=0`` the application runs on the loop thread, except for requests whose
+    body waits on ``Expect: 100-continue``: those run on up to 4 worker threads, so that
+    waiting for the body never stalls the loop.  With ``threads=N`` every request runs on
+    a pool of N threads, while the loop does all socket I/O.  Because of them the application can be
     called from two threads at once, and ``wsgi.multithread`` says so by default.
     ``errors`` is the stream behind ``wsgi.errors``.
     """
 
     def __init__(self, app: Callable[..., Iterable[bytes]], *, root_path: str = "",
                  multithread: bool = True, multiprocess: bool = False,
-                 errors: Any = None, max_threads: int = 4) -> None:
+                 errors: Any = None, threads: int = 0, track_requests: bool = False) -> None:
         self.app = app
-        self.max_threads = max_threads
+        #: 0: run the app on the loop thread; N: run every request on a pool of N threads.
+        self.threads = threads
+        self.max_threads = threads or 4
         self._worker_threads: _WorkerThreads | None = None
+        #: With ``track_requests``: thread ident -> (start time, request line) while the
+        #: application runs, for a watchdog to find requests that take too long.
+        self.running: dict[int, tuple[float, str]] | None = {} if track_requests else None
         self.root_path = root_path.rstrip("/")
         self._base_environ = {
             "SCRIPT_NAME": self.root_path,
@@ -373,9 +380,10 @@ class WSGIGateway:
             # "OPTIONS *" asks about the server, and has no PATH_INFO an app could route.
             responder.respond("200 OK", [("Allow", _SERVER_METHODS)], b"")
             return
-        if request.body_deferred:
-            # Expect: 100-continue: the body comes only when the app reads it, so the app
-            # must be able to wait for it -- on a worker thread, never on the loop.
+        if request.body_deferred or self.threads:
+            # On a worker thread: with --threads always; otherwise for Expect:
+            # 100-continue, whose body comes only when the app reads it, so the app must
+            # be able to wait for it -- never on the loop.
             proxy = _LoopProxy(responder)
             self._threads().submit(_Response(self, request, proxy).run)
         else:
@@ -437,6 +445,18 @@ class _Response:
         self.responder.write(data)
 
     def run(self) -> None:
+        running = self.gateway.running
+        if running is not None:
+            head = self.request.head
+            running[threading.get_ident()] = (time.monotonic(), f"{head.method} {head.target}")
+            try:
+                self._run()
+            finally:
+                running.pop(threading.get_ident(), None)
+        else:
+            self._run()
+
+    def _run(self) -> None:
         environ = self.gateway.build_environ(self.request)
         try:
             result = self.gateway.app(environ, self.start_response)
@@ -521,6 +541,15 @@ class _Response:
     def _resume(self) -> None:
         if self.responder.client_gone:
             self._close()
+            return
+        running = self.gateway.running
+        if running is not None:
+            head = self.request.head
+            running[threading.get_ident()] = (time.monotonic(), f"{head.method} {head.target}")
+            try:
+                self._pump()
+            finally:
+                running.pop(threading.get_ident(), None)
         else:
             self._pump()
 

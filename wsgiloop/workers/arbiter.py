@@ -1,0 +1,445 @@
+"""The master process: forks workers onto the listening sockets and keeps them healthy.
+
+Each pass of :meth:`Arbiter.run` reaps dead workers, handles the signals received since
+the last pass, and reconciles what runs with what should run.  Signal handlers only
+record the signal (the wake-up fd ends the master's sleep); all work happens in the pass.
+
+Signals:
+
+* TERM: graceful stop -- workers stop accepting, finish what they have, exit within
+  ``graceful_timeout``; what is left is killed.  INT and QUIT: fast stop.
+* HUP: reload -- settings and, unless preloaded, the application; a new generation of
+  workers is started, and the old one is told to stop only once the new one is serving.
+* TTIN / TTOU: one worker more / fewer.  USR1: reopen log files (master and workers).
+* USR2: start a new master (re-executing wsgiloop) on the same listening sockets; this
+  master keeps serving until it gets TERM.
+
+Health: a worker whose heartbeat is older than ``timeout`` gets its stack dumped (the
+stack-dump signal) and is killed; a worker that asks to retire (``--max-requests``,
+``--max-rss``) is replaced first and stopped after.  Workers that die while booting,
+before any ever booted, end the master with an error; a worker that keeps dying is
+respawned with growing delays.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import select
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .worker import (
+    DUMP_STACK_SIGNAL,
+    EXIT_BOOT_ERROR,
+    EXIT_REQUEST_TIMEOUT,
+    READY,
+    RETIRE,
+    Status,
+    Worker,
+    set_master_title,
+)
+
+log = logging.getLogger("wsgiloop.error")
+
+_HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTTIN,
+            signal.SIGTTOU, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD)
+_FAST_STOP_SECONDS = 2.0
+_DUMP_GRACE_SECONDS = 0.5
+
+
+class BootError(Exception):
+    """Workers could not start serving; the message is the worker's own error line."""
+
+
+class Arbiter:
+    """Runs ``num_workers`` processes of ``worker_target`` over the inherited sockets.
+
+    ``settings`` is read for: workers, timeout, graceful_timeout, pid.  ``reload`` (for
+    HUP) returns fresh settings and may raise an exception whose text is logged.
+    ``reopen_logs`` is called on USR1.  ``reexec_argv`` is the command for USR2.
+    Until the first worker serves, the master's info lines are held back, so that a
+    failed start ends with just the worker's error; ``on_first_ready`` runs then.
+    """
+
+    def __init__(self, settings: Any, sockets: list, worker_target: Callable[[Worker], int],
+                 title: str, *, reload: Callable[[], Any] | None = None,
+                 reopen_logs: Callable[[], None] | None = None,
+                 reexec_argv: list[str] | None = None, error_stream: Any = None,
+                 on_first_ready: Callable[[], None] | None = None) -> None:
+        self.settings = settings
+        self.sockets = sockets
+        self.worker_target = worker_target
+        self.title = title
+        self.reload_settings = reload
+        self.reopen_logs = reopen_logs
+        self.reexec_argv = reexec_argv
+        self.on_first_ready = on_first_ready
+        self._held: list[tuple[str, tuple]] | None = []  # info lines held until serving
+        self.error_stream = error_stream if error_stream is not None else sys.stderr
+        self.num_workers = settings.workers
+        self.workers: dict[int, Worker] = {}
+        self.generation = 0
+        self._ages = 0
+        self._signals: deque[int] = deque()
+        self._stopping: str | None = None  # "graceful" or "fast"
+        self._stop_deadline = 0.0
+        self._ever_ready = False
+        self._boot_error: str | None = None
+        self._failures = 0  # workers that died young, in a row
+        self._next_spawn_at = 0.0
+        self._wake_r = self._wake_w = -1
+        self._reexec_pid = 0
+        #: True once USR2 started a new master on these sockets.
+        self.handed_over = False
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        self._wake_r, self._wake_w = os.pipe()
+        for fd in (self._wake_r, self._wake_w):
+            os.set_blocking(fd, False)
+            os.set_inheritable(fd, False)
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        for signum in _HANDLED:
+            signal.signal(signum, self._record)
+
+    def _record(self, signum: int, frame: Any) -> None:
+        if signum != signal.SIGCHLD:
+            self._signals.append(signum)
+
+    def _sleep(self, seconds: float) -> None:
+        try:
+            ready, _, _ = select.select([self._wake_r], [], [], seconds)
+        except InterruptedError:
+            return
+        if ready:
+            try:
+                while os.read(self._wake_r, 4096):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass
+
+    # -- the master's loop -----------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until stopped; returns the exit status (0, or 1 when workers cannot boot)."""
+        set_master_title(f"wsgiloop: master [{self.title}]")
+        self._install_signals()
+        self._write_pid()
+        self._info("master %d starting %d worker(s)", os.getpid(), self.num_workers)
+        try:
+            while True:
+                self._reap()
+                while self._signals:
+                    self._handle_signal(self._signals.popleft())
+                if self._stopping:
+                    if not self.workers:
+                        break
+                    self._enforce_stop_deadline()
+                else:
+                    if self._boot_error is not None:
+                        self._begin_stop("fast")
+                        continue
+                    self._check_heartbeats()
+                    self._reconcile()
+                self._sleep(0.1 if (self._stopping or self._starting()) else 0.5)
+        finally:
+            self._remove_pid()
+        if self._boot_error is not None:
+            raise BootError(self._boot_error)
+        log.info("master %d stopped", os.getpid())
+        return 0
+
+    def _info(self, message: str, *args: Any) -> None:
+        if self._held is not None:
+            self._held.append((message, args))
+        else:
+            log.info(message, *args)
+
+    def _starting(self) -> bool:
+        return any(not w.ready for w in self.workers.values())
+
+    def _handle_signal(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        if signum == signal.SIGTERM:
+            log.info("%s: stopping gracefully", name)
+            self._begin_stop("graceful")
+        elif signum in (signal.SIGINT, signal.SIGQUIT):
+            log.info("%s: stopping now", name)
+            self._begin_stop("fast")
+        elif self._stopping:
+            return
+        elif signum == signal.SIGHUP:
+            self._reload()
+        elif signum == signal.SIGTTIN:
+            self.num_workers += 1
+            log.info("%s: now %d worker(s)", name, self.num_workers)
+        elif signum == signal.SIGTTOU:
+            if self.num_workers > 1:
+                self.num_workers -= 1
+            log.info("%s: now %d worker(s)", name, self.num_workers)
+        elif signum == signal.SIGUSR1:
+            if self.reopen_logs is not None:
+                self.reopen_logs()
+            self._signal_all(signal.SIGUSR1)
+        elif signum == signal.SIGUSR2:
+            self._reexec()
+
+    # -- stopping --------------------------------------------------------------------------
+
+    def _begin_stop(self, how: str) -> None:
+        if self._stopping == "fast" or self._stopping == how:
+            return
+        self._stopping = how
+        for sock in self.sockets:
+            sock.close()  # new connections are refused from now on
+        if how == "graceful":
+            # A little longer than the workers' own deadline, so that they close what is
+            # left themselves (and say so) before the master resorts to SIGKILL.
+            self._stop_deadline = time.monotonic() + self.settings.graceful_timeout + 2.0
+            self._signal_all(signal.SIGTERM)
+        else:
+            self._stop_deadline = time.monotonic() + _FAST_STOP_SECONDS
+            self._signal_all(signal.SIGQUIT)
+
+    def _enforce_stop_deadline(self) -> None:
+        if time.monotonic() >= self._stop_deadline:
+            for worker in self.workers.values():
+                if not worker.killed:
+                    log.warning("worker %d (pid %d) did not stop in time; killing it",
+                                worker.age, worker.pid)
+                    self._kill(worker, signal.SIGKILL)
+                    worker.killed = True
+
+    def _signal_all(self, signum: int) -> None:
+        for worker in list(self.workers.values()):
+            self._kill(worker, signum)
+            if signum == signal.SIGTERM:
+                worker.retiring = True
+                worker.term_sent_at = time.monotonic()
+
+    @staticmethod
+    def _kill(worker: Worker, signum: int) -> None:
+        try:
+            os.kill(worker.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        self._ages += 1
+        status = Status()
+        worker = Worker(self._ages, self.generation, status)
+        status.reset()
+        pid = os.fork()
+        if pid == 0:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            worker.run_in_child(self.worker_target, self.title, self.error_stream)
+        worker.pid = pid
+        worker.spawned_at = time.monotonic()
+        self.workers[pid] = worker
+        self._info("booting worker %d (pid %d)", worker.age, pid)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if pid == 0:
+                return
+            if pid == self._reexec_pid:
+                self._reexec_pid = 0
+                log.warning("the new master (pid %d) exited", pid)
+                continue
+            worker = self.workers.pop(pid, None)
+            if worker is not None:
+                self._worker_exited(worker, status)
+
+    def _worker_exited(self, worker: Worker, status: int) -> None:
+        lived = time.monotonic() - worker.spawned_at
+        was_ready = worker.ready or worker.status.state in (READY, RETIRE)
+        expected = worker.retiring or self._stopping is not None
+        what = f"worker {worker.age} (pid {worker.pid})"
+        if os.WIFSIGNALED(status):
+            signum = os.WTERMSIG(status)
+            name = signal.Signals(signum).name
+            if signum == signal.SIGKILL and not worker.killed:
+                log.error("%s was killed by SIGKILL, not by wsgiloop: likely the kernel's "
+                          "out-of-memory killer", what)
+            elif worker.killed:
+                log.warning("%s killed (%s)", what, name)
+            elif not expected:
+                log.error("%s died from %s", what, name)
+            else:
+                log.info("%s stopped by %s", what, name)
+            code = -signum
+        else:
+            code = os.WEXITSTATUS(status)
+            if code == EXIT_BOOT_ERROR and not was_ready:
+                message = worker.status.message or "the application failed to load"
+                if not self._ever_ready:
+                    self._boot_error = message  # reported once, by whoever runs us
+                else:
+                    log.error("%s failed to boot: %s", what, message)
+            elif code == EXIT_REQUEST_TIMEOUT:
+                log.error("%s ended itself: a request ran longer than --request-timeout", what)
+            elif code != 0 or not expected:
+                log.error("%s exited with status %d", what, code)
+            else:
+                log.info("%s exited", what)
+        if code != 0 and not expected and (not was_ready or lived < 1.0):
+            self._failures += 1
+            delay = min(0.1 * 2 ** self._failures, 10.0)
+            self._next_spawn_at = time.monotonic() + delay
+            if self._failures > 1:
+                log.warning("workers keep failing; next start in %.1fs", delay)
+        elif was_ready:
+            self._failures = 0
+        worker.status.close()
+
+    def _check_heartbeats(self) -> None:
+        timeout = self.settings.timeout
+        now = time.monotonic()
+        for worker in list(self.workers.values()):
+            state = worker.status.state
+            if not worker.ready and state in (READY, RETIRE):
+                worker.ready = True
+                self._failures = 0
+                if not self._ever_ready:
+                    self._ever_ready = True
+                    held, self._held = self._held or [], None
+                    if self.on_first_ready is not None:
+                        self.on_first_ready()
+                    for message, args in held:
+                        log.info(message, *args)
+                log.info("worker %d (pid %d) serving", worker.age, worker.pid)
+            if state == RETIRE and not worker.retiring:
+                worker.retiring = True  # replaced by _reconcile, then stopped
+                log.info("worker %d (pid %d) asks to be replaced: %s", worker.age, worker.pid,
+                         worker.status.message or "recycling")
+            if not timeout or worker.killed:
+                continue
+            silent = now - worker.status.heartbeat
+            if worker.dump_sent_at is not None:
+                if now - worker.dump_sent_at >= _DUMP_GRACE_SECONDS:
+                    self._kill(worker, signal.SIGKILL)
+                    worker.killed = True
+            elif silent > timeout:
+                log.error("worker %d (pid %d) sent no heartbeat for %.1fs (--timeout %s); "
+                          "dumping its stack, then killing it", worker.age, worker.pid,
+                          silent, timeout)
+                self._kill(worker, DUMP_STACK_SIGNAL)
+                worker.dump_sent_at = now
+
+    def _reconcile(self) -> None:
+        """Start missing workers; stop old generations and retirees once replaced."""
+        now = time.monotonic()
+        current = [w for w in self.workers.values()
+                   if w.generation == self.generation and not w.retiring]
+        if len(current) < self.num_workers and now >= self._next_spawn_at:
+            for _ in range(self.num_workers - len(current)):
+                self._spawn()
+            current = [w for w in self.workers.values()
+                       if w.generation == self.generation and not w.retiring]
+        elif len(current) > self.num_workers:
+            for worker in sorted(current, key=lambda w: w.age)[:len(current) - self.num_workers]:
+                self._stop_worker(worker, "fewer workers wanted")
+        ready = sum(1 for w in current if w.ready)
+        if ready >= min(self.num_workers, len(current)) and current:
+            for worker in list(self.workers.values()):
+                if worker.term_sent_at is None and (
+                        worker.generation < self.generation or worker.retiring):
+                    self._stop_worker(worker, "replaced")
+        for worker in list(self.workers.values()):
+            if worker.term_sent_at is not None and not worker.killed and \
+                    now - worker.term_sent_at > self.settings.graceful_timeout + 2.0:
+                log.warning("worker %d (pid %d) did not stop within --graceful-timeout; "
+                            "killing it", worker.age, worker.pid)
+                self._kill(worker, signal.SIGKILL)
+                worker.killed = True
+
+    def _stop_worker(self, worker: Worker, why: str) -> None:
+        log.info("stopping worker %d (pid %d): %s", worker.age, worker.pid, why)
+        worker.retiring = True
+        worker.term_sent_at = time.monotonic()
+        self._kill(worker, signal.SIGTERM)
+
+    # -- reload and re-exec -----------------------------------------------------------------
+
+    def _reload(self) -> None:
+        if self.reload_settings is not None:
+            try:
+                self.settings = self.reload_settings()
+            except Exception as exc:
+                log.error("HUP: cannot reload the settings (%s); keeping the old ones", exc)
+                return
+        self.num_workers = self.settings.workers
+        self.generation += 1
+        self._failures = 0
+        self._next_spawn_at = 0.0
+        log.info("HUP: starting generation %d of %d worker(s)", self.generation,
+                 self.num_workers)
+
+    def _reexec(self) -> None:
+        if self._reexec_pid:
+            log.warning("USR2: a new master (pid %d) is already running", self._reexec_pid)
+            return
+        if not self.reexec_argv:
+            log.warning("USR2: no command line to re-execute")
+            return
+        fds = [sock.fileno() for sock in self.sockets]
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for fd in fds:
+                    os.set_inheritable(fd, True)
+                env = dict(os.environ)
+                env.pop("LISTEN_FDS", None)
+                env.pop("LISTEN_PID", None)
+                env["WSGILOOP_FD"] = " ".join(str(fd) for fd in fds)
+                os.execve(sys.executable, [sys.executable, *self.reexec_argv], env)
+            finally:
+                os._exit(127)
+        self._reexec_pid = pid
+        self.handed_over = True
+        if self.settings.pid:
+            try:
+                os.replace(self.settings.pid, self.settings.pid + ".oldbin")
+            except OSError:
+                pass
+        log.info("USR2: started a new master (pid %d); send TERM to this one (pid %d) "
+                 "when it serves", pid, os.getpid())
+
+    # -- pid file --------------------------------------------------------------------------
+
+    def _write_pid(self) -> None:
+        path = self.settings.pid
+        if not path:
+            return
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        os.replace(tmp, path)
+
+    def _remove_pid(self) -> None:
+        path = self.settings.pid
+        if not path:
+            return
+        try:
+            with open(path) as f:
+                if f.read().strip() == str(os.getpid()):
+                    os.unlink(path)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                log.warning("cannot remove the pid file %s: %s", path, exc)

@@ -1,0 +1,148 @@
+"""A worker process: what the master knows of it, and the set-up it runs after fork.
+
+Rules:
+
+* Constructing a :class:`Worker` changes nothing in the process; everything a worker
+  process needs (signal dispositions, a fresh random seed, the stack-dump handler, the
+  process title) happens in :meth:`Worker.run_in_child`, after fork, and only there.
+* The worker and the master share one small memory page per worker (:class:`Status`):
+  the worker writes a heartbeat, its state and its request count; the master only reads,
+  except for clearing it before the fork.  No pipe, no syscall per heartbeat.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import mmap
+import os
+import random
+import signal
+import struct
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+log = logging.getLogger("wsgiloop.error")
+
+BOOTING, READY, RETIRE, REQUEST_TIMEOUT = range(4)
+
+#: Exit status of a worker that could not load the application.
+EXIT_BOOT_ERROR = 3
+#: Exit status of a worker that ended itself because a request ran past --request-timeout.
+EXIT_REQUEST_TIMEOUT = 4
+
+#: The signal the master sends to have a worker dump every thread's stack (faulthandler).
+DUMP_STACK_SIGNAL = signal.SIGUSR2
+
+_HEAD = struct.Struct("=dqq")  # heartbeat (monotonic seconds), state, requests served
+_MESSAGE_SIZE = 1024
+
+
+class Status:
+    """The page a worker shares with the master (anonymous shared memory, made before
+    the fork).  Writes are single aligned stores; readers tolerate a torn message."""
+
+    def __init__(self) -> None:
+        self._map = mmap.mmap(-1, _HEAD.size + _MESSAGE_SIZE)
+
+    def reset(self) -> None:
+        self._map[:] = b"\0" * len(self._map)
+        self.beat()
+
+    def beat(self) -> None:
+        struct.pack_into("=d", self._map, 0, time.monotonic())
+
+    @property
+    def heartbeat(self) -> float:
+        return struct.unpack_from("=d", self._map, 0)[0]
+
+    @property
+    def state(self) -> int:
+        return struct.unpack_from("=q", self._map, 8)[0]
+
+    @state.setter
+    def state(self, value: int) -> None:
+        struct.pack_into("=q", self._map, 8, value)
+
+    @property
+    def requests(self) -> int:
+        return struct.unpack_from("=q", self._map, 16)[0]
+
+    @requests.setter
+    def requests(self, value: int) -> None:
+        struct.pack_into("=q", self._map, 16, value)
+
+    @property
+    def message(self) -> str:
+        raw = self._map[_HEAD.size:].split(b"\0", 1)[0]
+        return raw.decode("utf-8", "replace")
+
+    @message.setter
+    def message(self, text: str) -> None:
+        data = text.encode("utf-8")[:_MESSAGE_SIZE - 1]
+        self._map[_HEAD.size:_HEAD.size + len(data) + 1] = data + b"\0"
+
+    def close(self) -> None:
+        self._map.close()
+
+
+class Worker:
+    """One worker, numbered ``age`` (1, 2, ... in spawn order) and belonging to a
+    ``generation`` (raised by each reload)."""
+
+    def __init__(self, age: int, generation: int, status: Status) -> None:
+        self.age = age
+        self.generation = generation
+        self.status = status
+        self.pid = 0
+        self.spawned_at = 0.0
+        self.ready = False
+        self.retiring = False  # asked to stop (TERM sent)
+        self.killed = False  # SIGKILL sent by the master
+        self.term_sent_at: float | None = None
+        self.dump_sent_at: float | None = None
+
+    def run_in_child(self, target: Callable[[Worker], int], title: str,
+                     error_stream: Any) -> NoReturn:
+        """After fork: set the process up, run ``target(self)``, exit with its status."""
+        code = 1
+        try:
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
+                           signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1, signal.SIGCHLD):
+                signal.signal(signum, signal.SIG_DFL)
+            signal.set_wakeup_fd(-1)
+            random.seed()
+            _set_title(f"wsgiloop: worker {self.age} [{title}]")
+            try:
+                faulthandler.register(DUMP_STACK_SIGNAL, file=error_stream, all_threads=True)
+            except (ValueError, OSError, AttributeError):
+                faulthandler.register(DUMP_STACK_SIGNAL, file=sys.stderr, all_threads=True)
+            self.status.reset()
+            code = target(self)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            log.exception("worker %d failed", self.age)
+            code = 1
+        finally:
+            try:
+                logging.shutdown()
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+
+
+def _set_title(title: str) -> None:
+    try:
+        import setproctitle  # optional: process titles when installed
+    except ImportError:
+        return
+    setproctitle.setproctitle(title)
+
+
+def set_master_title(title: str) -> None:
+    """Name the master process, when setproctitle is installed."""
+    _set_title(title)

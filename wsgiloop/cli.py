@@ -106,7 +106,8 @@ def _listening_sockets(settings: Settings) -> list:
     fds = list(settings.fd) or systemd_fds(os.environ, os.getpid())
     if fds:
         return inherited_sockets(fds)
-    return bind_sockets([parse_bind(b) for b in settings.bind], settings.backlog)
+    return bind_sockets([parse_bind(b) for b in settings.bind], settings.backlog,
+                        reuse_port=settings.reuse_port)
 
 
 def _drop_privileges(settings: Settings) -> None:

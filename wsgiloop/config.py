@@ -308,6 +308,11 @@ SETTINGS: list[Setting] = [
         help="Import the application in the master before forking: faster worker start and "
              "shared memory, but HUP then restarts workers without re-importing the code."),
     Setting(
+        "reuse_port", ("--reuse-port",), "Workers", False, _boolean, kind="flag",
+        help="Also give every worker its own SO_REUSEPORT listening socket per TCP address, "
+             "balanced by the kernel, beside the shared one (which every worker accepts "
+             "from with EPOLLEXCLUSIVE).  See the README for which to choose."),
+    Setting(
         "pid", ("--pid",), "Workers", None, _optional_path, kind="path", metavar="FILE",
         default_text="none",
         help="Write the master's process id to this file."),

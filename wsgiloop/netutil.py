@@ -160,10 +160,13 @@ def _has_ipv6() -> bool:
     return True
 
 
-def _tcp_socket(family: int, addr: tuple, backlog: int) -> socket.socket:
+def _tcp_socket(family: int, addr: tuple, backlog: int,
+                reuse_port: bool = False) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(addr)
@@ -203,7 +206,7 @@ def _tcp_addresses(spec: BindSpec) -> list[tuple[int, tuple]]:
 _SKIPPABLE = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
 
 
-def _bind_tcp(spec: BindSpec, backlog: int) -> list[socket.socket]:
+def _bind_tcp(spec: BindSpec, backlog: int, reuse_port: bool) -> list[socket.socket]:
     """Bind every address of ``spec``.  For a host name or all interfaces, an address
     the host cannot have (no IPv6, say) is skipped as long as another one binds.  With
     port 0 the later sockets take the first one's port, retrying if it is taken."""
@@ -219,7 +222,7 @@ def _bind_tcp(spec: BindSpec, backlog: int) -> list[socket.socket]:
             for family, rest in addrs:
                 addr = (rest[0], port) + rest[1:]
                 try:
-                    sock = _tcp_socket(family, addr, backlog)
+                    sock = _tcp_socket(family, addr, backlog, reuse_port)
                 except OSError as e:
                     if may_skip and e.errno in _SKIPPABLE:
                         continue
@@ -296,15 +299,20 @@ def _bind_unix(spec: BindSpec, backlog: int) -> socket.socket:
     return sock
 
 
-def bind_sockets(specs: Iterable[BindSpec], backlog: int) -> list[socket.socket]:
-    """Bind and listen on every spec; all or nothing (see the module docstring)."""
+def bind_sockets(specs: Iterable[BindSpec], backlog: int,
+                 reuse_port: bool = False) -> list[socket.socket]:
+    """Bind and listen on every spec; all or nothing (see the module docstring).
+
+    ``reuse_port`` sets ``SO_REUSEPORT`` on TCP sockets, so that
+    :func:`reuse_port_sibling` can open more listening sockets on the same address.
+    """
     sockets: list[socket.socket] = []
     try:
         for spec in specs:
             if spec.kind == "unix":
                 sockets.append(_bind_unix(spec, backlog))
             else:
-                sockets.extend(_bind_tcp(spec, backlog))
+                sockets.extend(_bind_tcp(spec, backlog, reuse_port))
     except BaseException:
         close_sockets(sockets)
         raise
@@ -369,3 +377,13 @@ def systemd_fds(environ: Mapping[str, str], pid: int) -> list[int]:
     except ValueError:
         return []
     return list(range(3, 3 + count))
+
+
+def reuse_port_sibling(sock: socket.socket, backlog: int) -> socket.socket | None:
+    """A new listening socket on the address of ``sock`` (a TCP socket with
+    ``SO_REUSEPORT``), for one worker; the kernel then spreads connections over all of
+    them.  None for a socket that cannot have one (Unix, or no SO_REUSEPORT on it)."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or not sock.getsockopt(
+            socket.SOL_SOCKET, socket.SO_REUSEPORT):
+        return None
+    return _tcp_socket(sock.family, sock.getsockname(), backlog, reuse_port=True)

@@ -28,6 +28,7 @@ from typing import Any
 from .accesslog import AccessLogger
 from .http import HTTPLimits
 from .ioloop import IOLoop
+from .netutil import reuse_port_sibling
 from .server import ConnectionParameters, HTTPServer, Request
 from .workers.worker import (
     EXIT_BOOT_ERROR,
@@ -102,7 +103,10 @@ def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
                           track_requests=bool(settings.request_timeout))
     access = AccessLogger(settings.access_log_format) if settings.access_log else None
     on_response = _response_counter(worker, settings, access)
-    server = HTTPServer(loop, sockets, connection_parameters(settings), gateway,
+    listening = list(sockets)
+    if settings.reuse_port:
+        listening += _own_sockets(sockets, settings.backlog)
+    server = HTTPServer(loop, listening, connection_parameters(settings), gateway,
                         access_log=on_response)
     stopping: dict[str, Any] = {"deadline": None}
     parent = os.getppid()
@@ -162,6 +166,25 @@ def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
         server.close_all()
         loop.close()
     return 0
+
+
+def _own_sockets(shared: list[socket.socket], backlog: int) -> list[socket.socket]:
+    """This worker's own SO_REUSEPORT listening sockets (``--reuse-port``).
+
+    The worker keeps accepting on the shared sockets too: the kernel counts them in the
+    group, and connections it puts there must still find a worker.
+    """
+    own = []
+    for sock in shared:
+        try:
+            sibling = reuse_port_sibling(sock, backlog)
+        except OSError as exc:
+            log.warning("cannot open a SO_REUSEPORT socket beside %s: %s",
+                        sock.getsockname(), exc)
+            continue
+        if sibling is not None:
+            own.append(sibling)
+    return own
 
 
 def _heartbeat_interval(settings: Any) -> float:

@@ -265,11 +265,22 @@ class _Watchdog(threading.Thread):
         self._stop_event.set()
 
 
+_running = threading.local()
+
+
 class IOLoop:
     """A single-threaded reactor over epoll.
 
     Handlers are called as ``handler(fd, events)`` with the epoll event bits.
     """
+
+    @staticmethod
+    def current() -> IOLoop:
+        """The loop running on this thread (raises RuntimeError when none is)."""
+        loop = getattr(_running, "loop", None)
+        if loop is None:
+            raise RuntimeError("no IOLoop is running on this thread")
+        return loop
 
     def __init__(self, slow_callback_threshold: float | None = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -473,6 +484,7 @@ class IOLoop:
         self._running = True
         self._stopping = False
         self._thread_ident = threading.get_ident()
+        outer, _running.loop = getattr(_running, "loop", None), self
         watchdog = None
         if self._slow_threshold:
             watchdog = _Watchdog(self, self._slow_threshold)
@@ -529,6 +541,7 @@ class IOLoop:
                             log.exception("exception flushing %r", stream)
                 self._busy_since = None
         finally:
+            _running.loop = outer
             self._busy_since = None
             self._running = False
             if watchdog is not None:

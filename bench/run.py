@@ -8,6 +8,10 @@ Run from anywhere (the servers always run with the repository root as cwd):
 Every server runs ONE worker process pinned to one CPU (``taskset -c 0``) and wrk runs
 with one thread pinned to another (``taskset -c 1``). Each (scenario, server) pair gets
 a fresh server on a free port; the whole process group is killed afterwards.
+
+The exception is ``hello-2w``: two worker processes per server, NOT pinned to one core
+(``taskset -c 0,1``, the cores wrk uses too), each writing its pid to an access log per
+request so the report can show how evenly the requests spread over the workers.
 See bench/README.md for what is measured and how to read the table.
 """
 
@@ -64,6 +68,7 @@ class Scenario:
     expect_length: int | None = None  # or just its length
     min_bytes_per_response: int = 0  # wrk bytes/requests must be at least this
     report_connections: bool = False  # sample open/queued connections at the end
+    workers: int = 1  # > 1: multi-process commands, unpinned, per-worker request counts
 
     @property
     def needs_flask(self) -> bool:
@@ -95,6 +100,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "hello",
              connections=1000, expect_body=HELLO, min_bytes_per_response=len(HELLO),
              report_connections=True),
+    Scenario("hello-2w", "12-byte hello, keep-alive, 50 connections, **2 worker processes** "
+             "per server, not pinned: the workers share both cores with wrk, and each "
+             "writes one access-log line (its pid) per request", "hello",
+             expect_body=HELLO, min_bytes_per_response=len(HELLO), workers=2),
 ]}
 
 
@@ -108,38 +117,121 @@ class Server:
     argv: tuple[str, ...]  # {app} -> bench.apps:NAME, {port}, {host}, {python}
     hello_only: bool = False  # Tornado's native handler only knows hello
     note: str = ""
+    # Scenarios with workers > 1 run multi_argv instead ({workers}; {pidlog}: a file that
+    # gets one `<pid>` line per request). None: no multi-process mode, multi_na says why.
+    multi_argv: tuple[str, ...] | None = None
+    multi_na: str = ""
+    multi_only: bool = False  # meaningless with one worker: multi-worker scenarios only
+    needs_option: str | None = None  # run only if `python -m wsgiloop --help` lists it
 
-    def command(self, app: str, port: int) -> list[str]:
+    def command(self, app: str, port: int, workers: int = 1,
+                pidlog: str | None = None) -> list[str]:
         subst = {"app": f"bench.apps:{app}", "port": str(port), "host": HOST,
-                 "python": sys.executable, "bench": str(BENCH)}
-        return [a.format(**subst) for a in self.argv]
+                 "python": sys.executable, "bench": str(BENCH), "workers": str(workers),
+                 "pidlog": pidlog or os.devnull}
+        argv = self.multi_argv if workers > 1 else self.argv
+        assert argv is not None
+        return [a.format(**subst) for a in argv]
 
+
+# The two-process Tornado line: tornado_forked() below, started as
+# `python -c TORNADO_FORKED ARGS` so that bench/tornado_native.py stays single-process.
+TORNADO_FORKED = "import sys; from bench.run import tornado_forked; tornado_forked(sys.argv[1:])"
+
+
+WSGILOOP_PIDLOG = ("--access-log", "{pidlog}", "--access-log-format", "%(p)s")
+GUNICORN_PIDLOG = ("--access-logfile", "{pidlog}", "--access-logformat", "%(p)s")
 
 SERVERS: dict[str, Server] = {s.name: s for s in [
     Server("wsgiloop", "wsgiloop",
-           ("{python}", "-m", "wsgiloop", "{app}", "--bind", "{host}:{port}")),
+           ("{python}", "-m", "wsgiloop", "{app}", "--bind", "{host}:{port}"),
+           multi_argv=("{python}", "-m", "wsgiloop", "{app}", "--bind", "{host}:{port}",
+                       "-w", "{workers}") + WSGILOOP_PIDLOG,
+           note="a master plus one worker process; with -w N the workers share one "
+                "listening socket, each polling it with EPOLLEXCLUSIVE"),
+    Server("wsgiloop-reuseport", "wsgiloop", (),
+           multi_argv=("{python}", "-m", "wsgiloop", "{app}", "--bind", "{host}:{port}",
+                       "-w", "{workers}", "--reuse-port") + WSGILOOP_PIDLOG,
+           multi_only=True, needs_option="--reuse-port",
+           note="second accept mode: one SO_REUSEPORT socket per worker, balanced by the "
+                "kernel; multi-worker scenarios only, and only if `--help` lists "
+                "--reuse-port"),
     Server("gunicorn-sync", "gunicorn",
            ("{python}", "-m", "gunicorn", "-w", "1", "-k", "sync",
             "--bind", "{host}:{port}", "{app}"),
+           multi_argv=("{python}", "-m", "gunicorn", "-w", "{workers}", "-k", "sync",
+                       "--bind", "{host}:{port}") + GUNICORN_PIDLOG + ("{app}",),
            note="the sync worker does not keep connections alive: it closes after "
                 "every response"),
     Server("gunicorn-gthread", "gunicorn",
            ("{python}", "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "4",
-            "--bind", "{host}:{port}", "{app}")),
+            "--bind", "{host}:{port}", "{app}"),
+           multi_argv=("{python}", "-m", "gunicorn", "-w", "{workers}", "-k", "gthread",
+                       "--threads", "4", "--bind", "{host}:{port}") + GUNICORN_PIDLOG
+           + ("{app}",)),
     Server("waitress", "waitress",
            ("{python}", "-m", "waitress", "--threads=4", "--listen={host}:{port}", "{app}"),
+           multi_na="one process with a thread pool: waitress has no worker processes",
            note="`python -m waitress` is `waitress-serve`; its default connection_limit "
                 "is 100, so with 1,000 connections the rest wait un-accepted"),
     Server("tornado-wsgi", "tornado",
            ("{python}", "{bench}/tornado_native.py", "--host", "{host}", "--port", "{port}",
             "--wsgi", "{app}"),
+           multi_na="single process here; the multi-process Tornado line is tornado-native",
            note="tornado.wsgi.WSGIContainer, app called on the IOLoop thread"),
     Server("tornado-native", "tornado",
            ("{python}", "{bench}/tornado_native.py", "--host", "{host}", "--port", "{port}"),
+           multi_argv=("{python}", "-c", TORNADO_FORKED, "--host", "{host}", "--port",
+                       "{port}", "--processes", "{workers}", "--pid-log", "{pidlog}"),
            hello_only=True,
            note="reference line: Tornado's own RequestHandler hello, not WSGI; "
-                "hello scenarios only"),
+                "hello scenarios only. With N workers: `tornado.netutil.bind_sockets`, "
+                "then `tornado.process.fork_processes(N)`, every child serving the "
+                "shared socket"),
 ]}
+
+
+def tornado_forked(argv: list[str]) -> None:
+    """Tornado's native hello (bench/tornado_native.py's handler) in N processes: bind the
+    socket, ``tornado.process.fork_processes(N)``, every child serves the shared socket
+    on its own IOLoop and appends ``<pid>`` to --pid-log for every request."""
+    import asyncio
+
+    import tornado.httpserver
+    import tornado.netutil
+    import tornado.process
+    import tornado.web
+
+    from bench.tornado_native import HelloHandler
+
+    parser = argparse.ArgumentParser(prog="tornado_forked")
+    parser.add_argument("--host", default=HOST)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--pid-log", required=True)
+    opts = parser.parse_args(argv)
+    sockets = tornado.netutil.bind_sockets(opts.port, opts.host)
+    print(f"Listening at: http://{opts.host}:{opts.port}", file=sys.stderr, flush=True)
+    tornado.process.fork_processes(opts.processes)  # the parent stays here, as supervisor
+    # One O_APPEND write per request, like the access logs of the other servers.
+    fd = os.open(opts.pid_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    line = f"<{os.getpid()}>\n".encode()
+
+    def log_request(handler) -> None:
+        os.write(fd, line)
+
+    async def serve() -> None:
+        app = tornado.web.Application([(r"/", HelloHandler)], log_function=log_request)
+        server = tornado.httpserver.HTTPServer(app)
+        server.add_sockets(sockets)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        server.stop()
+
+    asyncio.run(serve())  # a clean exit: fork_processes does not restart the child
 
 
 # --------------------------------------------------------------------------- /proc helpers
@@ -254,6 +346,36 @@ def tcp_connections(port: int) -> tuple[int, int]:
     except OSError:
         pass
     return established, queued
+
+
+def connections_per_process(pids, port: int) -> dict[int, int]:
+    """{pid: established connections to ``port`` whose socket that process holds open}."""
+    inodes = set()
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                if parts[3] == "01" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(parts[9])
+    except OSError:
+        return {}
+    counts = {}
+    for pid in pids:
+        n = 0
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                n += 1
+        counts[pid] = n
+    return counts
 
 
 # --------------------------------------------------------------------------- processes
@@ -408,6 +530,10 @@ class Run:
     rss_end_kib: int | None = None
     rss_peak_kib: int | None = None
     conns_end: tuple[int, int] | None = None  # (established, accept queue)
+    # workers > 1: {worker pid: requests it logged during the measured run}, and
+    # {worker pid: connections it held at the end}
+    worker_requests: dict[int, int] | None = None
+    worker_conns: dict[int, int] | None = None
     problems: list[str] = field(default_factory=list)  # these flag the run
     notes: list[str] = field(default_factory=list)  # worth knowing, not an error
     disturbed: bool = False  # someone else's wrk ran at the same time
@@ -423,7 +549,7 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
     cmd = ["taskset", "-c", str(args.client_cpu), "wrk", "-t1", f"-c{scenario.connections}",
            f"-d{duration}s", f"--timeout={args.wrk_timeout}", "--latency", "-s", lua_path,
            f"http://{HOST}:{port}/"]
-    samples: list[tuple[float, int, tuple[int, int] | None]] = []
+    samples: list[tuple[float, int, tuple[int, int] | None, dict[int, int] | None]] = []
     stop = threading.Event()
 
     foreign: set[int] = set()
@@ -433,7 +559,9 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
         while not stop.wait(0.25):
             tree = server_pids()
             conns = tcp_connections(port) if scenario.report_connections else None
-            samples.append((time.monotonic(), rss_kib(tree), conns))
+            per_proc = (connections_per_process(tree, port) if scenario.workers > 1
+                        else None)
+            samples.append((time.monotonic(), rss_kib(tree), conns, per_proc))
             if n % 4 == 0:
                 foreign.update(other_wrk_processes())
             n += 1
@@ -461,7 +589,9 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
         text = out.read()
     if run is not None and samples:
         before = [s for s in samples if s[0] <= cutoff] or samples
-        _, run.rss_end_kib, run.conns_end = before[-1]
+        _, run.rss_end_kib, run.conns_end, per_proc = before[-1]
+        if per_proc is not None:
+            run.worker_conns = per_proc
         run.rss_peak_kib = max(s[1] for s in samples)
     if run is not None and foreign:
         run.disturbed = True
@@ -475,14 +605,65 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
     return None
 
 
+def server_cpus(args, scenario: Scenario) -> str:
+    """taskset CPU list for the server: one CPU, or both benchmark CPUs for workers > 1."""
+    if scenario.workers > 1:
+        return ",".join(str(c) for c in sorted({args.server_cpu, args.client_cpu}))
+    return str(args.server_cpu)
+
+
+PID_LINE = re.compile(r"<(\d+)>")
+
+
+def count_worker_requests(run: Run, scenario: Scenario, pidlog: Path, offset: int,
+                          workers: set[int]) -> None:
+    """Fill run.worker_requests from the `<pid>` lines logged after ``offset``; workers
+    that logged nothing count 0."""
+    try:
+        with open(pidlog, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode("ascii", "replace")
+    except OSError as exc:
+        run.problems.append(f"no per-worker counts: cannot read the access log ({exc})")
+        return
+    counts = dict.fromkeys(workers, 0)
+    for m in PID_LINE.finditer(text):
+        pid = int(m.group(1))
+        counts[pid] = counts.get(pid, 0) + 1
+    run.worker_requests = counts
+    if run.worker_conns is not None:
+        run.worker_conns = {pid: n for pid, n in run.worker_conns.items() if pid in counts}
+    logged = sum(counts.values())
+    # The servers also log responses wrk did not read any more when it stopped.
+    if abs(logged - run.requests) > scenario.connections + run.requests // 100:
+        run.notes.append(f"the access logs count {logged:,} requests, wrk {run.requests:,}")
+    if len(counts) != scenario.workers:
+        run.notes.append(f"{len(counts)} worker processes seen, {scenario.workers} expected")
+
+
 def bench_one(args, scenario: Scenario, server: Server, lua_path: str, logdir: Path) -> Run:
     run = Run(scenario.name, server.name)
     port = free_port()
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     env["PYTHONUNBUFFERED"] = "1"
-    argv = ["taskset", "-c", str(args.server_cpu)] + server.command(scenario.app, port)
+    pidlog = None
+    if scenario.workers > 1:
+        # Not pinned to one core: the workers get both benchmark CPUs, wrk's one included.
+        pidlog = logdir / f"{scenario.name}--{server.name}.pids"
+        pidlog.unlink(missing_ok=True)
+    argv = (["taskset", "-c", server_cpus(args, scenario)]
+            + server.command(scenario.app, port, scenario.workers,
+                             str(pidlog) if pidlog else None))
     log_path = logdir / f"{scenario.name}--{server.name}.log"
+    seen_pids: set[int] = set()
+
+    def server_pids() -> dict[int, int]:
+        tree = process_tree(proc.pid)
+        seen_pids.update(pid for pid in tree if pid != proc.pid)  # the workers
+        return tree
+
+    pidlog_offset = 0
     with open(log_path, "w+") as log:
         proc = spawn(argv, log, env=env)
         try:
@@ -497,8 +678,10 @@ def bench_one(args, scenario: Scenario, server: Server, lua_path: str, logdir: P
             if args.warmup > 0:
                 run_wrk(args, scenario, port, args.warmup, lua_path)
             overflows = listen_overflows()
+            if pidlog is not None:  # count only what the measured run logs
+                pidlog_offset = pidlog.stat().st_size if pidlog.exists() else 0
             result = run_wrk(args, scenario, port, args.duration, lua_path,
-                             server_pids=lambda: process_tree(proc.pid), run=run)
+                             server_pids=server_pids, run=run)
             overflows = listen_overflows() - overflows
             if overflows:
                 run.notes.append(f"accept queue overflowed {overflows} times: SYNs dropped "
@@ -534,6 +717,8 @@ def bench_one(args, scenario: Scenario, server: Server, lua_path: str, logdir: P
                     run.notes.append(f"{queued} connections not accepted yet at the end")
         finally:
             kill_tree(proc)
+            if pidlog is not None and run.rps is not None:
+                count_worker_requests(run, scenario, pidlog, pidlog_offset, seen_pids)
             server_trouble = len(run.problems) > int(run.disturbed)
             if server_trouble and not args.quiet:
                 log.seek(0)

@@ -93,11 +93,13 @@ def test_every_flag_and_alias_reaches_its_setting():
     samples = {"app": None, "bind": "127.0.0.1:9", "backlog": "7", "log_level": "debug",
                "access_log": "-", "access_log_format": "%(h)s", "error_log": "err.log",
                "chdir": "/tmp", "root_path": "/x", "server_header": "x", "user": "root",
-               "group": "root", "pid": "/tmp/x.pid"}
+               "group": "root", "pid": "/tmp/x.pid", "interface": "wsgi"}
     for s in SETTINGS:
         if s.positional:
             continue
         text = samples.get(s.name, "3")
+        for flag, value in s.shortcuts:
+            assert getattr(settings(flag), s.name) == value, flag
         for flag in s.flags + s.aliases:
             if s.kind == "flag":
                 assert getattr(settings(flag), s.name) is True, flag

@@ -216,6 +216,8 @@ class Setting:
     append: bool = False
     aliases: tuple[str, ...] = ()
     default_text: str | None = None
+    #: Extra value-less flags that set a fixed value, e.g. {"--native": "native"}.
+    shortcuts: tuple[tuple[str, str], ...] = ()
 
     @property
     def positional(self) -> bool:
@@ -242,6 +244,13 @@ SETTINGS: list[Setting] = [
              "'module:factory()' (called with no arguments) or 'module:factory(\"a\", "
              "debug=True)' (literal arguments); a bare 'module' means 'module:application', "
              "else 'module:app'.  The current directory (after --chdir) is on sys.path."),
+    Setting(
+        "interface", ("--interface",), "Application", "auto",
+        _choice(("auto", "wsgi", "native")), kind="choice", metavar="KIND",
+        shortcuts=(("--wsgi", "wsgi"), ("--native", "native")),
+        help="How to serve APP: 'wsgi' (a PEP 3333 callable), 'native' (a "
+             "wsgiloop.web.Application, on the event loop), or 'auto': native for an "
+             "Application, WSGI for anything else."),
     Setting(
         "chdir", ("--chdir",), "Application", None, _optional_path, kind="path",
         metavar="DIR", default_text="none",
@@ -540,6 +549,10 @@ def build_parser() -> argparse.ArgumentParser:
         action = "append" if s.append else "store"
         group.add_argument(*s.flags, dest=s.name, action=action, metavar=s.metavar,
                            default=argparse.SUPPRESS, help=_help_text(s))
+        for flag, value in s.shortcuts:
+            group.add_argument(flag, dest=s.name, action="store_const", const=value,
+                               default=argparse.SUPPRESS,
+                               help=f"Same as {s.flags[-1]} {value}.")
         for alias in s.aliases:
             group.add_argument(alias, dest=s.name, action=action, metavar=s.metavar,
                                default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -668,6 +681,9 @@ def render_settings_doc() -> str:
             out.append(f"* Command line: {_spelled(s)}")
             if s.aliases:
                 out.append("* Also accepted: " + ", ".join(_md_code(a) for a in s.aliases))
+            if s.shortcuts:
+                out.append("* Shortcuts: " + ", ".join(
+                    f"{_md_code(flag)} (= {_md_code(value)})" for flag, value in s.shortcuts))
             if s.append:
                 out.append("* Repeatable: yes")
             out.append(f"* Environment: {_md_code(s.env_var)}")

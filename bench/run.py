@@ -771,7 +771,10 @@ def machine_info(args) -> list[tuple[str, str]]:
         ("Servers", versions),
         ("Client", wrk),
         ("Load average at start", args.loadavg_at_start),
-        ("Pinning", f"server on CPU {args.server_cpu}, wrk (1 thread) on CPU {args.client_cpu}"),
+        ("Pinning", f"server on CPU {args.server_cpu}, wrk (1 thread) on CPU {args.client_cpu}"
+                    + ("; multi-worker scenarios: the server's workers on CPUs "
+                       f"{server_cpus(args, SCENARIOS['hello-2w'])}, not pinned apart"
+                       if any(sc.workers > 1 for sc in args.scenarios) else "")),
         ("Runs", f"{args.duration}s each after a {args.warmup}s warm-up; fresh server per run; "
                  f"wrk --timeout {args.wrk_timeout}"),
     ]
@@ -866,6 +869,31 @@ def render(args, scenarios: list[Scenario], servers: list[Server], runs: list[Ru
 
 # --------------------------------------------------------------------------- main
 
+_HELP_CACHE: dict[str, str] = {}
+
+
+def wsgiloop_help() -> str:
+    """`python -m wsgiloop --help` (to see which options this wsgiloop has), cached."""
+    if "text" not in _HELP_CACHE:
+        try:
+            done = subprocess.run([sys.executable, "-m", "wsgiloop", "--help"], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=30)
+            _HELP_CACHE["text"] = done.stdout
+        except (OSError, subprocess.TimeoutExpired):
+            _HELP_CACHE["text"] = ""
+    return _HELP_CACHE["text"]
+
+
+def not_applicable(server: Server, scenario: Scenario) -> str | None:
+    """Why ``server`` has no row in ``scenario`` (shown as n/a), or None."""
+    if scenario.workers > 1 and server.multi_argv is None:
+        return server.multi_na or "no multi-process mode"
+    if server.needs_option and server.needs_option not in wsgiloop_help().split():
+        return (f"this wsgiloop has no {server.needs_option} (`wsgiloop --help`): its only "
+                "accept mode is one listening socket shared by the workers, each polling "
+                "it with EPOLLEXCLUSIVE")
+    return None
+
 
 def parse_list(value: str, known: dict, what: str) -> list:
     names = [v.strip() for v in value.split(",") if v.strip()]
@@ -958,8 +986,20 @@ def main(argv: list[str] | None = None) -> int:
             for sc in args.scenarios:
                 lua_path = os.path.join(tmp, f"{sc.name}.lua")
                 Path(lua_path).write_text(lua_script(sc))
+                if sc.workers > 1 and not args.quiet:
+                    print(f"[{sc.name}] {multi_worker_caveat(args, sc)}", file=sys.stderr,
+                          flush=True)
                 for server in args.servers:
                     if server.hello_only and sc.app != "hello":
+                        continue
+                    if server.multi_only and sc.workers == 1:
+                        continue
+                    why_not = not_applicable(server, sc)
+                    if why_not:
+                        runs.append(Run(sc.name, server.name, skipped=why_not))
+                        if not args.quiet:
+                            print(f"[{sc.name}] {server.name}: n/a ({why_not})",
+                                  file=sys.stderr, flush=True)
                         continue
                     if not args.quiet:
                         print(f"[{sc.name}] {server.name} ...", file=sys.stderr, flush=True)
@@ -970,6 +1010,9 @@ def main(argv: list[str] | None = None) -> int:
                               f"p99 {fmt_latency(run.p99_us)}"
                               + (f"  FLAGGED: {'; '.join(run.problems)}" if run.flagged
                                  else ""), file=sys.stderr, flush=True)
+                        if run.worker_requests:
+                            print(f"    per worker: {fmt_spread(run)}", file=sys.stderr,
+                                  flush=True)
     except (KeyboardInterrupt, SystemExit) as exc:
         interrupted = exc  # still report what was measured, then exit as asked
         args.interrupted = True

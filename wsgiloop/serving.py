@@ -96,17 +96,23 @@ def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
             log.error("worker %d could not load the application", worker.age, exc_info=exc)
         return EXIT_BOOT_ERROR
 
+    native = _is_native(app)
+    if settings.interface == "native" and not native:
+        status.message = (f"--native: {type(app).__name__} is not a "
+                          "wsgiloop.web.Application")
+        return EXIT_BOOT_ERROR
     loop = IOLoop(slow_callback_threshold=settings.slow_callback_threshold or None)
     gateway = WSGIGateway(app, root_path=settings.root_path, multithread=True,
                           multiprocess=settings.workers > 1, errors=error_stream(),
                           threads=settings.threads,
                           track_requests=bool(settings.request_timeout))
+    delegate: Any = app if native and settings.interface != "wsgi" else gateway
     access = AccessLogger(settings.access_log_format) if settings.access_log else None
     on_response = _response_counter(worker, settings, access)
     listening = list(sockets)
     if settings.reuse_port:
         listening += _own_sockets(sockets, settings.backlog)
-    server = HTTPServer(loop, listening, connection_parameters(settings), gateway,
+    server = HTTPServer(loop, listening, connection_parameters(settings), delegate,
                         access_log=on_response)
     stopping: dict[str, Any] = {"deadline": None}
     parent = os.getppid()
@@ -185,6 +191,12 @@ def _own_sockets(shared: list[socket.socket], backlog: int) -> list[socket.socke
         if sibling is not None:
             own.append(sibling)
     return own
+
+
+def _is_native(app: Any) -> bool:
+    """True for a :class:`wsgiloop.web.Application` (only loaded if the app loaded it)."""
+    web = sys.modules.get("wsgiloop.web")
+    return web is not None and isinstance(app, web.Application)
 
 
 def _heartbeat_interval(settings: Any) -> float:

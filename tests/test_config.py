@@ -93,7 +93,8 @@ def test_every_flag_and_alias_reaches_its_setting():
     samples = {"app": None, "bind": "127.0.0.1:9", "backlog": "7", "log_level": "debug",
                "access_log": "-", "access_log_format": "%(h)s", "error_log": "err.log",
                "chdir": "/tmp", "root_path": "/x", "server_header": "x", "user": "root",
-               "group": "root", "pid": "/tmp/x.pid", "interface": "wsgi"}
+               "group": "root", "pid": "/tmp/x.pid", "interface": "wsgi",
+               "forwarded_allow_ips": "10.0.0.0/8,unix"}
     for s in SETTINGS:
         if s.positional:
             continue

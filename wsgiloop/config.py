@@ -128,6 +128,19 @@ def _optional_name(text: str) -> str | None:
     return text.strip() or None
 
 
+def _proxy_list(text: str) -> str:
+    import ipaddress
+
+    for item in (i.strip() for i in text.split(",")):
+        if item in ("", "*", "unix"):
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an address, a network, 'unix' or '*'")
+    return text.strip()
+
+
 def _optional_path(text: str) -> str | None:
     """A file or directory path; the empty string means "none"."""
     return text or None
@@ -413,6 +426,29 @@ SETTINGS: list[Setting] = [
         "server_header", ("--server-header",), "Server", "wsgiloop", _header_value,
         kind="string", metavar="TEXT",
         help="Value of the Server response header; empty sends none."),
+    Setting(
+        "certfile", ("--certfile",), "Server", None, _optional_path, kind="path",
+        metavar="FILE", default_text="none",
+        help="Serve HTTPS with this PEM certificate (chain); with --keyfile for its key."),
+    Setting(
+        "keyfile", ("--keyfile",), "Server", None, _optional_path, kind="path",
+        metavar="FILE", default_text="none",
+        help="The PEM private key of --certfile (if not inside the certificate file)."),
+    Setting(
+        "ca_certs", ("--ca-certs",), "Server", None, _optional_path, kind="path",
+        metavar="FILE", default_text="none",
+        help="Require client certificates signed by these PEM CA certificates."),
+    Setting(
+        "forwarded_allow_ips", ("--forwarded-allow-ips",), "Server", "127.0.0.1,::1,unix",
+        _proxy_list, kind="list", metavar="IPS",
+        help="Comma-separated addresses or networks of trusted proxies, 'unix' for peers "
+             "on a Unix socket, or '*'.  Only their Forwarded / X-Forwarded-For / -Proto / "
+             "-Host headers (and PROXY headers) are believed: they set REMOTE_ADDR (the "
+             "right-most untrusted hop), wsgi.url_scheme and HTTP_HOST."),
+    Setting(
+        "proxy_protocol", ("--proxy-protocol",), "Server", False, _boolean, kind="flag",
+        help="Expect a PROXY protocol v1 or v2 header (from HAProxy, say) at the start of "
+             "each connection from a trusted proxy (--forwarded-allow-ips)."),
     Setting(
         "slow_callback_threshold", ("--slow-callback-threshold",), "Server", 1.0,
         _seconds(True), kind="seconds", metavar="SECONDS",

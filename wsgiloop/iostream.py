@@ -23,6 +23,7 @@ import collections
 import errno
 import os
 import socket
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,9 @@ class _FileChunk:
 
 class IOStream:
     """One connected, non-blocking socket with read and write buffers."""
+
+    _WOULD_BLOCK: tuple[type[BaseException], ...] = (BlockingIOError, InterruptedError)
+    _gather = True  # the socket has sendmsg (scatter/gather)
 
     def __init__(self, sock: socket.socket, loop: IOLoop, *,
                  max_buffer_size: int = 1 << 20, read_chunk_size: int = 65536,
@@ -151,7 +155,7 @@ class IOStream:
     def _on_readable(self) -> None:
         try:
             data = self.socket.recv(self.read_chunk_size)
-        except (BlockingIOError, InterruptedError):
+        except self._WOULD_BLOCK:
             return
         except OSError as exc:
             self._fail(exc)
@@ -306,7 +310,12 @@ class IOStream:
                     if isinstance(item, _FileChunk) or len(buffers) >= _IOV_MAX:
                         break
                     buffers.append(item)
-                sent = sock.sendmsg(buffers) if len(buffers) > 1 else sock.send(buffers[0])
+                if len(buffers) == 1:
+                    sent = sock.send(buffers[0])
+                elif self._gather:
+                    sent = sock.sendmsg(buffers)
+                else:
+                    sent = sock.send(b"".join(buffers[:16]))
                 self.buffered_bytes -= sent
                 while sent:
                     item = queue[0]
@@ -320,7 +329,7 @@ class IOStream:
                 else:
                     continue
                 break  # partial send: the socket buffer is full
-        except (BlockingIOError, InterruptedError):
+        except self._WOULD_BLOCK:
             pass
         except OSError as exc:
             self._fail(exc)
@@ -389,3 +398,66 @@ class IOStream:
         else:
             self.pause_reading()
             self._flushed_callbacks.append(self.close)
+
+
+class SSLIOStream(IOStream):
+    """An :class:`IOStream` over TLS.
+
+    The handshake runs on the loop first (no data is delivered before it completes); a
+    peer that fails it -- plain HTTP sent to a TLS port, say -- is closed quietly.
+    ``sendmsg`` and ``sendfile`` do not exist for TLS sockets: queued buffers are joined
+    and files are read and written.
+    """
+
+    _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError,
+                    ssl.SSLWantWriteError)
+    _gather = False
+
+    def __init__(self, sock: ssl.SSLSocket, loop: IOLoop, **kwargs: Any) -> None:
+        kwargs["use_sendfile"] = False
+        super().__init__(sock, loop, **kwargs)
+        self.handshake_done = False
+
+    def _handle_events(self, fd: int, events: int) -> None:
+        if not self.handshake_done:
+            self._do_handshake()
+            if not self.handshake_done or self.closed:
+                return
+        super()._handle_events(fd, events)
+
+    def _do_handshake(self) -> None:
+        try:
+            self.socket.do_handshake()
+        except ssl.SSLWantReadError:
+            self._set_interest(READ)
+            return
+        except ssl.SSLWantWriteError:
+            self._set_interest(WRITE)
+            return
+        except (ssl.SSLError, OSError, ValueError):
+            self._close_unanswered()  # not TLS, or a failed negotiation
+            return
+        self.handshake_done = True
+        self._interest = -1  # force the next update
+        self._set_interest(self._wanted_interest())
+
+    def _close_unanswered(self) -> None:
+        """Close after a failed handshake with a FIN, not a reset: discard what the peer
+        sent (unread input would make the kernel reset the connection) and shut down."""
+        try:
+            while os.read(self.fileno, 65536):
+                pass
+        except OSError:
+            pass
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.close()
+
+    def _on_readable(self) -> None:
+        super()._on_readable()
+        # Decrypted bytes may wait inside the TLS object, where epoll cannot see them.
+        while not self.closed and not self._read_paused and self.socket.pending():
+            super()._on_readable()
+

@@ -30,6 +30,7 @@ from __future__ import annotations
 import io
 import logging
 import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -39,9 +40,10 @@ from typing import Any, Protocol
 
 from .http import END_OF_MESSAGE, NEED_DATA, HTTPLimits, ProtocolError, RequestHead, RequestParser
 from .http.errors import REASONS
+from .http.proxies import parse_proxy_header
 from .http.response import CLOSE, LENGTH, ResponseFramer, http_date
 from .ioloop import IOLoop, Timer
-from .iostream import IOStream
+from .iostream import IOStream, SSLIOStream
 
 log = logging.getLogger("wsgiloop.error")
 
@@ -60,7 +62,10 @@ class ConnectionParameters:
     * ``spool_threshold``: body bytes held in memory before spooling to a temp file;
     * ``server_header``: the ``Server`` field value, or None for none;
     * ``high_water``/``low_water``: write-buffer marks for back-pressure;
-    * ``linger``: seconds to keep reading after an error reply before closing.
+    * ``linger``: seconds to keep reading after an error reply before closing;
+    * ``proxy_protocol``: expect a PROXY protocol (v1 or v2) header first on connections
+      from ``trusted_proxies`` (a :class:`~wsgiloop.http.proxies.TrustedProxies`); the
+      client address it gives replaces the peer's.
     """
 
     limits: HTTPLimits = field(default_factory=HTTPLimits)
@@ -72,6 +77,8 @@ class ConnectionParameters:
     high_water: int = 256 * 1024
     low_water: int = 64 * 1024
     linger: float = 2.0
+    proxy_protocol: bool = False
+    trusted_proxies: Any = None
 
 
 class Request:
@@ -150,6 +157,10 @@ class HTTPConnection:
         #: A dict the delegate may use for per-connection state (e.g. a cached environ).
         self.delegate_data: dict[str, Any] = {}
         self.parser = RequestParser(params.limits)
+        self._proxy_header: bytes | None = None
+        if params.proxy_protocol and params.trusted_proxies is not None \
+                and params.trusted_proxies.trusts(peer):
+            self._proxy_header = b""  # collecting the PROXY header
         self._state = _IDLE
         self._processing = False
         self._request: Request | None = None
@@ -176,6 +187,10 @@ class HTTPConnection:
     def _on_data(self, data: bytes) -> None:
         if self._draining:
             return
+        if self._proxy_header is not None:
+            data = self._take_proxy_header(data)
+            if not data:
+                return
         if self._state == _IDLE:
             self._state = _HEAD
             now = self._state_since = self._clock()
@@ -229,6 +244,29 @@ class HTTPConnection:
             self._reject(exc)
         finally:
             self._processing = False
+
+    def _take_proxy_header(self, data: bytes) -> bytes:
+        """Consume the PROXY header; returns the bytes after it (b"" while incomplete)."""
+        buffered = self._proxy_header + data  # type: ignore[operator]
+        try:
+            parsed = parse_proxy_header(buffered)
+        except ProtocolError as exc:
+            self._proxy_header = None
+            self._reject(exc)
+            return b""
+        if parsed is None:
+            self._proxy_header = buffered
+            if self._state == _IDLE:
+                self._state = _HEAD  # the head deadline covers the PROXY header too
+                self._state_since = self._clock()
+            return b""
+        length, source = parsed
+        self._proxy_header = None
+        if source is not None:
+            self.peer = source
+        if self._state == _HEAD and not self.parser.buffered:
+            self._state = _IDLE
+        return buffered[length:]
 
     def _on_drained(self) -> None:
         if self._state == _IDLE and not self.stream.closed:
@@ -637,13 +675,14 @@ class HTTPServer:
     """
 
     def __init__(self, loop: IOLoop, sockets: list[socket.socket], params: ConnectionParameters,
-                 delegate: RequestDelegate, *, scheme: str = "http",
+                 delegate: RequestDelegate, *, ssl_context: ssl.SSLContext | None = None,
                  access_log: Callable[[Request, int, int], None] | None = None) -> None:
         self.loop = loop
         self.sockets = sockets
         self.params = params
         self.delegate = delegate
-        self.scheme = scheme
+        self.ssl_context = ssl_context
+        self.scheme = "https" if ssl_context is not None else "http"
         self.access_log = access_log
         self.connections: set[HTTPConnection] = set()
         self._accepting = False
@@ -693,8 +732,18 @@ class HTTPServer:
         except OSError:
             conn_sock.close()
             return
-        stream = IOStream(conn_sock, self.loop, high_water=params.high_water,
-                          low_water=params.low_water)
+        if self.ssl_context is not None:
+            try:
+                tls_sock = self.ssl_context.wrap_socket(conn_sock, server_side=True,
+                                                        do_handshake_on_connect=False)
+            except (OSError, ValueError):
+                conn_sock.close()
+                return
+            stream: IOStream = SSLIOStream(tls_sock, self.loop, high_water=params.high_water,
+                                           low_water=params.low_water)
+        else:
+            stream = IOStream(conn_sock, self.loop, high_water=params.high_water,
+                              low_water=params.low_water)
         connection = HTTPConnection(stream, self.loop, params, self.delegate, peer or None,
                                     sockname, self.scheme, self.access_log,
                                     on_close=self.connections.discard)

@@ -18,6 +18,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -27,6 +28,7 @@ from typing import Any
 
 from .accesslog import AccessLogger
 from .http import HTTPLimits
+from .http.proxies import TrustedProxies
 from .ioloop import IOLoop
 from .netutil import reuse_port_sibling
 from .server import ConnectionParameters, HTTPServer, Request
@@ -62,7 +64,28 @@ def connection_parameters(settings: Any) -> ConnectionParameters:
         body_timeout=settings.body_timeout,
         spool_threshold=settings.spool_threshold,
         server_header=server_header,
+        proxy_protocol=settings.proxy_protocol,
+        trusted_proxies=trusted_proxies(settings),
     )
+
+
+def trusted_proxies(settings: Any) -> TrustedProxies:
+    """The peers whose forwarding headers and PROXY headers are believed."""
+    return TrustedProxies(settings.forwarded_allow_ips)
+
+
+def ssl_context(settings: Any) -> ssl.SSLContext | None:
+    """The TLS context for ``--certfile``/``--keyfile`` (and ``--ca-certs``, which makes
+    client certificates required); None without a certificate."""
+    if not settings.certfile:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(settings.certfile, settings.keyfile)
+    if settings.ca_certs:
+        context.load_verify_locations(settings.ca_certs)
+        context.verify_mode = ssl.CERT_REQUIRED
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def error_stream() -> Any:
@@ -96,6 +119,11 @@ def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
             log.error("worker %d could not load the application", worker.age, exc_info=exc)
         return EXIT_BOOT_ERROR
 
+    try:
+        tls = ssl_context(settings)
+    except (OSError, ssl.SSLError) as exc:
+        status.message = f"cannot load the TLS certificate: {exc}"
+        return EXIT_BOOT_ERROR
     native = _is_native(app)
     if settings.interface == "native" and not native:
         status.message = (f"--native: {type(app).__name__} is not a "
@@ -105,7 +133,8 @@ def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
     gateway = WSGIGateway(app, root_path=settings.root_path, multithread=True,
                           multiprocess=settings.workers > 1, errors=error_stream(),
                           threads=settings.threads,
-                          track_requests=bool(settings.request_timeout))
+                          track_requests=bool(settings.request_timeout),
+                          trusted_proxies=trusted_proxies(settings))
     delegate: Any = app if native and settings.interface != "wsgi" else gateway
     access = AccessLogger(settings.access_log_format) if settings.access_log else None
     on_response = _response_counter(worker, settings, access)
@@ -113,7 +142,7 @@ def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
     if settings.reuse_port:
         listening += _own_sockets(sockets, settings.backlog)
     server = HTTPServer(loop, listening, connection_parameters(settings), delegate,
-                        access_log=on_response)
+                        ssl_context=tls, access_log=on_response)
     stopping: dict[str, Any] = {"deadline": None}
     parent = os.getppid()
 

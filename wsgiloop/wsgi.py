@@ -33,6 +33,7 @@ from urllib.parse import unquote_to_bytes
 
 from .http import ProtocolError
 from .http.errors import REASONS
+from .http.proxies import TrustedProxies, resolve_forwarded
 from .http.response import CLOSE as _CLOSE
 from .http.response import LENGTH as _LENGTH
 from .http.response import NO_BODY as _NO_BODY
@@ -286,8 +287,11 @@ class WSGIGateway:
 
     def __init__(self, app: Callable[..., Iterable[bytes]], *, root_path: str = "",
                  multithread: bool = True, multiprocess: bool = False,
-                 errors: Any = None, threads: int = 0, track_requests: bool = False) -> None:
+                 errors: Any = None, threads: int = 0, track_requests: bool = False,
+                 trusted_proxies: TrustedProxies | None = None) -> None:
         self.app = app
+        #: Peers whose Forwarded / X-Forwarded-* headers are believed (None: nobody's).
+        self.trusted_proxies = trusted_proxies
         #: 0: run the app on the loop thread; N: run every request on a pool of N threads.
         self.threads = threads
         self.max_threads = threads or 4
@@ -363,6 +367,20 @@ class WSGIGateway:
                 environ[key] = value
         if head.host is not None:
             environ["HTTP_HOST"] = head.host
+        trusted = self.trusted_proxies
+        if trusted is not None and ("HTTP_FORWARDED" in environ or "HTTP_X_FORWARDED_FOR"
+                                    in environ or "HTTP_X_FORWARDED_PROTO" in environ
+                                    or "HTTP_X_FORWARDED_HOST" in environ) \
+                and trusted.trusts(request.peer):
+            client, scheme, host = resolve_forwarded(
+                trusted, environ.get("HTTP_FORWARDED"), environ.get("HTTP_X_FORWARDED_FOR"),
+                environ.get("HTTP_X_FORWARDED_PROTO"), environ.get("HTTP_X_FORWARDED_HOST"))
+            if client:
+                environ["REMOTE_ADDR"] = client
+            if scheme:
+                environ["wsgi.url_scheme"] = scheme
+            if host:
+                environ["HTTP_HOST"] = host
         if request.body_deferred:
             environ["wsgi.input"] = _DeferredInput(request)
             environ["CONTENT_LENGTH"] = str(head.content_length) if head.content_length else ""

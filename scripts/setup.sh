@@ -18,8 +18,14 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
-    apt_install python3-venv
+# Debian packages the tests drive for real: nginx and HAProxy in front of wsgiloop.
+# (Listed by the program each package provides; only missing ones are installed.)
+missing=()
+"$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
+[ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+if [ ${#missing[@]} -gt 0 ]; then
+    apt_install "${missing[@]}"
 fi
 
 if [ ! -x .venv/bin/python ]; then

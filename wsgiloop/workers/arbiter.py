@@ -34,6 +34,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .reloader import SourceWatcher, syntax_error
 from .worker import (
     DUMP_STACK_SIGNAL,
     EXIT_BOOT_ERROR,
@@ -71,7 +72,8 @@ class Arbiter:
                  title: str, *, reload: Callable[[], Any] | None = None,
                  reopen_logs: Callable[[], None] | None = None,
                  reexec_argv: list[str] | None = None, error_stream: Any = None,
-                 on_first_ready: Callable[[], None] | None = None) -> None:
+                 on_first_ready: Callable[[], None] | None = None,
+                 watcher: SourceWatcher | None = None) -> None:
         self.settings = settings
         self.sockets = sockets
         self.worker_target = worker_target
@@ -80,6 +82,7 @@ class Arbiter:
         self.reopen_logs = reopen_logs
         self.reexec_argv = reexec_argv
         self.on_first_ready = on_first_ready
+        self.watcher = watcher  # --reload
         self._held: list[tuple[str, tuple]] | None = []  # info lines held until serving
         self.error_stream = error_stream if error_stream is not None else sys.stderr
         self.num_workers = settings.workers
@@ -147,6 +150,8 @@ class Arbiter:
                         self._begin_stop("fast")
                         continue
                     self._check_heartbeats()
+                    if self.watcher is not None:
+                        self._check_sources()
                     self._reconcile()
                 self._sleep(0.1 if (self._stopping or self._starting()) else 0.5)
         finally:
@@ -376,6 +381,20 @@ class Arbiter:
         self._kill(worker, signal.SIGTERM)
 
     # -- reload and re-exec -----------------------------------------------------------------
+
+    def _check_sources(self) -> None:
+        """--reload: start a new generation when source files change and all compile."""
+        assert self.watcher is not None
+        changed = self.watcher.changes()
+        if not changed:
+            return
+        errors = [e for e in map(syntax_error, changed) if e is not None]
+        if errors:
+            log.error("not reloading: syntax error in %s; the running workers keep serving "
+                      "until it is fixed", errors[0])
+            return
+        log.info("reloading: %s changed", ", ".join(os.path.relpath(p) for p in changed[:5]))
+        self._reload()
 
     def _reload(self) -> None:
         if self.reload_settings is not None:

@@ -335,8 +335,8 @@ def close_sockets(sockets: Iterable[socket.socket]) -> None:
                 pass
 
 
-def socket_url(sock: socket.socket) -> str:
-    """``http://127.0.0.1:8000``, ``http://[::1]:8000`` or ``unix:/path``."""
+def socket_url(sock: socket.socket, scheme: str = "http") -> str:
+    """``http://127.0.0.1:8000``, ``https://[::1]:8000`` or ``unix:/path``."""
     if sock.family == socket.AF_UNIX:
         name = sock.getsockname()
         if isinstance(name, bytes):
@@ -344,8 +344,8 @@ def socket_url(sock: socket.socket) -> str:
         return f"unix:{name}"
     host, port = sock.getsockname()[:2]
     if sock.family == socket.AF_INET6:
-        return f"http://[{host}]:{port}"
-    return f"http://{host}:{port}"
+        return f"{scheme}://[{host}]:{port}"
+    return f"{scheme}://{host}:{port}"
 
 
 def inherited_sockets(fds: Iterable[int]) -> list[socket.socket]:

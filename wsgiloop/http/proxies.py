@@ -139,12 +139,20 @@ def parse_proxy_header(data: bytes) -> tuple[int, tuple[str, int] | None] | None
         if ipaddress.ip_address(parts[2]).version != version or \
                 ipaddress.ip_address(parts[3]).version != version:
             raise ValueError
-        port = int(parts[4])
-        if not (0 <= port <= 65535 and parts[4].isdigit()):
-            raise ValueError
+        source_port, _ = _v1_port(parts[4]), _v1_port(parts[5])
     except ValueError:
         raise ProtocolError(400, "malformed PROXY v1 header")
-    return end + 2, (parts[2], port)
+    return end + 2, (parts[2], source_port)
+
+
+def _v1_port(text: str) -> int:
+    """A v1 port: decimal, 0-65535, no sign and no leading zero."""
+    if not text.isdigit() or not text.isascii() or (len(text) > 1 and text[0] == "0"):
+        raise ValueError(text)
+    port = int(text)
+    if port > 65535:
+        raise ValueError(text)
+    return port
 
 
 def _parse_v2(data: bytes) -> tuple[int, tuple[str, int] | None] | None:
@@ -155,16 +163,21 @@ def _parse_v2(data: bytes) -> tuple[int, tuple[str, int] | None] | None:
     if len(data) < total:
         return None
     command = version_command & 0x0F
+    address_family, transport = family >> 4, family & 0x0F
+    if address_family > 3 or transport > 2:
+        raise ProtocolError(400, "unknown PROXY v2 address family or transport")
     if command == 0:  # LOCAL: the proxy's own connection (health checks)
         return total, None
     if command != 1:
         raise ProtocolError(400, "unknown PROXY v2 command")
-    if family >> 4 == 1 and length >= 12:
+    if address_family == 1:
+        if length < 12:
+            raise ProtocolError(400, "PROXY v2 header too short for IPv4 addresses")
         source = str(ipaddress.IPv4Address(data[16:20]))
-        port = struct.unpack_from("!H", data, 24)[0]
-        return total, (source, port)
-    if family >> 4 == 2 and length >= 36:
+        return total, (source, struct.unpack_from("!H", data, 24)[0])
+    if address_family == 2:
+        if length < 36:
+            raise ProtocolError(400, "PROXY v2 header too short for IPv6 addresses")
         source = str(ipaddress.IPv6Address(data[16:32]))
-        port = struct.unpack_from("!H", data, 48)[0]
-        return total, (source, port)
+        return total, (source, struct.unpack_from("!H", data, 48)[0])
     return total, None  # AF_UNIX or unspecified: keep the real peer

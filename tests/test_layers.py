@@ -12,14 +12,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "wsgiloop"
 
 # Bottom-up; a module may import modules of its own layer or of layers listed before it.
 LAYERS = [
-    {"ioloop"},
+    {"ioloop", "aio"},
     {"iostream", "netutil"},
     {"http"},
     {"server", "accesslog"},
     {"wsgi"},
+    {"web"},
     {"workers"},
     {"serving"},
-    {"config", "loader", "cli", "__main__", "__init__"},
+    {"config", "loader", "cli", "testing", "__main__", "__init__"},
 ]
 
 

@@ -1,0 +1,44 @@
+"""Native handlers: Tornado-style routed request handlers on wsgiloop's own event loop.
+
+::
+
+    from wsgiloop.web import Application, RequestHandler
+
+    class Hello(RequestHandler):
+        async def get(self, name):
+            self.write({"hello": name})
+
+    application = Application([(r"/hello/([^/]+)", Hello, {}, "hello")],
+                              cookie_secret="...", static_path="static")
+
+``wsgiloop module:application`` serves it natively (handlers run on the loop thread;
+async ones as tasks); ``application(environ, start_response)`` also works, as a plain
+WSGI application.  WSGI applications can be mounted under a prefix with
+:func:`mount` or a rule ``(r"/legacy", wsgi_app)``.
+
+Modules: :mod:`.application` (routing requests to handlers), :mod:`.routing` (rules,
+mounts, reversing), :mod:`.handler` (RequestHandler, HTTPError), :mod:`.request` (the
+request object), :mod:`.static` (files), :mod:`.httputil` (headers, forms, cookies),
+:mod:`.signing` (signed values), :mod:`.inprocess` (the WSGI calling convention).
+"""
+
+from __future__ import annotations
+
+from .application import Application
+from .handler import (
+    ClientDisconnected,
+    ErrorHandler,
+    HTTPError,
+    MissingArgumentError,
+    RequestHandler,
+)
+from .httputil import FormError, Headers, UploadedFile
+from .request import WebRequest
+from .routing import Rule, WSGIMount, mount, url
+from .static import StaticFileHandler
+
+__all__ = [
+    "Application", "ClientDisconnected", "ErrorHandler", "FormError", "HTTPError", "Headers",
+    "MissingArgumentError", "RequestHandler", "Rule", "StaticFileHandler", "UploadedFile",
+    "WSGIMount", "WebRequest", "mount", "url",
+]

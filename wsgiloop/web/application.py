@@ -1,0 +1,192 @@
+"""The native application: routes each request to a handler, a mounted WSGI app, or 404.
+
+:class:`Application` is a request delegate: the server calls
+``application(request, responder)`` on the loop thread, and handlers answer through the
+responder without leaving the loop.  Called as ``application(environ, start_response)``
+it is a WSGI application instead (see :mod:`.inprocess`), so ``webtest.TestApp`` and
+any WSGI server can run it -- async handlers then run on a private loop, one request at
+a time.
+
+Settings (keyword arguments, all optional):
+
+* ``debug``: error pages show the traceback;
+* ``cookie_secret``: the key for signed cookies;
+* ``static_path``, ``static_url_prefix`` (``/static/``), ``static_handler_class``,
+  ``static_handler_args``, ``static_default_filename``: serve files under the prefix;
+* ``default_handler_class`` and ``default_handler_args``: the handler for unrouted
+  paths (instead of a 404 page);
+* ``wsgi_fallback``: a WSGI application that gets every unrouted request (at the root:
+  ``SCRIPT_NAME`` is empty).
+
+Promises: an unrouted path is 404 (or the fallback); a path that is not UTF-8 once
+percent-decoded is 400; ``OPTIONS *`` is answered with the methods handlers may use; a
+request with ``Expect: 100-continue`` gets its ``100 Continue`` and its whole body
+before the handler runs; an exception while making the handler is a 500.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import unquote
+
+from .handler import ErrorHandler, RequestHandler
+from .request import WebRequest, split_host
+from .routing import Match, Router, Rule, WSGIMount
+from .static import StaticFileHandler
+
+log = logging.getLogger("wsgiloop.error")
+
+__all__ = ["Application"]
+
+_ALL_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+_BAD_REQUEST = b"400 Bad Request\n"
+
+
+class Application:
+    """A set of routes and settings.  See the module docstring."""
+
+    #: Marks an object the server may call as ``delegate(request, responder)``.
+    wsgiloop_native = True
+
+    def __init__(self, rules: Iterable[Rule | Sequence[Any]] | None = None,
+                 **settings: Any) -> None:
+        self.settings: dict[str, Any] = settings
+        self.router = Router()
+        initial: list[Rule | Sequence[Any]] = []
+        static_path = settings.get("static_path")
+        if static_path:
+            prefix = settings.setdefault("static_url_prefix", "/static/")
+            handler_class = settings.get("static_handler_class", StaticFileHandler)
+            handler_args = dict(settings.get("static_handler_args") or {})
+            handler_args.setdefault("path", static_path)
+            if settings.get("static_default_filename"):
+                handler_args.setdefault("default_filename", settings["static_default_filename"])
+            initial.append(Rule(re.escape(prefix) + "(.*)", handler_class, handler_args,
+                                name="static"))
+        initial.extend(rules or [])
+        self.router.add(".*", initial)
+        fallback = settings.get("wsgi_fallback")
+        self._fallback: WSGIMount | None = WSGIMount(fallback) if fallback else None
+        self._default_handler: tuple[type[RequestHandler], dict[str, Any]] = (
+            settings.get("default_handler_class") or ErrorHandler,
+            dict(settings.get("default_handler_args") or {}),
+        )
+
+    def add_handlers(self, host_pattern: str, rules: Iterable[Rule | Sequence[Any]]) -> None:
+        """Add rules for requests whose host (without port) fully matches
+        ``host_pattern``; they are tried before the rules given to the constructor."""
+        self.router.add(host_pattern, rules)
+
+    def reverse_url(self, name: str, *args: Any, **kwargs: Any) -> str:
+        """The path of the rule called ``name``, its groups filled with ``args``."""
+        return self.router.reverse(name, *args, **kwargs)
+
+    def static_url(self, path: str, include_version: bool = True) -> str:
+        """The URL of static file ``path``, with ``?v=`` (a tag that changes with the
+        file) unless ``include_version`` is false."""
+        static_path = self.settings.get("static_path")
+        if not static_path:
+            raise RuntimeError("static_url() needs the static_path setting")
+        handler_class = self.settings.get("static_handler_class", StaticFileHandler)
+        url = self.settings.get("static_url_prefix", "/static/") + path.lstrip("/")
+        if include_version:
+            version = handler_class.get_version(static_path, path)
+            if version:
+                url += f"?v={version}"
+        return url
+
+    # -- resolving ---------------------------------------------------------------------------
+
+    def resolve(self, host: str, path: str) -> tuple[Any, list[Any], dict[str, Any]]:
+        """What serves ``path`` (decoded) on ``host``: a handler class, or a
+        :class:`WSGIMount`; with the handler's arguments."""
+        match: Match | None = self.router.find(split_host(host), path)
+        if match is not None:
+            rule = match.rule
+            if rule.is_mount:
+                return rule.target, [], {}
+            return (rule.target, rule.kwargs), match.args, match.kwargs
+        if self._fallback is not None:
+            return self._fallback, [], {}
+        return self._default_handler, [], {}
+
+    # -- serving -------------------------------------------------------------------------------
+
+    def __call__(self, *args: Any) -> Any:
+        """``(request, responder)`` from the server, or ``(environ, start_response)``."""
+        if len(args) == 2 and isinstance(args[0], dict):
+            from .inprocess import call_as_wsgi  # only WSGI callers pay for the import
+            return call_as_wsgi(self, args[0], args[1])
+        request, responder = args
+        self.serve(request, responder)
+        return None
+
+    def serve(self, request: Any, responder: Any) -> None:
+        """The request delegate (loop thread)."""
+        head = request.head
+        if head.target == "*":
+            if head.method == "OPTIONS":
+                responder.respond("200 OK", [("Allow", _ALL_METHODS)], b"")
+            else:
+                self._bad_request(responder)
+            return
+        path = decode_path(head.path)
+        if path is None:
+            self._bad_request(responder)
+            return
+        target, args, kwargs = self.resolve(head.host or "", path)
+        if isinstance(target, WSGIMount):
+            target(request, responder)
+            return
+        if request.body_deferred:
+            def body_arrived(error: BaseException | None) -> None:
+                if error is None:
+                    self.run_handler(target, request, responder, path, args, kwargs)
+                elif request.protocol_error is not None and not responder.client_gone:
+                    status = request.protocol_error.status
+                    body = f"{status} {request.protocol_error.detail}\n".encode()
+                    reason = http.client.responses.get(status, "Error")
+                    responder.respond(f"{status} {reason}", [
+                        ("Content-Type", "text/plain; charset=utf-8"),
+                        ("Connection", "close")], body)
+
+            responder.receive_deferred_body(request, body_arrived)
+            return
+        self.run_handler(target, request, responder, path, args, kwargs)
+
+    def run_handler(self, target: tuple[type[RequestHandler], dict[str, Any]], request: Any,
+                    responder: Any, path: str, args: list[Any], kwargs: dict[str, Any]
+                    ) -> RequestHandler:
+        """Make the handler for ``request`` and run it; returns it."""
+        handler_class, init_kwargs = target
+        web_request = WebRequest(request, path)
+        try:
+            handler = handler_class(self, web_request, responder, **init_kwargs)
+        except Exception as exc:
+            log.error("error creating %s for %s %s", handler_class.__name__,
+                      web_request.method, web_request.uri, exc_info=exc)
+            handler = RequestHandler(self, web_request, responder)
+            handler.send_error(500, exc_info=sys.exc_info())
+            return handler
+        handler._execute(args, kwargs)
+        return handler
+
+    @staticmethod
+    def _bad_request(responder: Any) -> None:
+        responder.respond("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8"),
+                                              ("Connection", "close")], _BAD_REQUEST)
+
+
+def decode_path(raw: str) -> str | None:
+    """The percent-decoded path (UTF-8), or None when it does not decode."""
+    if "%" not in raw:
+        return raw
+    try:
+        return unquote(raw, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return None

@@ -1,0 +1,134 @@
+"""The request as a native handler sees it: :class:`WebRequest`.
+
+It wraps the connection layer's request (anything with ``head``, ``body``, ``peer``,
+``scheme`` as :class:`wsgiloop.server.Request` has them) and works out the rest on first
+use: the header map, the body bytes, query and form arguments, uploaded files, cookies.
+Malformed query strings or form bodies raise
+:class:`~wsgiloop.web.httputil.FormError`, which handlers turn into 400.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .httputil import (
+    FormError,
+    Headers,
+    UploadedFile,
+    parse_body_arguments,
+    parse_cookie_header,
+    parse_query,
+)
+
+__all__ = ["FormError", "WebRequest"]
+
+
+class WebRequest:
+    """One HTTP request.
+
+    Attributes: ``method``, ``uri`` (the request target as sent), ``path`` (its path,
+    still percent-encoded), ``decoded_path`` (what routes matched), ``query`` (raw),
+    ``version``, ``protocol`` (``http``/``https``), ``host`` (the Host value, port
+    included), ``host_name`` (without the port, lower-cased), ``remote_ip`` and
+    ``connection`` (the underlying request object).  ``body`` is the whole body as
+    bytes (read on first use).
+    """
+
+    def __init__(self, raw: Any, decoded_path: str) -> None:
+        head = raw.head
+        self.connection = raw
+        self.method: str = head.method
+        self.uri: str = head.target
+        self.path: str = head.path
+        self.query: str = head.query
+        self.version: str = head.version
+        self.decoded_path = decoded_path
+        self.protocol: str = raw.scheme
+        self.host: str = head.host or ""
+        self.host_name = split_host(self.host)
+        peer = raw.peer
+        self.remote_ip: str = peer[0] if isinstance(peer, tuple) else ""
+        self._start_time = time.monotonic()
+        self._headers: Headers | None = None
+        self._body: bytes | None = None
+        self._cookies: dict[str, str] | None = None
+        self._query_arguments: dict[str, list[str]] | None = None
+        self._body_arguments: dict[str, list[str]] | None = None
+        self._files: dict[str, list[UploadedFile]] | None = None
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(self.connection.head.headers)
+        return self._headers
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            source = self.connection.body
+            if source is None:
+                self._body = b""
+            elif hasattr(source, "getvalue"):
+                self._body = source.getvalue()
+            else:
+                source.seek(0)
+                self._body = source.read()
+        return self._body
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """Request cookies by name (values as sent, unquoted)."""
+        if self._cookies is None:
+            self._cookies = parse_cookie_header(self.headers.get_list("Cookie"))
+        return self._cookies
+
+    @property
+    def query_arguments(self) -> dict[str, list[str]]:
+        if self._query_arguments is None:
+            self._query_arguments = parse_query(self.query)
+        return self._query_arguments
+
+    def _parse_body(self) -> None:
+        content_type = self.headers.get("Content-Type", "")
+        fields, files = parse_body_arguments(content_type, self.body) if self.body else ({}, {})
+        self._body_arguments, self._files = fields, files
+
+    @property
+    def body_arguments(self) -> dict[str, list[str]]:
+        """Fields of a urlencoded or multipart form body (empty for other bodies)."""
+        if self._body_arguments is None:
+            self._parse_body()
+        return self._body_arguments  # type: ignore[return-value]
+
+    @property
+    def files(self) -> dict[str, list[UploadedFile]]:
+        """Uploaded files of a multipart body: ``name -> [UploadedFile, ...]``."""
+        if self._files is None:
+            self._parse_body()
+        return self._files  # type: ignore[return-value]
+
+    @property
+    def arguments(self) -> dict[str, list[str]]:
+        """Query and body arguments together (query values first)."""
+        merged = {name: list(values) for name, values in self.query_arguments.items()}
+        for name, values in self.body_arguments.items():
+            merged.setdefault(name, []).extend(values)
+        return merged
+
+    def full_url(self) -> str:
+        return f"{self.protocol}://{self.host}{self.uri}"
+
+    def request_time(self) -> float:
+        """Seconds since the handler got this request."""
+        return time.monotonic() - self._start_time
+
+    def __repr__(self) -> str:
+        return f"<WebRequest {self.method} {self.uri} from {self.remote_ip or '?'}>"
+
+
+def split_host(host: str) -> str:
+    """``Example.com:8080`` -> ``example.com``; ``[::1]:80`` -> ``[::1]``."""
+    if host.startswith("["):
+        return host[:host.find("]") + 1].lower()
+    return host.partition(":")[0].lower()

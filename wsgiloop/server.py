@@ -710,6 +710,9 @@ class HTTPServer:
                     return
                 if exc.errno in (103, 104, 71):  # ECONNABORTED, ECONNRESET, EPROTO
                     continue
+                if exc.errno == 22:  # EINVAL: the master shut the socket down (stopping)
+                    self.loop.remove_handler(fd)
+                    return
                 raise
             self._serve(conn_sock, peer, sock)
 

@@ -88,6 +88,20 @@ def ssl_context(settings: Any) -> ssl.SSLContext | None:
     return context
 
 
+class CurrentErrorLog:
+    """``wsgi.errors``: writes go to whatever stream the error log has now, so that
+    reopening the log files (USR1) does not leave the application a closed file."""
+
+    def write(self, text: str) -> None:
+        error_stream().write(text)
+
+    def writelines(self, lines: Any) -> None:
+        error_stream().writelines(lines)
+
+    def flush(self) -> None:
+        error_stream().flush()
+
+
 def error_stream() -> Any:
     """The stream the error log writes to (for ``wsgi.errors`` and stack dumps)."""
     for handler in logging.getLogger("wsgiloop.error").handlers:
@@ -131,11 +145,13 @@ def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
         return EXIT_BOOT_ERROR
     loop = IOLoop(slow_callback_threshold=settings.slow_callback_threshold or None)
     gateway = WSGIGateway(app, root_path=settings.root_path, multithread=True,
-                          multiprocess=settings.workers > 1, errors=error_stream(),
+                          multiprocess=settings.workers > 1, errors=CurrentErrorLog(),
                           threads=settings.threads,
                           track_requests=bool(settings.request_timeout),
                           trusted_proxies=trusted_proxies(settings))
     delegate: Any = app if native and settings.interface != "wsgi" else gateway
+    if settings.static:
+        delegate = StaticFirst(settings.static, delegate)
     access = AccessLogger(settings.access_log_format) if settings.access_log else None
     on_response = _response_counter(worker, settings, access)
     listening = list(sockets)
@@ -170,6 +186,7 @@ def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
         elif signum == signal.SIGUSR1:
             if reopen_logs is not None:
                 reopen_logs()
+                worker.watch_stack_dumps(error_stream())
         else:
             loop.stop()
 
@@ -220,6 +237,36 @@ def _own_sockets(shared: list[socket.socket], backlog: int) -> list[socket.socke
         if sibling is not None:
             own.append(sibling)
     return own
+
+
+class StaticFirst:
+    """``--static PREFIX=DIR``: files under each prefix come from its directory (sendfile,
+    ETag, Last-Modified, ranges, an hour of caching); everything else goes to the app."""
+
+    def __init__(self, mappings: list[str], app_delegate: Any) -> None:
+        import re
+
+        from .web import Application
+        from .web.static import StaticFileHandler
+
+        self.app_delegate = app_delegate
+        self.prefixes = []
+        rules = []
+        for mapping in mappings:
+            prefix, _, directory = mapping.partition("=")
+            prefix = "/" + prefix.strip("/")
+            self.prefixes.append(prefix)
+            rules.append((re.escape(prefix) + "/(.*)", StaticFileHandler,
+                          {"path": directory, "max_age": 3600}))
+        self.files = Application(rules)
+
+    def __call__(self, request: Request, responder: Any) -> None:
+        path = request.head.path
+        for prefix in self.prefixes:
+            if path.startswith(prefix + "/"):
+                self.files(request, responder)
+                return
+        self.app_delegate(request, responder)
 
 
 def _is_native(app: Any) -> bool:

@@ -109,9 +109,13 @@ class StaticFileHandler(RequestHandler):
     SUPPORTED_METHODS = ("GET", "HEAD", "OPTIONS")
     CACHE_MAX_AGE = 365 * 86400
 
-    def initialize(self, path: str, default_filename: str | None = None) -> None:  # type: ignore[override]
+    def initialize(self, path: str, default_filename: str | None = None,  # type: ignore[override]
+                   max_age: int | None = None) -> None:
+        """``max_age``: send ``Cache-Control: public, max-age=N`` with every file (not
+        only with versioned ``?v=`` URLs, which are cached for a year)."""
         self.root = os.path.realpath(os.path.abspath(path))
         self.default_filename = default_filename
+        self.max_age = max_age
 
     def get(self, path: str, include_body: bool = True) -> None:
         real = resolve_static_path(self.root, path, self.request.path)
@@ -153,6 +157,8 @@ class StaticFileHandler(RequestHandler):
         self.set_header("Accept-Ranges", "bytes")
         if "v" in self.request.query_arguments:
             self.set_header("Cache-Control", f"public, max-age={self.CACHE_MAX_AGE}")
+        elif self.max_age is not None:
+            self.set_header("Cache-Control", f"public, max-age={self.max_age}")
         if self._not_modified(etag, modified):
             file.close()
             self.set_status(304)

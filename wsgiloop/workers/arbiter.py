@@ -28,6 +28,7 @@ import logging
 import os
 import select
 import signal
+import socket
 import sys
 import time
 from collections import deque
@@ -71,7 +72,8 @@ class Arbiter:
     def __init__(self, settings: Any, sockets: list, worker_target: Callable[[Worker], int],
                  title: str, *, reload: Callable[[], Any] | None = None,
                  reopen_logs: Callable[[], None] | None = None,
-                 reexec_argv: list[str] | None = None, error_stream: Any = None,
+                 reexec_argv: list[str] | None = None,
+                 error_stream: Any = None,
                  on_first_ready: Callable[[], None] | None = None,
                  watcher: SourceWatcher | None = None) -> None:
         self.settings = settings
@@ -84,6 +86,8 @@ class Arbiter:
         self.on_first_ready = on_first_ready
         self.watcher = watcher  # --reload
         self._held: list[tuple[str, tuple]] | None = []  # info lines held until serving
+        #: Where workers dump stacks: a stream, or a function giving the current one
+        #: (the log file may have been reopened since the master started).
         self.error_stream = error_stream if error_stream is not None else sys.stderr
         self.num_workers = settings.workers
         self.workers: dict[int, Worker] = {}
@@ -100,6 +104,7 @@ class Arbiter:
         self._reexec_pid = 0
         #: True once USR2 started a new master on these sockets.
         self.handed_over = False
+        self._pid_path: str | None = None
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -147,7 +152,13 @@ class Arbiter:
                     self._enforce_stop_deadline()
                 else:
                     if self._boot_error is not None:
-                        self._begin_stop("fast")
+                        # The first workers cannot start: the others are booting the
+                        # same failure.  End them without ceremony (or log lines).
+                        self._stopping = "fast"
+                        self._stop_deadline = time.monotonic()
+                        for worker in self.workers.values():
+                            self._kill(worker, signal.SIGKILL)
+                            worker.killed = True
                         continue
                     self._check_heartbeats()
                     if self.watcher is not None:
@@ -203,7 +214,14 @@ class Arbiter:
             return
         self._stopping = how
         for sock in self.sockets:
-            sock.close()  # new connections are refused from now on
+            if not self.handed_over:
+                try:
+                    # Stops listening in every process sharing the socket (a busy worker
+                    # may not close its copy for a while): new connections are refused.
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            sock.close()
         if how == "graceful":
             # A little longer than the workers' own deadline, so that they close what is
             # left themselves (and say so) before the master resorts to SIGKILL.
@@ -247,7 +265,8 @@ class Arbiter:
         if pid == 0:
             os.close(self._wake_r)
             os.close(self._wake_w)
-            worker.run_in_child(self.worker_target, self.title, self.error_stream)
+            stream = self.error_stream() if callable(self.error_stream) else self.error_stream
+            worker.run_in_child(self.worker_target, self.title, stream)
         worker.pid = pid
         worker.spawned_at = time.monotonic()
         self.workers[pid] = worker
@@ -274,6 +293,9 @@ class Arbiter:
     def _worker_exited(self, worker: Worker, status: int) -> None:
         lived = time.monotonic() - worker.spawned_at
         was_ready = worker.ready or worker.status.state in (READY, RETIRE)
+        if self._boot_error is not None:
+            worker.status.close()
+            return  # the start failed: only the boot error is reported
         expected = worker.retiring or self._stopping is not None
         what = f"worker {worker.age} (pid {worker.pid})"
         if os.WIFSIGNALED(status):
@@ -307,7 +329,7 @@ class Arbiter:
             self._failures += 1
             delay = min(0.1 * 2 ** self._failures, 10.0)
             self._next_spawn_at = time.monotonic() + delay
-            if self._failures > 1:
+            if self._failures > 1 and self._ever_ready:
                 log.warning("workers keep failing; next start in %.1fs", delay)
         elif was_ready:
             self._failures = 0
@@ -432,9 +454,10 @@ class Arbiter:
                 os._exit(127)
         self._reexec_pid = pid
         self.handed_over = True
-        if self.settings.pid:
+        if self._pid_path:
             try:
-                os.replace(self.settings.pid, self.settings.pid + ".oldbin")
+                os.replace(self._pid_path, self._pid_path + ".oldbin")
+                self._pid_path += ".oldbin"
             except OSError:
                 pass
         log.info("USR2: started a new master (pid %d); send TERM to this one (pid %d) "
@@ -443,7 +466,7 @@ class Arbiter:
     # -- pid file --------------------------------------------------------------------------
 
     def _write_pid(self) -> None:
-        path = self.settings.pid
+        path = self._pid_path = self.settings.pid
         if not path:
             return
         tmp = f"{path}.{os.getpid()}.tmp"
@@ -452,7 +475,7 @@ class Arbiter:
         os.replace(tmp, path)
 
     def _remove_pid(self) -> None:
-        path = self.settings.pid
+        path = self._pid_path
         if not path:
             return
         try:

@@ -109,16 +109,17 @@ class Worker:
         """After fork: set the process up, run ``target(self)``, exit with its status."""
         code = 1
         try:
-            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
-                           signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1, signal.SIGCHLD):
-                signal.signal(signum, signal.SIG_DFL)
+            # Until the worker's loop installs its own handlers: TERM, INT and QUIT end a
+            # booting worker quietly, USR1 (reopen logs) has nothing to do yet.
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+                signal.signal(signum, _exit_quietly)
+            for signum in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1):
+                signal.signal(signum, signal.SIG_IGN)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.set_wakeup_fd(-1)
             random.seed()
             _set_title(f"wsgiloop: worker {self.age} [{title}]")
-            try:
-                faulthandler.register(DUMP_STACK_SIGNAL, file=error_stream, all_threads=True)
-            except (ValueError, OSError, AttributeError):
-                faulthandler.register(DUMP_STACK_SIGNAL, file=sys.stderr, all_threads=True)
+            self.watch_stack_dumps(error_stream)
             self.status.reset()
             code = target(self)
         except SystemExit as exc:
@@ -133,6 +134,29 @@ class Worker:
                 sys.stderr.flush()
             finally:
                 os._exit(code)
+
+
+    _dump_fd = -1
+
+    def watch_stack_dumps(self, stream: Any) -> None:
+        """Dump every thread's stack to ``stream`` on the stack-dump signal (faulthandler).
+
+        faulthandler keeps a file descriptor, not the file: it gets a private duplicate,
+        so that reopening the logs (USR1) can never leave it pointing at a closed -- or
+        worse, reused -- descriptor.  Call again after reopening the logs.
+        """
+        try:
+            fd = os.dup(stream.fileno())
+        except (AttributeError, OSError, ValueError):
+            fd = os.dup(2)
+        faulthandler.register(DUMP_STACK_SIGNAL, file=fd, all_threads=True)
+        if self._dump_fd >= 0:
+            os.close(self._dump_fd)
+        self._dump_fd = fd
+
+
+def _exit_quietly(signum: int, frame: Any) -> None:
+    os._exit(0)
 
 
 def _set_title(title: str) -> None:

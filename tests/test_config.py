@@ -25,16 +25,18 @@ from wsgiloop.config import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+#: A directory without pyproject.toml or gunicorn.conf.py, so that only argv and env count.
+PLAIN_DIR = Path(__file__).resolve().parent
 BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def settings(*argv: str, **env: str) -> Settings:
-    return load_settings(["app:app", *argv], env)[0]
+    return load_settings(["app:app", *argv], env, cwd=PLAIN_DIR)[0]
 
 
 def config_error(*argv: str, **env: str) -> str:
     with pytest.raises(ConfigError) as info:
-        load_settings(["app:app", *argv], env)
+        load_settings(["app:app", *argv], env, cwd=PLAIN_DIR)
     message = str(info.value)
     assert "\n" not in message
     return message
@@ -93,14 +95,15 @@ def test_every_flag_and_alias_reaches_its_setting():
     samples = {"app": None, "bind": "127.0.0.1:9", "backlog": "7", "log_level": "debug",
                "access_log": "-", "access_log_format": "%(h)s", "error_log": "err.log",
                "chdir": "/tmp", "root_path": "/x", "server_header": "x", "user": "root",
-               "group": "root", "pid": "/tmp/x.pid", "interface": "wsgi",
-               "forwarded_allow_ips": "10.0.0.0/8,unix"}
+               "group": "root", "pid": "/tmp/x.pid", "interface": "wsgi", "config": "",
+               "raw_env": "A=1", "pythonpath": "a,b",
+               "forwarded_allow_ips": "10.0.0.0/8,unix", "static": "/static=./x"}
     for s in SETTINGS:
         if s.positional:
             continue
         text = samples.get(s.name, "3")
         for flag, value in s.shortcuts:
-            assert getattr(settings(flag), s.name) == value, flag
+            assert getattr(settings(flag), s.name) == s.validate(value), flag
         for flag in s.flags + s.aliases:
             if s.kind == "flag":
                 assert getattr(settings(flag), s.name) is True, flag
@@ -148,10 +151,10 @@ def test_losing_values_are_not_validated():
 
 
 def test_app_from_command_line_or_environment():
-    assert load_settings(["a:b"], {"WSGILOOP_APP": "c:d"})[1] == "a:b"
-    assert load_settings([], {"WSGILOOP_APP": "c:d"})[1] == "c:d"
+    assert load_settings(["a:b"], {"WSGILOOP_APP": "c:d"}, cwd=PLAIN_DIR)[1] == "a:b"
+    assert load_settings([], {"WSGILOOP_APP": "c:d"}, cwd=PLAIN_DIR)[1] == "c:d"
     with pytest.raises(ConfigError, match="no application given"):
-        load_settings([], {})
+        load_settings([], {}, cwd=PLAIN_DIR)
 
 
 def test_empty_environment_values():

@@ -20,9 +20,16 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
-from .config import ConfigError, Settings, load_settings, unknown_env_vars
+from .config import (
+    DAEMON_MASTER_VAR,
+    ConfigError,
+    Settings,
+    describe_settings,
+    load_settings,
+    unknown_env_vars,
+)
 from .loader import AppLoadError, load_app, prepend_sys_path
 from .netutil import (
     BindError,
@@ -139,12 +146,124 @@ def _announce(sockets: list) -> None:
         error_log.info("Listening at: %s (%d)", socket_url(sock), os.getpid())
 
 
+def _apply_process_settings(settings: Settings) -> None:
+    """``--env`` into os.environ and ``--pythonpath`` onto sys.path, before the app loads."""
+    for item in settings.raw_env:
+        key, _, value = item.partition("=")
+        os.environ[key] = value
+    for path in reversed(settings.pythonpath or []):
+        prepend_sys_path(os.path.abspath(path))
+
+
+class _DaemonNotice:
+    """The pipe on which a daemonized master tells the command that started it whether it
+    serves: ``ready PID`` or ``error MESSAGE``; closing it unsaid means it failed."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def send(self, message: str) -> None:
+        if self.fd < 0:
+            return
+        try:
+            os.write(self.fd, message.encode("utf-8", "replace") + b"\n")
+        except OSError:
+            pass
+        self.close()
+
+    def close(self) -> None:
+        """Close it unsaid: in a worker, which has nothing to say."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _wait_for_daemon(read_fd: int, middle: int, settings: Settings, sockets: list) -> int:
+    """In the command the user ran: report what the daemon says; the exit status."""
+    configure_logging(settings.replace(error_log="-", access_log=None))  # to the terminal
+    chunks = []
+    while chunk := os.read(read_fd, 4096):
+        chunks.append(chunk)
+    os.waitpid(middle, 0)
+    word, _, rest = b"".join(chunks).decode("utf-8", "replace").strip().partition(" ")
+    if word == "ready" and rest.isdigit():
+        for sock in sockets:
+            error_log.info("Listening at: %s (%s)", socket_url(sock), rest)
+        error_log.info("wsgiloop runs in the background, master pid %s", rest)
+        return 0
+    message = rest if word == "error" else \
+        "the server stopped before it was ready (see its error log)"
+    print(f"wsgiloop: error: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
+def _daemonize(settings: Settings, sockets: list) -> _DaemonNotice:
+    """Detach (fork, setsid, fork) and return, in the daemon, the pipe to the command.
+
+    The command itself waits for the daemon to serve or fail, then exits (os._exit: the
+    sockets it holds belong to the daemon now)."""
+    for name, target in (("--error-log", settings.error_log), ("--access-log",
+                                                               settings.access_log)):
+        if target == "-":
+            error_log.warning("--daemon: the %s goes to /dev/null; give %s FILE to keep it",
+                              name.removeprefix("--").replace("-", " "), name)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    read_fd, write_fd = os.pipe()
+    middle = os.fork()
+    if middle:
+        os.close(write_fd)
+        status = 2
+        try:
+            status = _wait_for_daemon(read_fd, middle, settings, sockets)
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            os._exit(status)
+    os.close(read_fd)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    os.environ[DAEMON_MASTER_VAR] = str(os.getpid())
+    null = os.open(os.devnull, os.O_RDWR)
+    err = null
+    if settings.error_log != "-":
+        try:
+            err = os.open(settings.error_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError:
+            pass
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(err, 2)
+    for fd in {null, err}:
+        os.close(fd)
+    return _DaemonNotice(write_fd)
+
+
+def _warn_to_stderr(warnings: list[str]) -> None:
+    for message in warnings:
+        print(f"wsgiloop: warning: {message}", file=sys.stderr, flush=True)
+
+
+# Re-executing (USR2) from the directory this command started in, whatever --chdir did.
+_REEXEC_CODE = ("import os, sys; os.chdir(sys.argv.pop(1)); "
+                "from wsgiloop.cli import main; raise SystemExit(main(sys.argv[1:]))")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``wsgiloop`` command; returns the exit status."""
     args = sys.argv[1:] if argv is None else list(argv)
+    start_dir = os.getcwd()
     sockets: list = []
+    notice: _DaemonNotice | None = None
     try:
-        settings, app_spec = load_settings(args, os.environ)
+        warnings: list[str] = []
+        settings, app_spec = load_settings(args, os.environ, cwd=start_dir,
+                                           warnings=warnings)
+        if settings.print_config:
+            _warn_to_stderr(warnings)
+            print(describe_settings(settings, app_spec), flush=True)
+            return 0
         if settings.umask is not None:
             os.umask(settings.umask)
         if settings.chdir is not None:
@@ -154,12 +273,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reason = (e.strerror or str(e)).lower()
                 raise ConfigError(f"cannot change directory to {settings.chdir!r}: {reason}")
         prepend_sys_path(os.getcwd())
+        _apply_process_settings(settings)
+        if settings.check_config:
+            _warn_to_stderr(warnings + [f"ignoring {name}: no such setting"
+                                        for name in unknown_env_vars(os.environ)])
+            load_app(app_spec)
+            return 0
         configure_logging(settings)
+        if settings.config:
+            error_log.debug("settings from config file %s", settings.config)
+        for message in warnings:
+            error_log.warning("%s", message)
         for name in unknown_env_vars(os.environ):
             error_log.warning("ignoring %s: no such setting", name)
         preloaded = load_app(app_spec) if settings.preload else None
         sockets = _listening_sockets(settings)
         _drop_privileges(settings)
+        if settings.daemon:
+            if os.environ.get(DAEMON_MASTER_VAR) == str(os.getppid()):
+                os.environ[DAEMON_MASTER_VAR] = str(os.getpid())  # re-executed: detached
+            else:
+                notice = _daemonize(settings, sockets)
     except (ConfigError, AppLoadError, BindError) as e:
         close_sockets(sockets)
         return _fail(e)
@@ -174,24 +308,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return preloaded if preloaded is not None else load_app(app_spec)
 
     def reload() -> Settings:
-        fresh, _ = load_settings(args, os.environ)
+        messages: list[str] = []
+        fresh, _ = load_settings(args, os.environ, cwd=start_dir, warnings=messages)
+        _apply_process_settings(fresh)
         configure_logging(fresh)
+        for message in messages:
+            error_log.warning("%s", message)
         return fresh
 
     def reopen_logs() -> None:
         configure_logging(arbiter.settings)
 
-    arbiter = Arbiter(settings, sockets,
-                      lambda worker: run_worker(worker, arbiter.settings, sockets, load,
-                                                reopen_logs),
-                      app_spec, reload=reload, reopen_logs=reopen_logs,
-                      reexec_argv=["-m", "wsgiloop", *args], error_stream=error_stream(),
-                      on_first_ready=lambda: _announce(sockets))
+    def work(worker: Any) -> int:
+        if notice is not None:
+            notice.close()  # the master's, not the worker's, to send
+        return run_worker(worker, arbiter.settings, sockets, load, reopen_logs)
+
+    def first_ready() -> None:
+        _announce(sockets)
+        if notice is not None:
+            notice.send(f"ready {os.getpid()}")
+
+    reexec_argv = ["-m", "wsgiloop", *args] if os.getcwd() == start_dir else \
+        ["-c", _REEXEC_CODE, start_dir, *args]
+    arbiter = Arbiter(settings, sockets, work, app_spec, reload=reload,
+                      reopen_logs=reopen_logs, reexec_argv=reexec_argv,
+                      error_stream=error_stream, on_first_ready=first_ready)
     try:
         return arbiter.run()
     except BootError as e:
+        if notice is not None:
+            notice.send(f"error {e}")
         return _fail(e)
     finally:
+        if notice is not None:
+            notice.close()
         if arbiter.handed_over:
             for sock in sockets:
                 sock.close()  # the new master serves these (and their unix socket files)

@@ -1,15 +1,25 @@
-"""Settings: one table, from which the CLI, the environment and the docs all follow.
+"""Settings: one table, from which the CLI, the environment, the config files and the
+docs all follow.
 
 Promises this module keeps:
 
 * Every setting is declared once, in :data:`SETTINGS`.  :func:`build_parser`, the
-  environment reader and :func:`render_settings_doc` are all generated from that table,
-  so a flag, its ``WSGILOOP_<NAME>`` variable and its documentation cannot drift apart.
-* Precedence is defaults < environment < command line.  A repeatable setting (``bind``)
-  given on the command line replaces, not extends, the environment's value.
+  environment reader, the config file readers and :func:`render_settings_doc` are all
+  generated from that table, so a flag, its ``WSGILOOP_<NAME>`` variable, its name in a
+  config file and its documentation cannot drift apart.
+* Precedence, lowest first: the defaults, ``[tool.wsgiloop]`` in ``./pyproject.toml``,
+  the config file (``-c``; a gunicorn-style Python file or a TOML file), the environment
+  (``WSGILOOP_<NAME>``), ``WSGILOOP_CMD_ARGS`` (more command-line arguments, split like a
+  shell does), the command line.  The value that wins replaces the others whole: a
+  repeatable setting (``bind``) given on the command line replaces, not extends, the
+  environment's value.  :meth:`Settings.source` tells which of these a value came from.
+* A Python config file written for gunicorn works unchanged when it only uses settings
+  wsgiloop has: gunicorn's names are translated by :data:`GUNICORN_SETTINGS`.  A name
+  that means nothing here is a :class:`ConfigError` (unknown name, server hook, or a
+  feature whose absence would matter), or a warning when ignoring it is harmless.
 * Values are validated here, not by argparse, and only the value that wins is checked.
   A bad value raises :class:`ConfigError` whose message is one line naming where the
-  value came from (``--backlog`` or ``WSGILOOP_BACKLOG``).
+  value came from (``--backlog``, ``WSGILOOP_BACKLOG``, ``gunicorn.conf.py: backlog``).
 * A :class:`Settings` is immutable; use :meth:`Settings.replace` to derive another.
 
 ``python -m wsgiloop.config > docs/settings.md`` regenerates the settings reference.
@@ -18,8 +28,12 @@ Promises this module keeps:
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
+import os
 import re
+import shlex
+import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +41,25 @@ from typing import Any
 from . import __version__
 
 ENV_PREFIX = "WSGILOOP_"
+#: More command-line arguments, in one environment variable (like GUNICORN_CMD_ARGS).
+CMD_ARGS_VAR = ENV_PREFIX + "CMD_ARGS"
+#: Set by a daemonized master for the masters it re-executes (USR2); not a setting.
+DAEMON_MASTER_VAR = ENV_PREFIX + "DAEMON_MASTER"
+#: Read from the current directory when no config file is named (as gunicorn does).
+DEFAULT_CONFIG_FILE = "gunicorn.conf.py"
+
+# Where a value came from, as Settings.source() reports it; lowest precedence first.
+SOURCE_DEFAULT = "default"
+SOURCE_PYPROJECT = "pyproject.toml"
+SOURCE_CONFIG_FILE = "config file"
+SOURCE_ENVIRONMENT = "environment"
+SOURCE_CMD_ARGS = CMD_ARGS_VAR
+SOURCE_COMMAND_LINE = "command line"
+SOURCE_OVERRIDE = "override"
 
 # Section names, in the order they appear in --help and in docs/settings.md.
-SECTIONS = ("Application", "Binding", "Workers", "Logging", "HTTP limits", "Timeouts",
-            "Server")
+SECTIONS = ("Configuration", "Application", "Binding", "Workers", "Logging", "HTTP limits",
+            "Timeouts", "Server")
 
 
 class ConfigError(Exception):
@@ -128,6 +157,13 @@ def _optional_name(text: str) -> str | None:
     return text.strip() or None
 
 
+def _static_mapping(text: str) -> str:
+    prefix, eq, directory = text.partition("=")
+    if not eq or not prefix.startswith("/") or not directory:
+        raise ValueError("expected PREFIX=DIR, e.g. /static=./staticfiles")
+    return f"{prefix.rstrip('/') or '/'}={directory}"
+
+
 def _proxy_list(text: str) -> str:
     import ipaddress
 
@@ -144,6 +180,33 @@ def _proxy_list(text: str) -> str:
 def _optional_path(text: str) -> str | None:
     """A file or directory path; the empty string means "none"."""
     return text or None
+
+
+def _path_list(text: str) -> list[str] | None:
+    """Comma-separated directories; empty means "none"."""
+    paths = [part.strip() for part in text.split(",") if part.strip()]
+    return paths or None
+
+
+_ENV_NAME = re.compile(r"[^=\x00]+")
+
+
+def _raw_env(text: str) -> str:
+    """``KEY=VALUE``, as gunicorn's ``-e``."""
+    key, sep, value = text.partition("=")
+    if not sep or not _ENV_NAME.fullmatch(key.strip()):
+        raise ValueError("expected KEY=VALUE")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return f"{key.strip()}={value}"
+
+
+def _env_words(text: str) -> list[str]:
+    """Split an environment value like a shell does (for values that may hold spaces)."""
+    try:
+        return shlex.split(text)
+    except ValueError as e:
+        raise ValueError(f"cannot split it like a shell does ({e})")
 
 
 def _log_target(text: str) -> str:
@@ -231,6 +294,9 @@ class Setting:
     default_text: str | None = None
     #: Extra value-less flags that set a fixed value, e.g. {"--native": "native"}.
     shortcuts: tuple[tuple[str, str], ...] = ()
+    #: How the environment variable of an ``append`` setting splits into values
+    #: (default: at spaces and commas).
+    env_split: Callable[[str], list[str]] | None = None
 
     @property
     def positional(self) -> bool:
@@ -250,6 +316,24 @@ class Setting:
 
 
 SETTINGS: list[Setting] = [
+    # Configuration ---------------------------------------------------------------------
+    Setting(
+        "config", ("-c", "--config"), "Configuration", None, _optional_path, kind="path",
+        metavar="FILE", default_text=f"./{DEFAULT_CONFIG_FILE} if it exists, else none",
+        help="Read settings from this file: a Python file in gunicorn's style (module-level "
+             "assignments such as workers = 4, with gunicorn's or wsgiloop's setting names), "
+             "'python:MODULE' for such a file found on sys.path, or a TOML file (name ending "
+             "in .toml; wsgiloop's setting names).  A relative path is relative to the "
+             "directory wsgiloop was started in.  Empty: read no config file, not even "
+             f"./{DEFAULT_CONFIG_FILE}."),
+    Setting(
+        "check_config", ("--check-config",), "Configuration", False, _boolean, kind="flag",
+        help="Check the settings and import the application, then exit: status 0 if both "
+             "are fine, else 2 with the error."),
+    Setting(
+        "print_config", ("--print-config",), "Configuration", False, _boolean, kind="flag",
+        help="Print every setting's value and where it came from (default, pyproject.toml, "
+             "config file, environment, WSGILOOP_CMD_ARGS, command line), then exit."),
     # Application -----------------------------------------------------------------------
     Setting(
         "app", ("APP",), "Application", None, _app_spec, kind="app spec",
@@ -268,6 +352,17 @@ SETTINGS: list[Setting] = [
         "chdir", ("--chdir",), "Application", None, _optional_path, kind="path",
         metavar="DIR", default_text="none",
         help="Change to this directory before loading the application."),
+    Setting(
+        "pythonpath", ("--pythonpath",), "Application", None, _path_list, kind="path list",
+        metavar="DIRS", default_text="none",
+        help="Comma-separated directories to put first on sys.path (relative ones are "
+             "taken from the directory after --chdir), before the application is loaded."),
+    Setting(
+        "raw_env", ("-e", "--env"), "Application", [], _raw_env, kind="KEY=VALUE",
+        metavar="KEY=VALUE", append=True, default_text="none", env_split=_env_words,
+        help="Set an environment variable in the server processes before the application "
+             "is loaded; repeat the flag for several.  In WSGILOOP_RAW_ENV, separate "
+             "several with spaces, quoting as a shell does."),
     Setting(
         "root_path", ("--root-path",), "Application", "", _root_path, kind="url path",
         metavar="PATH", default_text='""',
@@ -335,19 +430,27 @@ SETTINGS: list[Setting] = [
              "balanced by the kernel, beside the shared one (which every worker accepts "
              "from with EPOLLEXCLUSIVE).  See the README for which to choose."),
     Setting(
-        "pid", ("--pid",), "Workers", None, _optional_path, kind="path", metavar="FILE",
-        default_text="none",
+        "pid", ("-p", "--pid"), "Workers", None, _optional_path, kind="path",
+        metavar="FILE", default_text="none",
         help="Write the master's process id to this file."),
     Setting(
-        "user", ("--user",), "Workers", None, _optional_name, kind="string", default_text="none",
-        metavar="USER",
+        "daemon", ("-D", "--daemon"), "Workers", False, _boolean, kind="flag",
+        shortcuts=(("--no-daemon", "false"),),
+        help="Detach from the terminal: the command returns once the server serves (status "
+             "0, having printed the addresses) or has failed to start (status 2 and the "
+             "error), and the master goes on in the background.  Its stdin and stdout are "
+             "/dev/null, its stderr the --error-log file if there is one, else /dev/null; "
+             "use --pid to find it later."),
+    Setting(
+        "user", ("-u", "--user"), "Workers", None, _optional_name, kind="string",
+        default_text="none", metavar="USER",
         help="Switch to this user (name or id) after binding the sockets."),
     Setting(
-        "group", ("--group",), "Workers", None, _optional_name, kind="string", default_text="none",
-        metavar="GROUP",
+        "group", ("-g", "--group"), "Workers", None, _optional_name, kind="string",
+        default_text="none", metavar="GROUP",
         help="Switch to this group (name or id) after binding the sockets."),
     Setting(
-        "umask", ("--umask",), "Workers", None, _umask, kind="octal", metavar="MASK",
+        "umask", ("-m", "--umask"), "Workers", None, _umask, kind="octal", metavar="MASK",
         default_text="none",
         help="File mode creation mask for the server processes, e.g. 022."),
     # Logging ---------------------------------------------------------------------------
@@ -357,7 +460,7 @@ SETTINGS: list[Setting] = [
         help="Least severity written to the error log: " + ", ".join(LOG_LEVELS) + "."),
     Setting(
         "error_log", ("--error-log",), "Logging", "-", _log_target, kind="path",
-        metavar="FILE", aliases=("--error-logfile",), default_text="-",
+        metavar="FILE", aliases=("--error-logfile", "--log-file"), default_text="-",
         help="Where the error log goes: '-' for stderr, or a file to append to."),
     Setting(
         "access_log", ("--access-log",), "Logging", None, _optional_path, kind="path",
@@ -367,7 +470,7 @@ SETTINGS: list[Setting] = [
     Setting(
         "access_log_format", ("--access-log-format",), "Logging",
         '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
-        _access_log_format, kind="format", metavar="FORMAT",
+        _access_log_format, kind="format", metavar="FORMAT", aliases=("--access-logformat",),
         help="The access log line, with gunicorn-style atoms: h remote address, l '-', "
              "u remote user, t time, r request line, m method, U path, q query string, "
              "H protocol, s status, b response bytes ('-' for none), B response bytes, "
@@ -427,6 +530,17 @@ SETTINGS: list[Setting] = [
         kind="string", metavar="TEXT",
         help="Value of the Server response header; empty sends none."),
     Setting(
+        "static", ("--static",), "Server", [], _static_mapping, kind="mapping",
+        metavar="PREFIX=DIR", append=True, default_text="none",
+        help="Serve the files under DIR at URL PREFIX (e.g. /static=./staticfiles) "
+             "before the application sees the request: sendfile, ETag, Last-Modified, "
+             "byte ranges, an hour of caching.  Repeatable."),
+    Setting(
+        "reload", ("--reload",), "Server", False, _boolean, kind="flag",
+        help="For development: restart the workers when a .py file under the current "
+             "directory changes (watchfiles if installed, else polling).  A file with a "
+             "syntax error is logged and the running workers keep serving."),
+    Setting(
         "certfile", ("--certfile",), "Server", None, _optional_path, kind="path",
         metavar="FILE", default_text="none",
         help="Serve HTTPS with this PEM certificate (chain); with --keyfile for its key."),
@@ -469,8 +583,8 @@ class Settings:
 
     ``Settings()`` holds the defaults; ``Settings(backlog=16)`` overrides some with
     Python values (not checked: for tests and embedding).  :meth:`source` tells where
-    a value came from: ``"default"``, ``"environment"``, ``"command line"`` or
-    ``"override"``.
+    a value came from: ``"default"``, ``"pyproject.toml"``, ``"config file"``,
+    ``"environment"``, ``"WSGILOOP_CMD_ARGS"``, ``"command line"`` or ``"override"``.
     """
 
     __slots__ = ("_values", "_sources")
@@ -554,19 +668,23 @@ def _help_text(s: Setting) -> str:
     return text.replace("%", "%%")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser,
+                 ) -> argparse.ArgumentParser:
     """The argparse parser for ``wsgiloop``, generated from :data:`SETTINGS`.
 
-    Options default to "not given" (absent from the namespace) so that the environment
-    can fill them; values stay text, to be checked by :func:`load_settings`.
+    Options default to "not given" (absent from the namespace) so that the config files
+    and the environment can fill them; values stay text, to be checked by
+    :func:`load_settings`.
     """
-    parser = argparse.ArgumentParser(
+    parser = parser_class(
         prog="wsgiloop",
         usage="wsgiloop [OPTIONS] APP",
         description="Serve a WSGI application (PEP 3333) on an epoll event loop.",
-        epilog="Every option can also be set by an environment variable WSGILOOP_<NAME>, "
-               "e.g.\nWSGILOOP_BIND or WSGILOOP_LOG_LEVEL; the command line wins over the "
-               "environment.\nSee docs/settings.md for the full reference.",
+        epilog="Every option can also be set in [tool.wsgiloop] of ./pyproject.toml, in a "
+               "config file (-c;\n./gunicorn.conf.py by default), by an environment "
+               "variable WSGILOOP_<NAME> (e.g.\nWSGILOOP_BIND) or in WSGILOOP_CMD_ARGS; "
+               "each of these wins over the ones before it,\nand the command line wins "
+               "over all.  See docs/settings.md for the full reference.",
         formatter_class=_HelpFormatter,
         allow_abbrev=False,
         add_help=False,
@@ -579,19 +697,22 @@ def build_parser() -> argparse.ArgumentParser:
                                default=argparse.SUPPRESS, help=_help_text(s))
             continue
         if s.kind == "flag":
-            group.add_argument(*s.flags, dest=s.name, action="store_const", const="true",
-                               default=argparse.SUPPRESS, help=_help_text(s))
-            continue
-        action = "append" if s.append else "store"
-        group.add_argument(*s.flags, dest=s.name, action=action, metavar=s.metavar,
-                           default=argparse.SUPPRESS, help=_help_text(s))
+            action: dict[str, Any] = {"action": "store_const", "const": "true"}
+        else:
+            action = {"action": "append" if s.append else "store", "metavar": s.metavar}
+        group.add_argument(*s.flags, dest=s.name, default=argparse.SUPPRESS,
+                           help=_help_text(s), **action)
         for flag, value in s.shortcuts:
+            if s.kind == "flag":
+                shortcut_help = f"Turn {s.flags[-1]} off (when a config file turns it on)." \
+                    if not _boolean(value) else f"Same as {s.flags[-1]}."
+            else:
+                shortcut_help = f"Same as {s.flags[-1]} {value}."
             group.add_argument(flag, dest=s.name, action="store_const", const=value,
-                               default=argparse.SUPPRESS,
-                               help=f"Same as {s.flags[-1]} {value}.")
+                               default=argparse.SUPPRESS, help=shortcut_help)
         for alias in s.aliases:
-            group.add_argument(alias, dest=s.name, action=action, metavar=s.metavar,
-                               default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            group.add_argument(alias, dest=s.name, default=argparse.SUPPRESS,
+                               help=argparse.SUPPRESS, **action)
     info = parser.add_argument_group("Information")
     info.add_argument("-h", "--help", action="help", help="Show this help and exit.")
     info.add_argument("--version", action="version", version=f"wsgiloop {__version__}",
@@ -599,64 +720,658 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _CmdArgsParser(argparse.ArgumentParser):
+    """Parses WSGILOOP_CMD_ARGS: a usage error is a ConfigError naming the variable."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise ConfigError(f"{CMD_ARGS_VAR}: {message}")
+
+
 def _split_env_list(text: str) -> list[str]:
     return [part for part in re.split(r"[\s,]+", text) if part]
 
 
-def _convert(s: Setting, raw: str | list[str], where: str) -> Any:
-    items = raw if isinstance(raw, list) else [raw]
+def _check_items(s: Setting, items: Sequence[tuple[str, Any]], where: str) -> Any:
+    """Validate ``(text, shown)`` pairs: the text is checked, ``shown`` is what an error
+    message quotes (the text itself, or the Python value of a config file)."""
     values = []
-    for item in items:
+    for text, shown in items:
         try:
-            values.append(s.validate(item))
+            values.append(s.validate(text))
         except ValueError as e:
-            raise ConfigError(f"{where}: invalid value {item!r}: {e}")
+            raise ConfigError(f"{where}: invalid value {shown!r}: {e}")
     if s.append:
-        if not values:
+        if not values and s.default != []:
             raise ConfigError(f"{where}: no value given")
         return values
     return values[0]
 
 
+def _convert(s: Setting, raw: str | list[str], where: str) -> Any:
+    items = raw if isinstance(raw, list) else [raw]
+    return _check_items(s, [(item, item) for item in items], where)
+
+
+def _python_text(s: Setting, value: Any, where: str) -> str:
+    """The text of one Python value from a config file, for the validators."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and s.name == "umask":
+        return format(value, "o")  # umask = 0o022, as os.umask takes it
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    if value is None:
+        return ""
+    raise ConfigError(f"{where}: invalid value {value!r}: expected a string, a number or "
+                      f"a boolean, not {type(value).__name__}")
+
+
+def _convert_python(s: Setting, value: Any, where: str) -> Any:
+    if s.append:
+        items = [] if value is None else list(value) if isinstance(value, (list, tuple)) \
+            else [value]
+        return _check_items(s, [(_python_text(s, v, where), v) for v in items], where)
+    if isinstance(value, (list, tuple)):
+        if s.kind not in ("list", "path list"):
+            raise ConfigError(f"{where}: invalid value {value!r}: expected one value, "
+                              f"not a list")
+        text = ",".join(_python_text(s, v, where) for v in value)
+    else:
+        text = _python_text(s, value, where)
+    return _check_items(s, [(text, value)], where)
+
+
 def unknown_env_vars(environ: Mapping[str, str]) -> list[str]:
     """``WSGILOOP_*`` variables in ``environ`` that name no setting (likely typos)."""
-    known = {s.env_var for s in SETTINGS}
+    known = {s.env_var for s in SETTINGS} | {CMD_ARGS_VAR, DAEMON_MASTER_VAR}
     return sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)
 
 
-def load_settings(argv: Sequence[str],
-                  environ: Mapping[str, str]) -> tuple[Settings, str]:
-    """Build the settings from defaults, then ``environ``, then ``argv``.
+# ---------------------------------------------------------------------------------------
+# gunicorn's setting names, as a Python config file written for gunicorn uses them.
+# ---------------------------------------------------------------------------------------
 
-    Returns the settings and the application spec (``APP`` or ``WSGILOOP_APP``).
-    Raises :class:`ConfigError` for a bad value or a missing APP.  Usage errors
-    (unknown option, missing option argument) and ``--help``/``--version`` exit through
-    argparse with ``SystemExit`` (status 2, resp. 0), as argparse does.
+
+@dataclass(frozen=True)
+class GunicornSetting:
+    """What one gunicorn setting becomes in a Python config file.
+
+    ``action`` is one of:
+
+    * ``"set"``: sets wsgiloop's setting ``ours`` (``convert`` first translates gunicorn's
+      value where the two differ).  While ``ours`` is not in :data:`SETTINGS` yet, the
+      setting is refused as planned.
+    * ``"ignore"``: it has no effect here and leaving it out changes nothing that matters;
+      a warning says so (``reason``).
+    * ``"refuse"``: ignoring it would silently change what the server does for clients or
+      which code runs, so it is a :class:`ConfigError` (``reason`` says why and what to
+      do instead).
+    * ``"hook"``: a gunicorn server hook (a function gunicorn calls); refused likewise.
+
+    A value that asks for nothing -- None, False, 0, an empty string or collection, or
+    one of ``quiet`` (gunicorn's default) -- is accepted silently for every action but
+    ``"set"``.  ``classify``, when given, picks the action from the value instead.
     """
-    namespace = vars(build_parser().parse_args(list(argv)))
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    app_spec: str | None = None
+
+    action: str
+    ours: str | None = None
+    reason: str = ""
+    quiet: tuple[Any, ...] = ()
+    convert: Callable[[Any], Any] | None = None
+    classify: Callable[[Any], str] | None = None
+
+
+def _set(ours: str, convert: Callable[[Any], Any] | None = None) -> GunicornSetting:
+    return GunicornSetting("set", ours, convert=convert)
+
+
+def _ignore(reason: str, *quiet: Any) -> GunicornSetting:
+    return GunicornSetting("ignore", reason=reason, quiet=quiet)
+
+
+def _refuse(reason: str, *quiet: Any) -> GunicornSetting:
+    return GunicornSetting("refuse", reason=reason, quiet=quiet)
+
+
+_HOOK = GunicornSetting(
+    "hook", reason="wsgiloop runs no server hooks; see docs/migrating-from-gunicorn.md for "
+                   "what to do instead, and remove it")
+
+
+def _unlimited_is_huge(value: Any) -> Any:
+    """gunicorn's 0 means "no limit" for these; here the request head limit still holds."""
+    return 1 << 30 if type(value) is int and value == 0 else value
+
+
+def _gunicorn_umask(value: Any) -> Any:
+    """gunicorn reads a string umask with int(text, 0): "0o22", "18", "0x12"."""
+    if isinstance(value, str):
+        try:
+            return int(value.strip(), 0)
+        except ValueError:
+            return value  # "022": read as octal, as wsgiloop's --umask does
+    return value
+
+
+def _gunicorn_proxy_protocol(value: Any) -> Any:
+    """gunicorn's off/v1/v2/auto: wsgiloop accepts v1 and v2 alike once it is on."""
+    text = str(value).strip().lower()
+    if value is None or text in ("off", "false", "0", "none", ""):
+        return False
+    if text in ("on", "true", "1", "auto", "v1", "v2"):
+        return True
+    return value
+
+
+_GUNICORN_WORKERS = {"sync": "quiet", "gunicorn.workers.sync.syncworker": "quiet"}
+for _name, _cls in (("gthread", "gthread.threadworker"), ("gevent", "ggevent.geventworker"),
+                    ("eventlet", "geventlet.eventletworker"),
+                    ("tornado", "gtornado.tornadoworker")):
+    _GUNICORN_WORKERS[_name] = _GUNICORN_WORKERS["gunicorn.workers." + _cls] = "ignore"
+
+
+def _worker_class_action(value: Any) -> str:
+    if value is None:
+        return "quiet"
+    return _GUNICORN_WORKERS.get(str(value).strip().lower(), "refuse")
+
+
+_PLANNED = "not supported yet (planned: issue 5)"
+_STRICT_HTTP = ("wsgiloop's HTTP/1.1 parser is strict (RFC 9112) and has no option to relax "
+                "it: such requests get 400")
+
+#: Every gunicorn setting (gunicorn 23 to 27), and what it becomes here.
+GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
+    # Config file
+    "config": _set("config"),
+    "wsgi_app": _set("app"),
+    # Server socket
+    "bind": _set("bind"),
+    "backlog": _set("backlog"),
+    # Worker processes
+    "workers": _set("workers"),
+    "worker_class": GunicornSetting(
+        "refuse", reason="wsgiloop has one kind of worker (an event loop per process, with "
+                         "--threads for a thread pool) and serves WSGI applications only",
+        classify=_worker_class_action),
+    "threads": _set("threads"),
+    "worker_connections": _ignore("wsgiloop does not cap connections per worker (the "
+                                  "event loop holds idle ones cheaply)", 1000),
+    "max_requests": _set("max_requests"),
+    "max_requests_jitter": _set("max_requests_jitter"),
+    "timeout": _set("timeout"),
+    "graceful_timeout": _set("graceful_timeout"),
+    "keepalive": _set("keepalive_timeout"),
+    # Security
+    "limit_request_line": _set("limit_request_line", _unlimited_is_huge),
+    "limit_request_fields": _set("limit_request_fields"),
+    "limit_request_field_size": _set("limit_request_field_size", _unlimited_is_huge),
+    # Debugging
+    "reload": _set("reload"),
+    "reload_engine": _refuse(_PLANNED + "; wsgiloop will choose its own file watcher",
+                             "auto"),
+    "reload_extra_files": _refuse(_PLANNED),
+    "spew": _ignore("wsgiloop has no line tracing; use a debugger or faulthandler"),
+    "check_config": _set("check_config"),
+    "print_config": _set("print_config"),
+    # Server mechanics
+    "preload_app": _set("preload"),
+    "sendfile": GunicornSetting(
+        "ignore", reason="wsgiloop always sends wsgi.file_wrapper files with sendfile(2)",
+        classify=lambda value: "quiet" if value is None or value is True else "ignore"),
+    "reuse_port": _set("reuse_port"),
+    "chdir": _set("chdir"),
+    "daemon": _set("daemon"),
+    "raw_env": _set("raw_env"),
+    "pidfile": _set("pid"),
+    "worker_tmp_dir": _ignore("wsgiloop's heartbeats use shared memory, not files"),
+    "user": _set("user"),
+    "group": _set("group"),
+    "umask": _set("umask", _gunicorn_umask),
+    "initgroups": _ignore("wsgiloop sets only the primary group of --user, no "
+                          "supplementary groups"),
+    "tmp_upload_dir": _ignore("request bodies are spooled to Python's temporary directory; "
+                              "set TMPDIR to move it"),
+    "secure_scheme_headers": _refuse(
+        "wsgiloop takes the scheme from Forwarded and X-Forwarded-Proto sent by "
+        "--forwarded-allow-ips proxies; that header set is fixed",
+        {"X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https",
+         "X-FORWARDED-SSL": "on"}),
+    "forwarded_allow_ips": _set("forwarded_allow_ips"),
+    "pythonpath": _set("pythonpath"),
+    "paste": _refuse("PasteDeploy is not supported: name the application as module:app"),
+    "raw_paste_global_conf": _refuse("PasteDeploy is not supported"),
+    "proxy_protocol": _set("proxy_protocol", _gunicorn_proxy_protocol),
+    "proxy_allow_ips": _refuse("PROXY headers are believed from --forwarded-allow-ips "
+                               "proxies; there is no separate list", "127.0.0.1,::1"),
+    "protocol": _refuse("wsgiloop speaks HTTP only (no uwsgi protocol)", "http"),
+    "uwsgi_allow_ips": _ignore("wsgiloop does not speak the uwsgi protocol",
+                               "127.0.0.1,::1"),
+    "root_path": _set("root_path"),
+    "permit_obsolete_folding": _refuse(_STRICT_HTTP),
+    "strip_header_spaces": _refuse(_STRICT_HTTP),
+    "permit_unconventional_http_method": _ignore(
+        "wsgiloop already accepts any method that is an RFC 9110 token"),
+    "permit_unconventional_http_version": _ignore(
+        "wsgiloop accepts HTTP/1.x and answers 505 to other versions"),
+    "casefold_http_method": _ignore("wsgiloop passes the method to the application as "
+                                    "sent"),
+    "forwarder_headers": _refuse("wsgiloop never takes SCRIPT_NAME or PATH_INFO from "
+                                 "request headers; use --root-path",
+                                 "SCRIPT_NAME,PATH_INFO"),
+    "header_map": _refuse("wsgiloop always drops header fields whose names contain '_' "
+                          "(gunicorn's header_map = 'drop')", "drop"),
+    "http_parser": _ignore("wsgiloop has one HTTP parser", "auto"),
+    # Logging
+    "accesslog": _set("access_log"),
+    "disable_redirect_access_to_syslog": _ignore("wsgiloop does not log to syslog"),
+    "access_log_format": _set("access_log_format"),
+    "errorlog": _set("error_log"),
+    "loglevel": _set("log_level"),
+    "capture_output": _ignore("the application's stdout and stderr stay the server's; "
+                              "use logging in the application to reach the error log"),
+    "logger_class": _refuse("wsgiloop's loggers are the logging module's 'wsgiloop.error' "
+                            "and 'wsgiloop.access'; configure them with logging instead",
+                            "gunicorn.glogging.Logger"),
+    "logconfig": _refuse("wsgiloop does not read logging config files; configure logging "
+                         "in the application (logging.config.fileConfig)"),
+    "logconfig_dict": _refuse("wsgiloop does not apply a logging dictConfig; call "
+                              "logging.config.dictConfig in the application"),
+    "logconfig_json": _refuse("wsgiloop does not read logging config files; call "
+                              "logging.config.dictConfig in the application"),
+    "syslog_addr": _ignore("wsgiloop does not log to syslog", "udp://localhost:514"),
+    "syslog": _ignore("wsgiloop does not log to syslog: the error log goes to stderr or "
+                      "--error-log (journald collects stderr under systemd)"),
+    "syslog_prefix": _ignore("wsgiloop does not log to syslog"),
+    "syslog_facility": _ignore("wsgiloop does not log to syslog", "user"),
+    "enable_stdio_inheritance": _ignore("wsgiloop's --daemon keeps stderr only in the "
+                                        "--error-log file"),
+    "statsd_host": _ignore("wsgiloop sends no statsd metrics"),
+    "dogstatsd_tags": _ignore("wsgiloop sends no statsd metrics"),
+    "statsd_prefix": _ignore("wsgiloop sends no statsd metrics"),
+    "enable_backlog_metric": _ignore("wsgiloop sends no statsd metrics"),
+    # Process naming
+    "proc_name": _ignore("wsgiloop names its processes 'wsgiloop: master [APP]' and "
+                         "'wsgiloop: worker N [APP]' (with setproctitle installed)"),
+    "default_proc_name": _ignore("wsgiloop names its processes after APP", "gunicorn"),
+    # SSL
+    "keyfile": _set("keyfile"),
+    "certfile": _set("certfile"),
+    "ca_certs": _set("ca_certs"),
+    "ssl_version": _ignore("wsgiloop uses Python's default TLS context: TLS 1.2 and "
+                           "newer"),
+    "cert_reqs": _ignore("client certificates are required exactly when --ca-certs is "
+                         "given"),
+    "suppress_ragged_eofs": GunicornSetting(
+        "ignore", reason="wsgiloop treats an unclean TLS close as the end of the connection",
+        classify=lambda value: "quiet" if value is None or value is True else "ignore"),
+    "do_handshake_on_connect": _ignore("wsgiloop always does the TLS handshake "
+                                       "asynchronously on the event loop"),
+    "ciphers": _refuse("wsgiloop uses Python's default TLS ciphers and cannot narrow "
+                       "them"),
+    # HTTP/2
+    "http_protocols": _refuse("wsgiloop speaks HTTP/1.1 only", "h1"),
+    "http2_cleartext": _refuse("wsgiloop speaks HTTP/1.1 only", "off"),
+    "http2_max_concurrent_streams": _ignore("wsgiloop speaks HTTP/1.1 only"),
+    "http2_initial_window_size": _ignore("wsgiloop speaks HTTP/1.1 only"),
+    "http2_max_frame_size": _ignore("wsgiloop speaks HTTP/1.1 only"),
+    "http2_max_header_list_size": _ignore("wsgiloop speaks HTTP/1.1 only"),
+    # ASGI and WebSocket (gunicorn's ASGI worker)
+    "asgi_loop": _ignore("wsgiloop serves WSGI applications only", "auto"),
+    "asgi_lifespan": _ignore("wsgiloop serves WSGI applications only", "auto"),
+    "asgi_disconnect_grace_period": _ignore("wsgiloop serves WSGI applications only"),
+    "websocket_max_message_size": _ignore("wsgiloop serves WSGI applications only"),
+    # Dirty arbiters
+    "dirty_apps": _refuse("wsgiloop has no dirty arbiters: run such background work in "
+                          "its own service"),
+    "dirty_workers": _refuse("wsgiloop has no dirty arbiters"),
+    "dirty_timeout": _ignore("wsgiloop has no dirty arbiters"),
+    "dirty_threads": _ignore("wsgiloop has no dirty arbiters"),
+    "dirty_graceful_timeout": _ignore("wsgiloop has no dirty arbiters"),
+    # Control socket
+    "control_socket": _ignore("wsgiloop is controlled by signals (HUP, TTIN, TTOU, USR1, "
+                              "USR2, TERM) to the master"),
+    "control_socket_mode": _ignore("wsgiloop has no control socket"),
+    "control_socket_disable": _ignore("wsgiloop has no control socket"),
+    # Server hooks
+    **{hook: _HOOK for hook in (
+        "on_starting", "on_reload", "when_ready", "pre_fork", "post_fork",
+        "post_worker_init", "worker_int", "worker_abort", "pre_exec", "pre_request",
+        "post_request", "child_exit", "worker_exit", "nworkers_changed", "on_exit",
+        "ssl_context", "on_dirty_starting", "dirty_post_fork", "dirty_worker_init",
+        "dirty_worker_exit")},
+}
+
+
+def gunicorn_names_for(name: str) -> list[str]:
+    """gunicorn's names that set our setting ``name`` in a Python config file."""
+    return [g for g, entry in GUNICORN_SETTINGS.items()
+            if entry.action == "set" and entry.ours == name]
+
+
+def _asks_nothing(value: Any, quiet: tuple[Any, ...]) -> bool:
+    if value is None or value is False:
+        return True
+    if type(value) is int and value == 0:
+        return True
+    if isinstance(value, (str, list, tuple, dict, set)) and not value:
+        return True
+    return any(type(value) is type(q) and value == q for q in quiet)
+
+
+def _translate_gunicorn(name: str, value: Any, where: str,
+                        warn: Callable[[str], None]) -> tuple[str, Any] | None:
+    """Our setting name and value for gunicorn's ``name = value``; None to skip it."""
+    entry = GUNICORN_SETTINGS[name]
+    if entry.classify is not None:
+        action = entry.classify(value)
+    elif entry.action != "set" and _asks_nothing(value, entry.quiet):
+        action = "quiet"
+    else:
+        action = entry.action
+    if action == "set":
+        assert entry.ours is not None
+        if entry.ours not in SETTINGS_BY_NAME:
+            if _asks_nothing(value, entry.quiet):
+                return None
+            raise ConfigError(f"{where}: {_PLANNED}")
+        return entry.ours, entry.convert(value) if entry.convert else value
+    if action == "quiet":
+        return None
+    if action == "ignore":
+        warn(f"{where}: ignored: {entry.reason}")
+        return None
+    if action == "hook":
+        raise ConfigError(f"{where}: gunicorn server hooks are not supported: {entry.reason}")
+    raise ConfigError(f"{where}: not supported: {entry.reason}")
+
+
+# ---------------------------------------------------------------------------------------
+# Config files.
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """One setting's value as one layer gives it, before it is checked."""
+
+    value: Any
+    where: str
+    #: A Python value from a config file, rather than command-line or environment text.
+    python: bool = False
+
+
+_Layer = dict[str, _Raw]
+
+
+def _unknown(name: str, where: str, ours_only: bool) -> ConfigError:
+    entry = GUNICORN_SETTINGS.get(name)
+    if ours_only and entry is not None and entry.ours and entry.ours != name:
+        return ConfigError(f"{where}: unknown setting (this is gunicorn's name; wsgiloop's "
+                           f"is {entry.ours!r})")
+    known = list(SETTINGS_BY_NAME) + ([] if ours_only else list(GUNICORN_SETTINGS))
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if not ours_only:
+        hint += " (a helper variable must start with '_')"
+    return ConfigError(f"{where}: unknown setting{hint}")
+
+
+def _reason(e: OSError) -> str:
+    return (e.strerror or str(e)).lower()
+
+
+def _read_bytes(path: str, shown: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {shown!r} not found")
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {shown!r}: {_reason(e)}")
+
+
+def _toml_table(path: str, shown: str) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise ConfigError(f"{shown}: reading TOML needs Python 3.11+ or the tomli "
+                              f"package")
+    data = _read_bytes(path, shown)
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{shown}: invalid TOML: {e}")
+
+
+def _toml_layer(table: Any, prefix: str) -> _Layer:
+    """wsgiloop's own names (``max-requests`` or ``max_requests``) from a TOML table."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{prefix}: expected a table of settings")
+    layer: _Layer = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        where = f"{prefix}: {key}"
+        if name not in SETTINGS_BY_NAME:
+            raise _unknown(name, where, ours_only=True)
+        if name in layer:
+            raise ConfigError(f"{where}: set twice (also as {layer[name].where})")
+        layer[name] = _Raw(value, where, python=True)
+    return layer
+
+
+def _python_layer(path: str, shown: str, warn: Callable[[str], None]) -> _Layer:
+    """Run a gunicorn-style Python config file and read its module-level names."""
+    from .loader import describe_exception
+
+    source = _read_bytes(path, shown)
+    try:
+        code = compile(source, path, "exec")
+    except SyntaxError as e:
+        raise ConfigError(f"{shown}:{e.lineno}: syntax error: {e.msg}")
+    namespace: dict[str, Any] = {"__file__": path, "__name__": "__config__"}
+    try:
+        exec(code, namespace)
+    except (Exception, SystemExit) as e:
+        raise ConfigError(f"{shown}: error while running it: {describe_exception(e)}") \
+            from e
+    layer: _Layer = {}
+    for name, value in namespace.items():
+        if name.startswith("_") or isinstance(value, (types.ModuleType, type)):
+            continue  # __builtins__, _helpers, imports, classes
+        where = f"{shown}: {name}"
+        if name in GUNICORN_SETTINGS:
+            translated = _translate_gunicorn(name, value, where, warn)
+            if translated is None:
+                continue
+            ours, value = translated
+        elif name in SETTINGS_BY_NAME:
+            ours = name
+        elif callable(value):
+            continue  # a helper function
+        else:
+            raise _unknown(name, where, ours_only=False)
+        if ours == "config":
+            raise ConfigError(f"{where}: a config file cannot name another config file")
+        if ours in layer:
+            raise ConfigError(f"{where}: sets {ours} again (also set as {layer[ours].where})")
+        layer[ours] = _Raw(value, where, python=True)
+    return layer
+
+
+def _module_file(spec: str, base: str) -> str:
+    """The file of ``python:MODULE``, found on sys.path (and in ``base``)."""
+    import importlib.util
+    import sys
+
+    module = spec.removeprefix("python:").strip()
+    added = base not in sys.path
+    if added:
+        sys.path.insert(0, base)
+    try:
+        found = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        found = None
+    except (ImportError, ValueError) as e:
+        raise ConfigError(f"config module {module!r}: {e}")
+    finally:
+        if added:
+            sys.path.remove(base)
+    if found is None or not found.origin or not os.path.isfile(found.origin):
+        raise ConfigError(f"config module {module!r} not found")
+    return found.origin
+
+
+def _config_file_layer(spec: str, base: str, warn: Callable[[str], None]) -> _Layer:
+    if spec.startswith("python:"):
+        return _python_layer(_module_file(spec, base), spec, warn)
+    path = os.path.join(base, os.path.expanduser(spec))
+    if spec.endswith(".toml"):
+        table = _toml_table(path, spec)
+        if os.path.basename(spec) == "pyproject.toml":
+            return _toml_layer(table.get("tool", {}).get("wsgiloop", {}),
+                               f"{spec} [tool.wsgiloop]")
+        return _toml_layer(table, spec)
+    return _python_layer(path, spec, warn)
+
+
+def _pyproject_layer(base: str) -> _Layer:
+    path = os.path.join(base, "pyproject.toml")
+    if not os.path.isfile(path):
+        return {}
+    tool = _toml_table(path, "pyproject.toml").get("tool", {})
+    if not isinstance(tool, dict) or "wsgiloop" not in tool:
+        return {}
+    return _toml_layer(tool["wsgiloop"], "pyproject.toml [tool.wsgiloop]")
+
+
+# ---------------------------------------------------------------------------------------
+# All the layers together.
+# ---------------------------------------------------------------------------------------
+
+
+def _namespace_layer(namespace: dict[str, Any], prefix: str = "") -> _Layer:
+    layer: _Layer = {}
     for s in SETTINGS:
         if s.name in namespace:
             flag = "APP" if s.positional else s.flags[-1]
-            value = _convert(s, namespace[s.name], flag)
-            source = "command line"
-        elif s.env_var in environ:
-            raw = environ[s.env_var]
-            value = _convert(s, _split_env_list(raw) if s.append else raw, s.env_var)
-            source = "environment"
-        else:
+            layer[s.name] = _Raw(namespace[s.name], prefix + flag)
+    return layer
+
+
+def _cmd_args_layer(environ: Mapping[str, str]) -> _Layer:
+    text = environ.get(CMD_ARGS_VAR, "")
+    if not text.strip():
+        return {}
+    try:
+        words = shlex.split(text)
+    except ValueError as e:
+        raise ConfigError(f"{CMD_ARGS_VAR}: cannot split it like a shell does ({e})")
+    namespace = vars(build_parser(_CmdArgsParser).parse_args(words))
+    return _namespace_layer(namespace, f"{CMD_ARGS_VAR}: ")
+
+
+def _environment_layer(environ: Mapping[str, str]) -> _Layer:
+    layer: _Layer = {}
+    for s in SETTINGS:
+        if s.env_var not in environ:
             continue
+        raw: str | list[str] = environ[s.env_var]
+        if s.append:
+            try:
+                raw = (s.env_split or _split_env_list)(environ[s.env_var])
+            except ValueError as e:
+                raise ConfigError(f"{s.env_var}: invalid value {environ[s.env_var]!r}: {e}")
+        layer[s.name] = _Raw(raw, s.env_var)
+    return layer
+
+
+def _value(s: Setting, raw: _Raw) -> Any:
+    if raw.python:
+        return _convert_python(s, raw.value, raw.where)
+    return _convert(s, raw.value, raw.where)
+
+
+def load_settings(argv: Sequence[str], environ: Mapping[str, str], *,
+                  cwd: str | os.PathLike[str] | None = None,
+                  warnings: list[str] | None = None) -> tuple[Settings, str]:
+    """Build the settings from all their sources (see the module docstring).
+
+    ``cwd`` is where ``pyproject.toml``, ``gunicorn.conf.py`` and a relative ``-c`` path
+    are looked for (default: the current directory).  Messages about settings that were
+    ignored (gunicorn settings with no meaning here) are appended to ``warnings``.
+
+    Returns the settings and the application spec (``APP``, ``WSGILOOP_APP``, ``app`` or
+    gunicorn's ``wsgi_app`` in a config file; "" with --print-config and no application).
+    Raises :class:`ConfigError` for a bad value, a bad config file or a missing APP.
+    Usage errors on the command line (unknown option, missing option argument) and
+    ``--help``/``--version`` exit through argparse with ``SystemExit`` (status 2, resp. 0),
+    as argparse does.
+    """
+    base = os.getcwd() if cwd is None else os.fspath(cwd)
+    warn = warnings.append if warnings is not None else (lambda message: None)
+    command_line = _namespace_layer(vars(build_parser().parse_args(list(argv))))
+    cmd_args = _cmd_args_layer(environ)
+    environment = _environment_layer(environ)
+    pyproject = _pyproject_layer(base)
+
+    config_setting = SETTINGS_BY_NAME["config"]
+    config: str | None = None
+    config_source = SOURCE_DEFAULT
+    for source, layer in ((SOURCE_COMMAND_LINE, command_line), (SOURCE_CMD_ARGS, cmd_args),
+                          (SOURCE_ENVIRONMENT, environment), (SOURCE_PYPROJECT, pyproject)):
+        if "config" in layer:
+            config, config_source = _value(config_setting, layer["config"]), source
+            break
+    else:
+        if os.path.isfile(os.path.join(base, DEFAULT_CONFIG_FILE)):
+            config = DEFAULT_CONFIG_FILE
+    config_file = _config_file_layer(config, base, warn) if config else {}
+
+    layers = ((SOURCE_COMMAND_LINE, command_line), (SOURCE_CMD_ARGS, cmd_args),
+              (SOURCE_ENVIRONMENT, environment), (SOURCE_CONFIG_FILE, config_file),
+              (SOURCE_PYPROJECT, pyproject))
+    values: dict[str, Any] = {"config": config}
+    sources: dict[str, str] = {"config": config_source}
+    app_spec: str | None = None
+    for s in SETTINGS:
+        if s.name == "config":
+            continue
+        winner = next(((source, layer[s.name]) for source, layer in layers
+                       if s.name in layer), None)
+        if winner is None:
+            continue
+        source, value = winner[0], _value(s, winner[1])
         if s.positional:
             app_spec = value
         else:
             values[s.name] = value
             sources[s.name] = source
     if app_spec is None:
-        raise ConfigError("no application given: wsgiloop [OPTIONS] module:app "
-                          "(see wsgiloop --help)")
+        if values.get("print_config"):
+            app_spec = ""
+        else:
+            raise ConfigError("no application given: wsgiloop [OPTIONS] module:app "
+                              "(see wsgiloop --help)")
     return Settings._build(values, sources), app_spec
+
+
+def describe_settings(settings: Settings, app_spec: str) -> str:
+    """``--print-config``: each setting, its value and where the value came from."""
+    rows = [("app", repr(app_spec) if app_spec else "none", "")]
+    for name in settings:
+        value = getattr(settings, name)
+        shown = "none" if value is None else oct(value) if name == "umask" else repr(value)
+        rows.append((name, shown, settings.source(name)))
+    width = max(len(name) for name, _, _ in rows)
+    lines = []
+    for name, value, source in rows:
+        line = f"{name:<{width}} = {value}"
+        lines.append(f"{line:<{width + 40}}  # {source}" if source else line)
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------
@@ -672,16 +1387,51 @@ def _md_code(text: str) -> str:
 
 def _doc_default(s: Setting) -> str:
     if s.positional:
-        return "none: required, on the command line or in the environment"
-    if s.default is None:
+        return "none: required, on the command line, in the environment or in a config file"
+    if s.default is None and s.default_text is None:
         return "none"
+    if s.default is None or s.default == []:
+        return s.default_text or "none"
     return _md_code(s.shown_default)
 
 
 def _spelled(s: Setting) -> str:
     if s.positional:
         return _md_code(s.flags[0]) + " (positional)"
+    if s.kind == "flag":
+        return ", ".join(_md_code(f) for f in s.flags)
     return ", ".join(_md_code(f"{f} {s.metavar}") for f in s.flags)
+
+
+_DOC_INTRO = f"""\
+Each setting can be given, from lowest to highest precedence:
+
+1. by its default;
+2. in the `[tool.wsgiloop]` table of `pyproject.toml` in the current directory, with the
+   setting names below (`workers = 4`, `bind = ["127.0.0.1:8000"]`; `max-requests` may be
+   spelled with dashes);
+3. in the config file named by `-c/--config` (or `./{DEFAULT_CONFIG_FILE}` when it exists
+   and no config file is named): a Python file in gunicorn's style, module-level
+   assignments with gunicorn's setting names or the names below (`workers = 4`,
+   `keepalive = 2`), or a TOML file (name ending in `.toml`) with the names below;
+4. in an environment variable `WSGILOOP_<NAME>`;
+5. in `{CMD_ARGS_VAR}`, command-line arguments in one environment variable, split like a
+   shell does (`{CMD_ARGS_VAR}="--workers 3 --access-log -"`);
+6. on the command line.
+
+The value from the highest of these wins whole: a repeatable option given on the command
+line replaces the environment's or the config file's value rather than adding to it.
+`wsgiloop --print-config APP` prints every value and where it came from.
+
+How each of gunicorn's settings reads in a Python config file, and which ones wsgiloop
+refuses or ignores (with a warning), is in
+[migrating-from-gunicorn.md](migrating-from-gunicorn.md).  An unknown name in a config
+file is an error; helper variables in a Python config file must start with `_`.
+
+Sizes are bytes, optionally with a binary suffix: `64k` = 65536, `1m`, `1g`.  Seconds may
+have a fraction.  Negative numbers are refused.  In a config file a flag is `true` or
+`false`, a number may be written as a number, and a repeatable setting as a list.
+"""
 
 
 def render_settings_doc() -> str:
@@ -691,14 +1441,7 @@ def render_settings_doc() -> str:
         "",
         "# wsgiloop settings",
         "",
-        "Each setting can be given on the command line or in an environment variable "
-        "`WSGILOOP_<NAME>`.  Precedence, lowest first: the default, the environment, "
-        "the command line.  A repeatable option given on the command line replaces the "
-        "environment's value rather than adding to it.",
-        "",
-        "Sizes are bytes, optionally with a binary suffix: `64k` = 65536, `1m`, `1g`.  "
-        "Seconds may have a fraction.  Negative numbers are refused.",
-        "",
+        _DOC_INTRO,
         "| Setting | Command line | Environment | Default |",
         "| --- | --- | --- | --- |",
     ]
@@ -723,6 +1466,13 @@ def render_settings_doc() -> str:
             if s.append:
                 out.append("* Repeatable: yes")
             out.append(f"* Environment: {_md_code(s.env_var)}")
+            if s.name == "config":
+                out.append("* Config file: no (but `config` in `[tool.wsgiloop]` names one)")
+            else:
+                gunicorn = [g for g in gunicorn_names_for(s.name) if g != s.name]
+                also = "; gunicorn's name: " + ", ".join(_md_code(g) for g in gunicorn) \
+                    if gunicorn else ""
+                out.append(f"* Config file: {_md_code(s.name)}{also}")
             out.append(f"* Type: {s.kind}")
             out.append(f"* Default: {_doc_default(s)}")
             out += ["", s.help, ""]

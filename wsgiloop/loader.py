@@ -41,7 +41,7 @@ def _one_line(text: str) -> str:
     return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
 
 
-def _describe(e: BaseException) -> str:
+def describe_exception(e: BaseException) -> str:
     """``Type: message (at file:line)``, the place being the innermost real frame."""
     text = type(e).__name__
     message = _one_line(str(e))
@@ -52,6 +52,9 @@ def _describe(e: BaseException) -> str:
     if frames:
         text += f" (at {frames[-1].filename}:{frames[-1].lineno})"
     return text
+
+
+_describe = describe_exception
 
 
 def _import(name: str) -> ModuleType:

@@ -153,9 +153,10 @@ SERVERS: dict[str, Server] = {s.name: s for s in [
            multi_argv=("{python}", "-m", "wsgiloop", "{app}", "--bind", "{host}:{port}",
                        "-w", "{workers}", "--reuse-port") + WSGILOOP_PIDLOG,
            multi_only=True, needs_option="--reuse-port",
-           note="second accept mode: one SO_REUSEPORT socket per worker, balanced by the "
-                "kernel; multi-worker scenarios only, and only if `--help` lists "
-                "--reuse-port"),
+           note="the second accept mode: every worker also opens its own SO_REUSEPORT "
+                "socket on the address, beside the shared one, and the kernel spreads new "
+                "connections over all of them; multi-worker scenarios only, and n/a if "
+                "`wsgiloop --help` does not list --reuse-port"),
     Server("gunicorn-sync", "gunicorn",
            ("{python}", "-m", "gunicorn", "-w", "1", "-k", "sync",
             "--bind", "{host}:{port}", "{app}"),
@@ -312,6 +313,63 @@ def other_wrk_processes() -> list[int]:
         except OSError:
             pass
     return found
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+OTHER_CPU_LIMIT = 0.2  # CPUs used by other processes during a run that flag it
+
+
+def busy_jiffies() -> int:
+    """user + nice + system time of all CPUs (/proc/stat; irq and softirq left out)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    return int(fields[1]) + int(fields[2]) + int(fields[3])
+
+
+def cpu_jiffies(pids) -> dict[int, tuple[int, int]]:
+    """{pid: (starttime, utime + stime)}."""
+    found = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(b")") + 2:].split()
+        found[pid] = (int(fields[19]), int(fields[11]) + int(fields[12]))
+    return found
+
+
+def kernel_threads() -> list[int]:
+    return [pid for pid in _all_pids() if pid == 2 or ((st := _stat(pid)) and st[0] == 2)]
+
+
+class OtherCpu:
+    """CPU time that neither this script, the server's process tree, wrk nor the kernel's
+    threads used between start() and stop(): some other program's load, which disturbs the
+    numbers. System-wide busy time minus ours, so short-lived processes count too."""
+
+    def start(self, server_tree) -> None:
+        self.server0 = cpu_jiffies(server_tree)
+        self.kthreads0 = cpu_jiffies(kernel_threads())
+        self.self0 = os.times()
+        self.busy0 = busy_jiffies()
+        self.t0 = time.monotonic()
+
+    def stop(self, server_tree) -> float:
+        """Average CPUs used by others (1.0 = one core busy all the time)."""
+        busy = busy_jiffies() - self.busy0
+        elapsed = time.monotonic() - self.t0
+        t = os.times()
+        ours = (t.user + t.system + t.children_user + t.children_system  # we and wrk
+                - self.self0.user - self.self0.system - self.self0.children_user
+                - self.self0.children_system) * CLK_TCK
+        for before, after in ((self.server0, cpu_jiffies(server_tree)),
+                              (self.kthreads0, cpu_jiffies(kernel_threads()))):
+            for pid, (start, used) in after.items():
+                old = before.get(pid)
+                ours += used - old[1] if old and old[0] == start else used
+        return max(0.0, (busy - ours) / CLK_TCK / elapsed) if elapsed > 0 else 0.0
 
 
 def rss_kib(pids) -> int:
@@ -536,7 +594,8 @@ class Run:
     worker_conns: dict[int, int] | None = None
     problems: list[str] = field(default_factory=list)  # these flag the run
     notes: list[str] = field(default_factory=list)  # worth knowing, not an error
-    disturbed: bool = False  # someone else's wrk ran at the same time
+    disturbed: bool = False  # someone else's wrk, or other load, ran at the same time
+    other_cpu: float | None = None  # CPUs used by other processes during the measurement
     skipped: str | None = None
 
     @property
@@ -566,7 +625,10 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
                 foreign.update(other_wrk_processes())
             n += 1
 
+    other_cpu = OtherCpu() if server_pids is not None else None
     with tempfile.TemporaryFile(mode="w+") as out:
+        if other_cpu is not None:
+            other_cpu.start(server_pids())
         proc = spawn(cmd, out)
         # wrk closes its connections when the time is up: the "end" sample must be one
         # taken before that, while every connection is still open.
@@ -582,9 +644,11 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
                 run.problems.append("wrk hung")
         finally:
             stop.set()
-            kill_tree(proc, grace=1.0)
+            kill_tree(proc, grace=1.0)  # waits for wrk: its CPU time is ours from here
             if thread is not None:
                 thread.join()
+            if other_cpu is not None and run is not None:
+                run.other_cpu = other_cpu.stop(server_pids())
         out.seek(0)
         text = out.read()
     if run is not None and samples:
@@ -593,6 +657,12 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
         if per_proc is not None:
             run.worker_conns = per_proc
         run.rss_peak_kib = max(s[1] for s in samples)
+    if run is not None and run.other_cpu is not None and run.other_cpu > OTHER_CPU_LIMIT:
+        run.disturbed = True
+        run.problems.append(f"other processes used {run.other_cpu:.0%} of a CPU meanwhile: "
+                            "numbers disturbed")
+    elif run is not None and run.other_cpu is not None and run.other_cpu >= 0.05:
+        run.notes.append(f"other processes used {run.other_cpu:.0%} of a CPU")
     if run is not None and foreign:
         run.disturbed = True
         run.problems.append("another wrk was running meanwhile (pid "
@@ -605,11 +675,14 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
     return None
 
 
+def multi_cpus(args) -> str:
+    """taskset CPU list of multi-worker servers: the server's and wrk's CPU together."""
+    return ",".join(str(c) for c in sorted({args.server_cpu, args.client_cpu}))
+
+
 def server_cpus(args, scenario: Scenario) -> str:
     """taskset CPU list for the server: one CPU, or both benchmark CPUs for workers > 1."""
-    if scenario.workers > 1:
-        return ",".join(str(c) for c in sorted({args.server_cpu, args.client_cpu}))
-    return str(args.server_cpu)
+    return multi_cpus(args) if scenario.workers > 1 else str(args.server_cpu)
 
 
 PID_LINE = re.compile(r"<(\d+)>")
@@ -719,7 +792,8 @@ def bench_one(args, scenario: Scenario, server: Server, lua_path: str, logdir: P
             kill_tree(proc)
             if pidlog is not None and run.rps is not None:
                 count_worker_requests(run, scenario, pidlog, pidlog_offset, seen_pids)
-            server_trouble = len(run.problems) > int(run.disturbed)
+            server_trouble = len(run.problems) > len([
+                p for p in run.problems if "numbers disturbed" in p])
             if server_trouble and not args.quiet:
                 log.seek(0)
                 tail = log.read().strip().splitlines()[-15:]
@@ -772,8 +846,8 @@ def machine_info(args) -> list[tuple[str, str]]:
         ("Client", wrk),
         ("Load average at start", args.loadavg_at_start),
         ("Pinning", f"server on CPU {args.server_cpu}, wrk (1 thread) on CPU {args.client_cpu}"
-                    + ("; multi-worker scenarios: the server's workers on CPUs "
-                       f"{server_cpus(args, SCENARIOS['hello-2w'])}, not pinned apart"
+                    + ("; multi-worker scenarios: the server's processes on CPUs "
+                       f"{multi_cpus(args)} (shared with wrk)"
                        if any(sc.workers > 1 for sc in args.scenarios) else "")),
         ("Runs", f"{args.duration}s each after a {args.warmup}s warm-up; fresh server per run; "
                  f"wrk --timeout {args.wrk_timeout}"),
@@ -822,6 +896,74 @@ def scenario_table(scenario: Scenario, runs: list[Run]) -> list[str]:
     return ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
 
 
+def spread(counts: dict[int, int]) -> tuple[float, float]:
+    """(max/min ratio, busiest worker's share) of per-worker request counts."""
+    total = sum(counts.values())
+    hi, lo = max(counts.values()), min(counts.values())
+    return (hi / lo if lo else float("inf")), (hi / total if total else 0.0)
+
+
+def fmt_spread(run: Run) -> str:
+    counts = run.worker_requests or {}
+    if not counts:
+        return "—"
+    parts = []
+    for pid in sorted(counts):
+        conns = (run.worker_conns or {}).get(pid)
+        parts.append(f"{counts[pid]:,}" + (f" ({conns} conns)" if conns is not None else ""))
+    ratio, share = spread(counts)
+    ratio_s = "∞" if ratio == float("inf") else f"{ratio:.2f}"
+    return (" / ".join(parts) + f"; max/min {ratio_s}, busiest {share:.1%}"
+            f" (even: {1 / len(counts):.1%})")
+
+
+def multi_worker_caveat(args, scenario: Scenario) -> str:
+    cpus = multi_cpus(args)
+    ncpu = len(os.sched_getaffinity(0))
+    text = (f"{scenario.workers} worker processes per server, NOT pinned to one core: "
+            f"they run on CPUs {cpus} together with wrk (pinned to CPU {args.client_cpu})")
+    if len(cpus.split(",")) < scenario.workers or ncpu <= scenario.workers:
+        text += (f"; with {ncpu} cores and the load generator on the same cores this "
+                 "measures contention, not scaling")
+    return text + "."
+
+
+def multi_table(scenario: Scenario, runs: list[Run]) -> list[str]:
+    base = next((r for r in runs if r.server == BASELINE and r.rps), None)
+    head = ["Server", "Req/s", f"vs {BASELINE}", "p50", "p99", "Non-2xx", "Socket errors",
+            "RSS MiB idle → end", "Requests per worker (open conns at end)", "Max/min",
+            "Busiest worker", "Status"]
+    rows = [head, ["---", "---:", "---:", "---:", "---:", "---:", "---", "---:", "---",
+                   "---:", "---:", "---"]]
+    for r in runs:
+        if r.skipped:
+            rows.append([r.server, "n/a"] + [""] * 9 + [f"n/a: {r.skipped}"])
+            continue
+        ratio = f"{r.rps / base.rps:.2f}×" if base and r.rps is not None else "—"
+        sock = ", ".join(f"{k} {v}" for k, v in r.socket_errors.items()) or "0"
+        rss = (f"{fmt_mib(r.rss_idle_kib)} → {fmt_mib(r.rss_end_kib)}"
+               if r.rss_end_kib is not None else fmt_mib(r.rss_idle_kib))
+        per_worker = mm = busiest = "—"
+        if r.worker_requests:
+            conns = r.worker_conns or {}
+            per_worker = " / ".join(
+                f"{r.worker_requests[pid]:,}"
+                + (f" ({conns[pid]})" if pid in conns else "")
+                for pid in sorted(r.worker_requests))
+            ratio_mm, share = spread(r.worker_requests)
+            mm = "∞" if ratio_mm == float("inf") else f"{ratio_mm:.2f}"
+            busiest = f"{share:.1%}"
+        status = "**FLAGGED**: " + "; ".join(r.problems) if r.flagged else "ok"
+        if r.notes:
+            status += " (" + "; ".join(r.notes) + ")"
+        rows.append([r.server, f"{r.rps:,.0f}" if r.rps is not None else "—", ratio,
+                     fmt_latency(r.p50_us), fmt_latency(r.p99_us),
+                     str(r.non2xx) if r.rps is not None else "—",
+                     sock if r.rps is not None else "—", rss, per_worker, mm, busiest,
+                     status])
+    return ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+
+
 def render(args, scenarios: list[Scenario], servers: list[Server], runs: list[Run],
            started: datetime.datetime, elapsed: float) -> str:
     out = ["# wsgiloop benchmark", "",
@@ -841,12 +983,28 @@ def render(args, scenarios: list[Scenario], servers: list[Server], runs: list[Ru
         out.append(f"> Note: {ncpu} cores; the server gets one core and wrk another.")
     if getattr(args, "interrupted", False):
         out += ["> **Interrupted**: only the runs that finished are shown.", ""]
-    out += ["> Every server runs one worker process. `vs gunicorn-sync` is Req/s divided "
+    out += ["> Every server runs one worker process (except in multi-worker scenarios such "
+            "as `hello-2w`, see there). `vs gunicorn-sync` is Req/s divided "
             "by gunicorn-sync's Req/s in the same scenario of this run. p50/p99 come from "
             "wrk's latency histogram (responses slower than the wrk timeout are counted as "
             "`timeout` socket errors instead). A row with non-2xx answers, socket errors, "
             "a failed start or a wrong answer to the check request is **FLAGGED**.", ""]
     for sc in scenarios:
+        if sc.workers > 1:
+            sc_runs = [r for r in runs if r.scenario == sc.name]
+            if not any(not r.skipped for r in sc_runs):
+                continue
+            out += [f"## {sc.name}", "", sc.title + ".", ""]
+            out += [f"> **Not pinned**: {multi_worker_caveat(args, sc)} Every server here "
+                    "writes one access-log line per request (its pid, `%(p)s`), so Req/s is "
+                    "not comparable with the single-worker tables. Requests per worker are "
+                    "the lines each worker logged during the measured run (pid order), in "
+                    "brackets the connections it held shortly before wrk stopped; Max/min "
+                    "is the busiest worker's count over the idlest's, Busiest worker its "
+                    f"share of all requests (even: {1 / sc.workers:.0%}).", ""]
+            out += multi_table(sc, sc_runs)
+            out.append("")
+            continue
         sc_runs = [r for r in runs if r.scenario == sc.name and not r.skipped]
         if not sc_runs:
             continue
@@ -856,10 +1014,31 @@ def render(args, scenarios: list[Scenario], servers: list[Server], runs: list[Ru
     out += ["## Commands", "", "Each server command is prefixed with "
             f"`taskset -c {args.server_cpu}` and runs with the repository root as cwd "
             "(`{port}` is a free port, `{app}` e.g. `bench.apps:hello`):", ""]
+    def show(argv: tuple[str, ...], workers: int = 1) -> str:
+        words = [f"'{a}'" if (" " in a or "%" in a) else a for a in argv]
+        cmd = " ".join(words).replace("{python}", "python").replace("{bench}", "bench")
+        return (cmd.replace("{host}", HOST).replace("{workers}", str(workers))
+                .replace("{pidlog}", "PIDLOG"))
+
     for s in servers:
-        cmd = " ".join(s.argv).replace("{python}", "python").replace("{bench}", "bench")
-        cmd = cmd.replace("{host}", HOST)
-        out.append(f"- **{s.name}**: `{cmd}`" + (f" — {s.note}" if s.note else ""))
+        if not s.multi_only:
+            out.append(f"- **{s.name}**: `{show(s.argv)}`" + (f" — {s.note}" if s.note else ""))
+    for sc in scenarios:
+        if sc.workers == 1:
+            continue
+        out += ["", f"In `{sc.name}` the servers run as below, prefixed with "
+                f"`taskset -c {multi_cpus(args)}` (`PIDLOG` is a temporary file of `<pid>` "
+                "lines):", ""]
+        for s in servers:
+            if s.hello_only and sc.app != "hello":
+                continue
+            why_not = not_applicable(s, sc)
+            if s.multi_argv is not None:
+                line = f"- **{s.name}**: `{show(s.multi_argv, sc.workers)}`"
+                out.append(line + (f" — n/a: {why_not}" if why_not else ""))
+            else:
+                out.append(f"- **{s.name}**: n/a — {why_not}")
+        out.append("")
     out.append(f"- **wrk**: `taskset -c {args.client_cpu} wrk -t1 -c50 -d{args.duration}s "
                f"--timeout={args.wrk_timeout} --latency -s SCENARIO.lua "
                f"http://{HOST}:PORT/` (-c1000 for hello-1000c)")
@@ -1008,6 +1187,8 @@ def main(argv: list[str] | None = None) -> int:
                     if not args.quiet:
                         print(f"    {run.rps or 0:,.0f} req/s, p50 {fmt_latency(run.p50_us)}, "
                               f"p99 {fmt_latency(run.p99_us)}"
+                              + (f", others' CPU {run.other_cpu:.0%}"
+                                 if run.other_cpu is not None else "")
                               + (f"  FLAGGED: {'; '.join(run.problems)}" if run.flagged
                                  else ""), file=sys.stderr, flush=True)
                         if run.worker_requests:

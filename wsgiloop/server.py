@@ -676,13 +676,17 @@ class HTTPServer:
 
     def __init__(self, loop: IOLoop, sockets: list[socket.socket], params: ConnectionParameters,
                  delegate: RequestDelegate, *, ssl_context: ssl.SSLContext | None = None,
-                 access_log: Callable[[Request, int, int], None] | None = None) -> None:
+                 access_log: Callable[[Request, int, int], None] | None = None,
+                 accept_batch: int = 64) -> None:
         self.loop = loop
         self.sockets = sockets
         self.params = params
         self.delegate = delegate
         self.ssl_context = ssl_context
         self.scheme = "https" if ssl_context is not None else "http"
+        #: Connections taken per wake-up.  Where several workers share a socket, 1 lets
+        #: the next wake-up go to another worker instead of one taking a whole burst.
+        self.accept_batch = accept_batch
         self.access_log = access_log
         self.connections: set[HTTPConnection] = set()
         self._accepting = False
@@ -698,7 +702,7 @@ class HTTPServer:
 
     def _on_acceptable(self, fd: int, events: int) -> None:
         sock = next(s for s in self.sockets if s.fileno() == fd)
-        for _ in range(64):
+        for _ in range(self.accept_batch):
             try:
                 conn_sock, peer = sock.accept()
             except (BlockingIOError, InterruptedError):

@@ -143,6 +143,7 @@ def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
         status.message = (f"--native: {type(app).__name__} is not a "
                           "wsgiloop.web.Application")
         return EXIT_BOOT_ERROR
+    _raise_open_file_limit()
     loop = IOLoop(slow_callback_threshold=settings.slow_callback_threshold or None)
     gateway = WSGIGateway(app, root_path=settings.root_path, multithread=True,
                           multiprocess=settings.workers > 1, errors=CurrentErrorLog(),
@@ -268,6 +269,21 @@ class StaticFirst:
                 self.files(request, responder)
                 return
         self.app_delegate(request, responder)
+
+
+def _raise_open_file_limit() -> None:
+    """Let the worker use as many descriptors as the hard limit allows: an event loop
+    holding thousands of idle or long-polling connections needs one each."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            hard = 1 << 20
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
 
 
 def _is_native(app: Any) -> bool:

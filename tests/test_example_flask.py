@@ -143,8 +143,8 @@ def test_json_api(client):
     assert len(client.get("/api/items").json["items"]) == len(before) + 1
 
 
-def test_upload_2mb_file(client):
-    data = os.urandom(2 * 1024 * 1024)
+def test_upload_20mb_file(client):
+    data = os.urandom(20 * 1024 * 1024)
     form = client.get("/").forms["upload"]
     form["file"] = webtest.Upload("blob.bin", data, "application/octet-stream")
     res = form.submit()
@@ -199,3 +199,22 @@ def test_custom_404_page(client):
     assert res.html.find("h1").text == "Page not found"
     assert res.html.find("code").text == "/no/such/page"
     assert re.search(r"<title>Not found</title>", res.text)
+
+
+def test_send_file_reaches_wsgi_file_wrapper():
+    """Flask's send_file hands wsgiloop a FileWrapper over a real file: the gateway then
+    sends it with sendfile (see the file-wrapper tests in test_e2e_wsgi.py)."""
+    from wsgiref.util import setup_testing_defaults
+
+    from examples.flask_app import app
+    from wsgiloop.wsgi import FileWrapper
+
+    environ: dict = {"PATH_INFO": "/download", "REQUEST_METHOD": "GET"}
+    setup_testing_defaults(environ)
+    environ["wsgi.file_wrapper"] = FileWrapper
+    result = app(environ, lambda status, headers, exc_info=None: None)
+    try:
+        assert isinstance(result, FileWrapper)
+        assert result.fileno() is not None  # a real file: sendfile applies
+    finally:
+        result.close()

@@ -12,6 +12,14 @@ Promises this module keeps:
   ``--access-log`` file, and is disabled when there is no access log.  Neither
   propagates to the root logger.
 * The serving layer is imported only once everything above has succeeded.
+* Settings come from every source :func:`load_settings` reads (pyproject.toml, a config
+  file, the environment, WSGILOOP_CMD_ARGS, the command line); the config file and
+  pyproject.toml are looked for in the directory the command started in, also on HUP,
+  and a USR2 re-exec starts from there too.  ``--env`` and ``--pythonpath`` are applied
+  before the application is imported, and again on HUP.
+* ``--daemon`` detaches once the sockets are bound (so a bind error is still reported
+  by the command), and the command exits only when the detached master serves (0, with
+  the addresses) or has failed to start (2, with the error).
 """
 
 from __future__ import annotations

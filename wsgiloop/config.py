@@ -908,9 +908,10 @@ GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "limit_request_field_size": _set("limit_request_field_size", _unlimited_is_huge),
     # Debugging
     "reload": _set("reload"),
-    "reload_engine": _refuse(_PLANNED + "; wsgiloop will choose its own file watcher",
+    "reload_engine": _ignore("--reload uses watchfiles when it is installed, else polling",
                              "auto"),
-    "reload_extra_files": _refuse(_PLANNED),
+    "reload_extra_files": _ignore("--reload watches the .py files under the current "
+                                  "directory only"),
     "spew": _ignore("wsgiloop has no line tracing; use a debugger or faulthandler"),
     "check_config": _set("check_config"),
     "print_config": _set("print_config"),

@@ -1,0 +1,280 @@
+"""A pytest plugin: your application served by a real wsgiloop, for end-to-end tests.
+
+Installed with wsgiloop (through the ``pytest11`` entry point), it gives every test the
+``live_server`` fixture::
+
+    # pyproject.toml
+    [tool.pytest.ini_options]
+    wsgiloop_app = "myapp:app"
+
+    # test_site.py
+    import requests
+
+    def test_home(live_server):
+        assert requests.get(live_server.url + "/").status_code == 200
+
+``live_server`` runs ``python -m wsgiloop APP`` as a subprocess from the rootdir (which,
+with the directories of pytest's ``pythonpath`` option, is put on ``PYTHONPATH``), bound
+to a free port of 127.0.0.1, and waits for its ``Listening at:`` line.  It yields a
+:class:`LiveServer`: ``url``, ``host``, ``port``, ``log`` (stderr so far), ``stdout`` (the
+access log with ``--access-log -``).  One server is shared by the tests of a module and
+stopped (TERM, then KILL if it lingers) after the module's last test; with
+``wsgiloop_scope = "session"`` (or ``--wsgiloop-scope session``) it is shared by the whole
+run instead.  Each different application and argument list gets its own server.
+
+Choosing the application: the ``wsgiloop_app`` ini option, or override the
+``wsgiloop_app`` fixture (any scope) to return the spec; when both give nothing the
+server takes the application from wsgiloop's own configuration (``app`` in
+``[tool.wsgiloop]``, a config file, ``WSGILOOP_APP``).  More command-line arguments: the
+``wsgiloop_args`` ini option (split like a shell does) or the ``wsgiloop_args`` fixture.
+wsgiloop's config files and ``WSGILOOP_*`` variables apply as they would to
+``wsgiloop``, except that the server is always bound to 127.0.0.1:0 (unless the arguments
+have ``--bind``), runs in the foreground and logs to stderr.
+
+This module imports nothing from the rest of wsgiloop: the server runs in its own process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_LISTENING = re.compile(r"Listening at: (\S+)")
+_URL = re.compile(r"(https?)://(\[[^\]]+\]|[^:/]+):(\d+)")
+_SCOPES = ("module", "session")
+
+
+class LiveServer:
+    """A ``python -m wsgiloop`` subprocess, started and waited for by the constructor.
+
+    ``url`` is the first address it reported (``http://127.0.0.1:PORT``), ``host`` and
+    ``port`` its parts.  ``log`` is everything it wrote to stderr so far, ``stdout``
+    likewise for stdout.  Raises :class:`RuntimeError`, with the log, if the server
+    exits or says nothing within ``start_timeout`` seconds.
+    """
+
+    def __init__(self, app: str | None, args: Sequence[str] = (), *,
+                 cwd: str | os.PathLike[str] | None = None,
+                 env: dict[str, str] | None = None, python_path: Sequence[str] = (),
+                 start_timeout: float = 30.0) -> None:
+        self.app = app
+        self.args = list(args)
+        environ = dict(os.environ if env is None else env)
+        paths = [str(p) for p in python_path]
+        if environ.get("PYTHONPATH"):
+            paths.append(environ["PYTHONPATH"])
+        if paths:
+            environ["PYTHONPATH"] = os.pathsep.join(paths)
+        environ["PYTHONUNBUFFERED"] = "1"
+        command = [sys.executable, "-m", "wsgiloop", *([app] if app else []), *self.args]
+        if not any(a in ("-b", "--bind") or a.startswith("--bind=") for a in self.args):
+            command += ["--bind", "127.0.0.1:0"]
+        command += ["--no-daemon", "--error-log", "-"]
+        self.command = command
+        self._err: list[str] = []
+        self._out: list[str] = []
+        self._urls: list[str] = []
+        self._ready = threading.Event()
+        self.proc = subprocess.Popen(command, cwd=cwd, env=environ, text=True,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        self._pumps = [threading.Thread(target=self._pump, args=(self.proc.stderr, True),
+                                        daemon=True),
+                       threading.Thread(target=self._pump, args=(self.proc.stdout, False),
+                                        daemon=True)]
+        for pump in self._pumps:
+            pump.start()
+        if not self._ready.wait(start_timeout) or not self._urls:
+            self.stop()
+            status = self.proc.returncode
+            raise RuntimeError(
+                f"wsgiloop did not start ({shlex.join(command)}; "
+                f"{'exit status ' + str(status) if status is not None else 'timed out'}):\n"
+                f"{self.log}")
+        self.url = self._urls[0]
+        m = _URL.match(self.url)
+        if not m:
+            self.stop()
+            raise RuntimeError(f"wsgiloop listens at {self.url}, not at a TCP address")
+        self.scheme = m.group(1)
+        self.host = m.group(2).strip("[]")
+        self.port = int(m.group(3))
+
+    def _pump(self, stream: Any, is_stderr: bool) -> None:
+        for line in stream:
+            if not is_stderr:
+                self._out.append(line)
+                continue
+            self._err.append(line)
+            m = _LISTENING.search(line)
+            if m:
+                self._urls.append(m.group(1))
+                self._ready.set()
+        if is_stderr:
+            self._ready.set()  # it exited before it listened
+
+    @property
+    def pid(self) -> int:
+        """The master's process id."""
+        return self.proc.pid
+
+    @property
+    def log(self) -> str:
+        """What the server wrote to stderr so far (its error log)."""
+        return "".join(self._err)
+
+    @property
+    def stdout(self) -> str:
+        """What the server wrote to stdout so far (the access log, with --access-log -)."""
+        return "".join(self._out)
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_for_log(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        """Wait until ``pattern`` (a regular expression) appears in :attr:`log`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, self.log)
+            if m:
+                return m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} not in the wsgiloop log:\n{self.log}")
+            time.sleep(0.02)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """TERM the master and wait; KILL its whole process group if it lingers."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                # The master (not reaped yet, so the group is still its) and its workers.
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                self.proc.wait()
+        for pump in self._pumps:
+            pump.join(timeout=5)
+        return self.proc.returncode
+
+    def __enter__(self) -> LiveServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = getattr(self, "url", "starting")
+        return f"<LiveServer {self.app or '(configured app)'} at {where}>"
+
+
+class _Servers:
+    """The servers started so far, one per (application, arguments)."""
+
+    def __init__(self) -> None:
+        self.running: dict[tuple[str | None, tuple[str, ...]], LiveServer] = {}
+
+    def get(self, app: str | None, args: Sequence[str], config: pytest.Config) -> LiveServer:
+        key = (app, tuple(args))
+        server = self.running.get(key)
+        if server is not None and server.running:
+            return server
+        if server is not None:
+            server.stop()
+        rootpath = Path(config.rootpath)
+        try:
+            extra = [str(p) for p in config.getini("pythonpath")]
+        except ValueError:  # a pytest without the pythonpath option
+            extra = []
+        python_path = [str(rootpath), *extra]
+        try:
+            timeout = float(config.getini("wsgiloop_start_timeout"))
+        except ValueError:
+            raise pytest.UsageError("wsgiloop_start_timeout: expected a number of seconds")
+        try:
+            server = LiveServer(app, args, cwd=rootpath, python_path=python_path,
+                                start_timeout=timeout)
+        except RuntimeError as e:
+            pytest.fail(str(e), pytrace=False)
+        self.running[key] = server
+        return server
+
+    def stop_all(self) -> None:
+        while self.running:
+            _, server = self.running.popitem()
+            server.stop()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("wsgiloop_app", "The application live_server serves (module:app); "
+                  "default: the one in wsgiloop's own configuration.", default="")
+    parser.addini("wsgiloop_args", "More wsgiloop command-line arguments for "
+                  "live_server (split like a shell does).", type="args", default=[])
+    parser.addini("wsgiloop_scope", "How long one live_server lives: 'module' (default) "
+                  "or 'session'.", default="module")
+    parser.addini("wsgiloop_start_timeout", "Seconds live_server waits for wsgiloop to "
+                  "listen (default 30).", default="30")
+    group = parser.getgroup("wsgiloop")
+    group.addoption("--wsgiloop-scope", choices=_SCOPES, default=None,
+                    help="How long one live_server lives (overrides the wsgiloop_scope "
+                         "ini option).")
+
+
+def _scope(config: pytest.Config) -> str:
+    scope = config.getoption("wsgiloop_scope") or config.getini("wsgiloop_scope") or "module"
+    if scope not in _SCOPES:
+        raise pytest.UsageError(f"wsgiloop_scope: expected one of {', '.join(_SCOPES)}, "
+                                f"not {scope!r}")
+    return scope
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _scope(config)  # a bad value is a usage error at once, not in the first test
+
+
+@pytest.fixture(scope="session")
+def wsgiloop_app(pytestconfig: pytest.Config) -> str | None:
+    """The application spec live_server serves; override it to choose another."""
+    return pytestconfig.getini("wsgiloop_app").strip() or None
+
+
+@pytest.fixture(scope="session")
+def wsgiloop_args(pytestconfig: pytest.Config) -> list[str]:
+    """More command-line arguments for live_server's wsgiloop; override it to change them."""
+    return list(pytestconfig.getini("wsgiloop_args"))
+
+
+@pytest.fixture(scope="session")
+def _wsgiloop_session_servers() -> Iterator[_Servers]:
+    servers = _Servers()
+    yield servers
+    servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def _wsgiloop_servers(_wsgiloop_session_servers: _Servers,
+                      pytestconfig: pytest.Config) -> Iterator[_Servers]:
+    yield _wsgiloop_session_servers
+    if _scope(pytestconfig) == "module":
+        _wsgiloop_session_servers.stop_all()
+
+
+@pytest.fixture
+def live_server(wsgiloop_app: str | None, wsgiloop_args: Sequence[str],
+                _wsgiloop_servers: _Servers, pytestconfig: pytest.Config) -> LiveServer:
+    """A running wsgiloop serving ``wsgiloop_app``: ``.url``, ``.host``, ``.port``, ``.log``."""
+    return _wsgiloop_servers.get(wsgiloop_app, list(wsgiloop_args), pytestconfig)

@@ -296,6 +296,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             error_log.warning("ignoring %s: no such setting", name)
         preloaded = load_app(app_spec) if settings.preload else None
         sockets = _listening_sockets(settings)
+        # Everything the master and the workers import comes in now: after switching
+        # users, the Python installation may no longer be readable.
+        from . import serving, web  # noqa: F401
+        from .workers import arbiter as _arbiter  # noqa: F401
         _drop_privileges(settings)
         if settings.daemon:
             if os.environ.get(DAEMON_MASTER_VAR) == str(os.getppid()):
@@ -311,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .serving import error_stream, run_worker
     from .workers.arbiter import Arbiter, BootError
+    from .workers.reloader import SourceWatcher
 
     def load() -> object:
         return preloaded if preloaded is not None else load_app(app_spec)
@@ -339,9 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     reexec_argv = ["-m", "wsgiloop", *args] if os.getcwd() == start_dir else \
         ["-c", _REEXEC_CODE, start_dir, *args]
+    watcher = SourceWatcher([os.getcwd()]) if settings.reload else None
     arbiter = Arbiter(settings, sockets, work, app_spec, reload=reload,
                       reopen_logs=reopen_logs, reexec_argv=reexec_argv,
-                      error_stream=error_stream, on_first_ready=first_ready)
+                      error_stream=error_stream, on_first_ready=first_ready,
+                      watcher=watcher)
     try:
         return arbiter.run()
     except BootError as e:

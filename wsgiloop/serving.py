@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import resource
 import signal
 import socket
 import ssl
@@ -275,14 +276,12 @@ def _raise_open_file_limit() -> None:
     """Let the worker use as many descriptors as the hard limit allows: an event loop
     holding thousands of idle or long-polling connections needs one each."""
     try:
-        import resource
-
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if hard == resource.RLIM_INFINITY:
             hard = 1 << 20
         if soft < hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ImportError, ValueError, OSError):
+    except (ValueError, OSError):
         pass
 
 

@@ -16,7 +16,7 @@ function show(messages) {
 async function poll() {
   for (;;) {
     try {
-      const r = await fetch(`/api/poll?cursor=${cursor}`);
+      const r = await fetch(`/api/poll?cursor=${cursor}`, {cache: "no-store"});
       if (r.ok) show((await r.json()).messages);
       else await new Promise(ok => setTimeout(ok, 1000));
     } catch (e) {

@@ -36,7 +36,7 @@ from urllib.parse import unquote
 
 from .handler import ErrorHandler, RequestHandler
 from .request import WebRequest, split_host
-from .routing import Match, Router, Rule, WSGIMount
+from .routing import Router, Rule, WSGIMount
 from .static import StaticFileHandler
 
 log = logging.getLogger("wsgiloop.error")
@@ -105,24 +105,30 @@ class Application:
     def resolve(self, host: str, path: str) -> tuple[Any, list[Any], dict[str, Any]]:
         """What serves ``path`` (decoded) on ``host``: a handler class, or a
         :class:`WSGIMount`; with the handler's arguments."""
-        match: Match | None = self.router.find(split_host(host), path)
-        if match is not None:
-            rule = match.rule
-            if rule.is_mount:
+        router = self.router
+        exact = router.exact_targets
+        if exact is None:
+            exact = router.build_exact_targets()
+        target = exact.get(path)
+        if target is not None:  # a literal route (the usual case): a dict look-up away
+            return target, [], {}
+        found = router.lookup(split_host(host) if router.needs_host else "", path)
+        if found is not None:
+            rule, args, kwargs = found
+            if rule.regex is None:  # a mount
                 return rule.target, [], {}
-            return (rule.target, rule.kwargs), match.args, match.kwargs
+            return (rule.target, rule.kwargs), args, kwargs
         if self._fallback is not None:
             return self._fallback, [], {}
         return self._default_handler, [], {}
 
     # -- serving -------------------------------------------------------------------------------
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, request: Any, responder: Any) -> Any:
         """``(request, responder)`` from the server, or ``(environ, start_response)``."""
-        if len(args) == 2 and isinstance(args[0], dict):
+        if isinstance(request, dict):
             from .inprocess import call_as_wsgi  # only WSGI callers pay for the import
-            return call_as_wsgi(self, args[0], args[1])
-        request, responder = args
+            return call_as_wsgi(self, request, responder)
         self.serve(request, responder)
         return None
 
@@ -135,29 +141,37 @@ class Application:
             else:
                 self._bad_request(responder)
             return
-        path = decode_path(head.path)
-        if path is None:
-            self._bad_request(responder)
-            return
+        path = head.path
+        if "%" in path:
+            path = decode_path(path)
+            if path is None:
+                self._bad_request(responder)
+                return
         target, args, kwargs = self.resolve(head.host or "", path)
         if isinstance(target, WSGIMount):
             target(request, responder)
             return
         if request.body_deferred:
-            def body_arrived(error: BaseException | None) -> None:
-                if error is None:
-                    self.run_handler(target, request, responder, path, args, kwargs)
-                elif request.protocol_error is not None and not responder.client_gone:
-                    status = request.protocol_error.status
-                    body = f"{status} {request.protocol_error.detail}\n".encode()
-                    reason = http.client.responses.get(status, "Error")
-                    responder.respond(f"{status} {reason}", [
-                        ("Content-Type", "text/plain; charset=utf-8"),
-                        ("Connection", "close")], body)
-
-            responder.receive_deferred_body(request, body_arrived)
+            self._after_body(target, request, responder, path, args, kwargs)
             return
         self.run_handler(target, request, responder, path, args, kwargs)
+
+    def _after_body(self, target: tuple[type[RequestHandler], dict[str, Any]], request: Any,
+                    responder: Any, path: str, args: list[Any], kwargs: dict[str, Any]
+                    ) -> None:
+        """Fetch a deferred (``100-continue``) body, then run the handler."""
+        def body_arrived(error: BaseException | None) -> None:
+            if error is None:
+                self.run_handler(target, request, responder, path, args, kwargs)
+            elif request.protocol_error is not None and not responder.client_gone:
+                status = request.protocol_error.status
+                body = f"{status} {request.protocol_error.detail}\n".encode()
+                reason = http.client.responses.get(status, "Error")
+                responder.respond(f"{status} {reason}", [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Connection", "close")], body)
+
+        responder.receive_deferred_body(request, body_arrived)
 
     def run_handler(self, target: tuple[type[RequestHandler], dict[str, Any]], request: Any,
                     responder: Any, path: str, args: list[Any], kwargs: dict[str, Any]
@@ -166,7 +180,10 @@ class Application:
         handler_class, init_kwargs = target
         web_request = WebRequest(request, path)
         try:
-            handler = handler_class(self, web_request, responder, **init_kwargs)
+            if init_kwargs:
+                handler = handler_class(self, web_request, responder, **init_kwargs)
+            else:
+                handler = handler_class(self, web_request, responder)
         except Exception as exc:
             log.error("error creating %s for %s %s", handler_class.__name__,
                       web_request.method, web_request.uri, exc_info=exc)

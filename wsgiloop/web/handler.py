@@ -36,6 +36,7 @@ import logging
 import numbers
 import traceback
 from collections.abc import Awaitable, Callable
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
@@ -55,6 +56,14 @@ __all__ = ["ClientDisconnected", "ErrorHandler", "HTTPError", "MissingArgumentEr
 
 _ARG_DEFAULT: Any = object()
 _METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+_LOWER = {method: method.lower() for method in _METHODS}
+_DEFAULT_CONTENT_TYPE = ("Content-Type", "text/html; charset=UTF-8")
+_chain = chain.from_iterable
+_sha1 = hashlib.sha1
+try:  # CPython's own SHA-1 starts faster than OpenSSL's: better for short bodies
+    from _sha1 import sha1 as _small_sha1
+except ImportError:  # pragma: no cover
+    _small_sha1 = _sha1
 _ENTITY_HEADERS = ("Content-Length", "Content-Type", "Content-Encoding", "Content-Language",
                    "Content-Range", "Transfer-Encoding")
 
@@ -132,6 +141,18 @@ class RequestHandler:
     SUPPORTED_METHODS: tuple[str, ...] = _METHODS
     cancel_on_disconnect: bool = False
 
+    # Per-request state whose starting values are shared here (an instance sets its own
+    # when they change), so that making a handler costs less.
+    _finished = False
+    _headers_written = False
+    _auto_finish = True
+    _task: Task | None = None
+    _flush_waiters: list[Future] | tuple[()] = ()
+    _json: Any = _ARG_DEFAULT
+    _current_user: Any = _ARG_DEFAULT
+    _completed = False
+    _abort_hooked = False
+
     def __init__(self, application: Application, request: WebRequest, responder: Any,
                  **kwargs: Any) -> None:
         self.application = application
@@ -142,16 +163,11 @@ class RequestHandler:
         #: True once the client has gone away.
         self.closed = False
         self._responder = responder
-        self._finished = False
-        self._headers_written = False
-        self._auto_finish = True
-        self._task: Task | None = None
-        self._flush_waiters: list[Future] = []
-        self._json: Any = _ARG_DEFAULT
-        self._current_user: Any = _ARG_DEFAULT
-        self._completed = False
         self.clear()
-        self.initialize(**kwargs)
+        if kwargs:
+            self.initialize(**kwargs)
+        else:
+            self.initialize()
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -250,7 +266,8 @@ class RequestHandler:
 
     def clear(self) -> None:
         """Reset headers, status and body to the defaults (not possible once flushed)."""
-        self._headers = Headers([("Content-Type", "text/html; charset=UTF-8")])
+        headers = self._headers = _new_headers(Headers)
+        headers._fields = {"content-type": [_DEFAULT_CONTENT_TYPE]}
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
@@ -270,7 +287,11 @@ class RequestHandler:
         return self._status_code
 
     def set_header(self, name: str, value: Any) -> None:
-        self._headers[name] = _header_value(value)
+        if type(value) is not str:
+            value = _header_value(value)
+        if not value.isprintable():
+            Headers._check(name, value)  # raises for CR, LF or NUL
+        self._headers._fields[name.lower()] = [(name, value)]
 
     def add_header(self, name: str, value: Any) -> None:
         self._headers.add(name, _header_value(value))
@@ -287,6 +308,9 @@ class RequestHandler:
         Content-Type becomes ``application/json``)."""
         if self._finished:
             raise RuntimeError("write() after finish()")
+        if type(chunk) is bytes:
+            self._write_buffer.append(chunk)
+            return
         if isinstance(chunk, dict):
             chunk = json.dumps(chunk).replace("</", "<\\/")
             self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -354,16 +378,23 @@ class RequestHandler:
 
     def compute_etag(self) -> str | None:
         """The ETag for the buffered body (None: no ETag)."""
-        digest = hashlib.sha1()
-        for part in self._write_buffer:
-            digest.update(part)
+        parts = self._write_buffer
+        if len(parts) == 1:
+            part = parts[0]
+            digest = _small_sha1(part) if len(part) < 192 else _sha1(part)
+        else:
+            digest = _sha1()
+            for part in parts:
+                digest.update(part)
         return f'"{digest.hexdigest()}"'
 
     def check_etag_header(self) -> bool:
         """True when the request's If-None-Match matches the response's ETag."""
+        condition = self.request._header("if-none-match")
+        if not condition:
+            return False
         etag = self._headers.get("Etag")
-        condition = self.request.headers.get("If-None-Match")
-        return bool(etag and condition) and etag_matches(condition, etag)  # type: ignore[arg-type]
+        return bool(etag) and etag_matches(condition, etag)  # type: ignore[arg-type]
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -371,10 +402,11 @@ class RequestHandler:
         return f"{self._status_code} {self._reason}"
 
     def _header_list(self) -> list[tuple[str, str]]:
-        return list(self._headers.get_all())
+        return list(_chain(self._headers._fields.values()))
 
     def _write_headers(self) -> None:
         """Fix the status and headers with the server (sends nothing yet)."""
+        self._hook_abort()
         self._responder.start(self._status_line(), self._header_list())
         self._headers_written = True
 
@@ -393,8 +425,10 @@ class RequestHandler:
         if self._responder.write(data):
             future.set_result(None)
         else:
-            self._flush_waiters.append(future)
-            if len(self._flush_waiters) == 1:
+            if self._flush_waiters:
+                self._flush_waiters.append(future)  # type: ignore[union-attr]
+            else:
+                self._flush_waiters = [future]
                 self._responder.when_writable(self._on_writable)
         return future
 
@@ -413,24 +447,33 @@ class RequestHandler:
         responder = self._responder
         if not self._headers_written:
             code = self._status_code
-            if code == 200 and self.request.method in ("GET", "HEAD") \
-                    and "Etag" not in self._headers:
+            method = self.request.method
+            if code == 200 and (method == "GET" or method == "HEAD") \
+                    and "etag" not in self._headers._fields:
                 etag = self.compute_etag()
                 if etag:
-                    self.set_header("ETag", etag)
+                    if type(etag) is str and etag.isprintable():
+                        self._headers._fields["etag"] = [("ETag", etag)]
+                    else:
+                        self.set_header("ETag", etag)
                     if self.check_etag_header():
                         self._write_buffer = []
                         self.set_status(304)
                         code = 304
-            body = b"".join(self._write_buffer)
-            if code < 200 or code in (204, 304):
+            buffer = self._write_buffer
+            body = buffer[0] if len(buffer) == 1 else b"".join(buffer)
+            fields = self._headers._fields
+            if code < 200 or code == 204 or code == 304:
                 body = b""
                 for name in _ENTITY_HEADERS:
                     self.clear_header(name)
-            elif "Content-Length" not in self._headers:
-                self.set_header("Content-Length", str(len(body)))
+            elif "content-length" not in fields:
+                fields["content-length"] = [("Content-Length", str(len(body)))]
             if not self.closed:
-                responder.respond(self._status_line(), self._header_list(), body)
+                headers: list[tuple[str, str]] = []
+                for pairs in fields.values():
+                    headers += pairs
+                responder.respond(f"{self._status_code} {self._reason}", headers, body)
             self._headers_written = True
         else:
             if self._write_buffer and not self.closed:
@@ -439,7 +482,12 @@ class RequestHandler:
                 responder.finish()
         self._write_buffer = []
         self._finished = True
-        self._complete()
+        if not self._completed:
+            self._completed = True
+            try:
+                self.on_finish()
+            except Exception:
+                log.exception("error in %s.on_finish", type(self).__name__)
 
     def _finish_quietly(self) -> None:
         """End a request whose client has gone (nothing is sent)."""
@@ -548,7 +596,7 @@ class RequestHandler:
 
     def _method_for(self, method: str) -> Callable[..., Any]:
         if method in self.SUPPORTED_METHODS:
-            function = getattr(self, method.lower(), None)
+            function = getattr(self, _LOWER.get(method) or method.lower(), None)
             if callable(function):
                 return function
             if method == "HEAD" and callable(getattr(self, "get", None)):
@@ -565,22 +613,39 @@ class RequestHandler:
     def _execute(self, args: list[str], kwargs: dict[str, str]) -> None:
         """Run prepare and the method; called once by the application."""
         self.path_args, self.path_kwargs = args, kwargs
-        self._responder.on_abort(self._on_connection_lost)
         try:
             result = self.prepare()
             if result is not None and inspect.isawaitable(result):
+                self._hook_abort()
                 self._task = Task(self._responder.loop, self._run_async(result, True))
                 return
             if self._finished:
                 return
-            result = self._method_for(self.request.method)(*args, **kwargs)
+            method = self.request.method
+            function = getattr(self, _LOWER.get(method, ""), None) \
+                if method in self.SUPPORTED_METHODS else None
+            if function is None or not callable(function):
+                function = self._method_for(method)
+            result = function(*args, **kwargs) if args or kwargs else function()
             if result is not None and inspect.isawaitable(result):
+                self._hook_abort()
                 self._task = Task(self._responder.loop, self._run_async(result, False))
                 return
             if self._auto_finish and not self._finished:
                 self.finish()
         except Exception as exc:
             self._handle_exception(exc)
+        finally:
+            # The client cannot be seen leaving while this runs on the loop thread, so
+            # a handler finished by now never needs to hear about it.
+            if not self._finished:
+                self._hook_abort()
+
+    def _hook_abort(self) -> None:
+        """Have :meth:`_on_connection_lost` called if the client leaves (once)."""
+        if not self._abort_hooked:
+            self._abort_hooked = True
+            self._responder.on_abort(self._on_connection_lost)
 
     async def _run_async(self, pending: Awaitable[Any], from_prepare: bool) -> None:
         try:
@@ -630,6 +695,9 @@ class RequestHandler:
 
     def static_url(self, path: str, include_version: bool = True) -> str:
         return self.application.static_url(path, include_version)
+
+
+_new_headers = object.__new__
 
 
 class ErrorHandler(RequestHandler):

@@ -22,6 +22,8 @@ import email.utils
 import re
 import time
 from collections.abc import Iterable, Iterator, MutableMapping
+from itertools import chain
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 MAX_MULTIPART_PARTS = 1000
@@ -29,6 +31,7 @@ MAX_MULTIPART_PARTS = 1000
 _BAD_VALUE = re.compile(r"[\x00\r\n]")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _COOKIE_VALUE = re.compile(r"[!#-+\--:<-\[\]-~]*")  # RFC 6265 cookie-octet
+_chain = chain.from_iterable
 
 
 class FormError(ValueError):
@@ -46,11 +49,25 @@ class Headers(MutableMapping[str, str]):
 
     __slots__ = ("_fields",)
 
+    # name.lower() -> the field's (name, value) pairs, the name as first given.
+
     def __init__(self, pairs: Iterable[tuple[str, str]] | None = None) -> None:
-        self._fields: dict[str, tuple[str, list[str]]] = {}
+        self._fields: dict[str, list[tuple[str, str]]] = {}
         if pairs:
+            if type(self) is not Headers:  # a subclass may have its own add()
+                for name, value in pairs:
+                    self.add(name, value)
+                return
+            fields = self._fields
             for name, value in pairs:
-                self.add(name, value)
+                if type(value) is not str or not value.isprintable():
+                    self._check(name, value)
+                key = name.lower()
+                entry = fields.get(key)
+                if entry is None:
+                    fields[key] = [(name, value)]
+                else:
+                    entry.append((entry[0][0], value))
 
     @staticmethod
     def _check(name: str, value: str) -> str:
@@ -61,36 +78,45 @@ class Headers(MutableMapping[str, str]):
         return value
 
     def add(self, name: str, value: str) -> None:
-        self._check(name, value)
-        entry = self._fields.get(name.lower())
+        if type(value) is not str or not value.isprintable():
+            self._check(name, value)
+        key = name.lower()
+        entry = self._fields.get(key)
         if entry is None:
-            self._fields[name.lower()] = (name, [value])
+            self._fields[key] = [(name, value)]
         else:
-            entry[1].append(value)
+            entry.append((entry[0][0], value))
 
     def get_list(self, name: str) -> list[str]:
         entry = self._fields.get(name.lower())
-        return list(entry[1]) if entry is not None else []
+        return [value for _, value in entry] if entry is not None else []
 
     def get_all(self) -> Iterator[tuple[str, str]]:
-        for name, values in self._fields.values():
-            for value in values:
-                yield name, value
+        return _chain(self._fields.values())
 
     def __getitem__(self, name: str) -> str:
-        return ", ".join(self._fields[name.lower()][1])
+        entry = self._fields[name.lower()]
+        return entry[0][1] if len(entry) == 1 else ", ".join([value for _, value in entry])
 
     def __setitem__(self, name: str, value: str) -> None:
-        self._fields[name.lower()] = (name, [self._check(name, value)])
+        if type(value) is not str or not value.isprintable():
+            self._check(name, value)
+        self._fields[name.lower()] = [(name, value)]
 
     def __delitem__(self, name: str) -> None:
         del self._fields[name.lower()]
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        entry = self._fields.get(name.lower())
+        if entry is None:
+            return default
+        return entry[0][1] if len(entry) == 1 else ", ".join([value for _, value in entry])
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._fields
 
     def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in self._fields.values())
+        return (entry[0][0] for entry in self._fields.values())
 
     def __len__(self) -> int:
         return len(self._fields)

@@ -35,6 +35,14 @@ class WebRequest:
     bytes (read on first use).
     """
 
+    # Worked out on first use (class-level defaults: an instance sets its own).
+    _headers: Headers | None = None
+    _body: bytes | None = None
+    _cookies: dict[str, str] | None = None
+    _query_arguments: dict[str, list[str]] | None = None
+    _body_arguments: dict[str, list[str]] | None = None
+    _files: dict[str, list[UploadedFile]] | None = None
+
     def __init__(self, raw: Any, decoded_path: str) -> None:
         head = raw.head
         self.connection = raw
@@ -46,22 +54,39 @@ class WebRequest:
         self.decoded_path = decoded_path
         self.protocol: str = raw.scheme
         self.host: str = head.host or ""
-        self.host_name = split_host(self.host)
         peer = raw.peer
         self.remote_ip: str = peer[0] if isinstance(peer, tuple) else ""
         self._start_time = time.monotonic()
-        self._headers: Headers | None = None
-        self._body: bytes | None = None
-        self._cookies: dict[str, str] | None = None
-        self._query_arguments: dict[str, list[str]] | None = None
-        self._body_arguments: dict[str, list[str]] | None = None
-        self._files: dict[str, list[UploadedFile]] | None = None
 
     @property
     def headers(self) -> Headers:
         if self._headers is None:
             self._headers = Headers(self.connection.head.headers)
         return self._headers
+
+    def _header(self, name: str) -> str | None:
+        """``headers.get(name)`` without building the header map when it is not built
+        yet (``name`` lower-case)."""
+        if self._headers is not None:
+            return self._headers.get(name)
+        found = None
+        for key, value in self.connection.head.headers:
+            if len(key) == len(name) and key.lower() == name:
+                found = value if found is None else f"{found}, {value}"
+        return found
+
+    @property
+    def host_name(self) -> str:
+        """The host without the port, lower-cased (worked out on first use)."""
+        try:
+            return self.__dict__["host_name"]
+        except KeyError:
+            value = self.__dict__["host_name"] = split_host(self.connection.head.host or "")
+            return value
+
+    @host_name.setter
+    def host_name(self, value: str) -> None:
+        self.__dict__["host_name"] = value
 
     @property
     def body(self) -> bytes:

@@ -66,10 +66,17 @@ class Rule:
         self.pattern = pattern
         self.name = name
         self.kwargs = dict(kwargs or {})
+        #: The one path a handler rule matches when its pattern is literal text, else None.
+        self.literal: str | None = None
+        self._named_groups: frozenset[int] = frozenset()
         if isinstance(target, type) and issubclass(target, RequestHandler):
             self.target: Any = target
             self.regex: re.Pattern[str] | None = re.compile(_strip_anchors(pattern))
             self._template = _reverse_template(_strip_anchors(pattern))
+            if self._template is not None and all(isinstance(piece, str)
+                                                   for piece in self._template):
+                self.literal = "".join(self._template)  # type: ignore[arg-type]
+            self._named_groups = frozenset(self.regex.groupindex.values())
         elif isinstance(target, WSGIMount) or callable(target):
             if not isinstance(target, WSGIMount):
                 target = WSGIMount(target, literal_prefix(pattern), **self.kwargs)
@@ -91,8 +98,8 @@ class Rule:
         m = self.regex.fullmatch(path)
         if m is None:
             return None
-        if self.regex.groupindex:
-            named = set(self.regex.groupindex.values())
+        named = self._named_groups
+        if named:
             kwargs = m.groupdict()
             args = [g for i, g in enumerate(m.groups(), 1) if i not in named]
             return args, kwargs
@@ -180,10 +187,18 @@ class Router:
         self._groups: list[tuple[re.Pattern[str], list[Rule]]] = []
         self._default: tuple[re.Pattern[str], list[Rule]] | None = None
         self._named: dict[str, Rule] = {}
+        self._index: list[tuple[re.Pattern[str] | None, dict[str, tuple[int, Rule]],
+                                list[tuple[int, Rule]]]] | None = None
+        self._needs_host = False
+        #: Decoded path -> ``(handler class, kwargs)`` for the literal paths whose rule
+        #: wins on any host (no other rule before it takes the path); None: to rebuild.
+        self.exact_targets: dict[str, tuple[type[RequestHandler], dict[str, Any]]] | None = None
 
     def add(self, host_pattern: str, rules: Iterable[Rule | Sequence[Any]]) -> None:
         """Add rules for hosts matching ``host_pattern`` (``.*`` is the catch-all)."""
         compiled = [to_rule(r) for r in rules]
+        self._index = None  # rebuilt on the next find
+        self.exact_targets = None
         pattern = _strip_anchors(host_pattern)
         for group in self._groups + ([self._default] if self._default else []):
             if group[0].pattern == pattern:
@@ -202,15 +217,80 @@ class Router:
                 self._named[rule.name] = rule
 
     def find(self, host: str, path: str) -> Match | None:
-        groups = self._groups + ([self._default] if self._default else [])
-        for host_regex, rules in groups:
-            if not host_regex.fullmatch(host):
+        found = self.lookup(host, path)
+        return None if found is None else Match(*found)
+
+    @property
+    def needs_host(self) -> bool:
+        """True when some rules are for particular hosts (else the host is not looked at)."""
+        if self._index is None:
+            self._build_index()
+        return self._needs_host
+
+    def lookup(self, host: str, path: str
+               ) -> tuple[Rule, list[Any], dict[str, Any]] | None:
+        """:meth:`find` as a tuple ``(rule, args, kwargs)``, or None."""
+        index = self._index
+        if index is None:
+            index = self._build_index()
+        for host_regex, exact, others in index:
+            if host_regex is not None and not host_regex.fullmatch(host):
                 continue
-            for rule in rules:
+            hit = exact.get(path)
+            if hit is None:
+                for _, rule in others:
+                    found = rule.match(path)
+                    if found is not None:
+                        return rule, found[0], found[1]
+                continue
+            position = hit[0]
+            for i, rule in others:  # rules before the literal one still come first
+                if i > position:
+                    break
                 found = rule.match(path)
                 if found is not None:
-                    return Match(rule, *found)
+                    return rule, found[0], found[1]
+            return hit[1], [], {}
         return None
+
+    def _build_index(self) -> list[tuple[re.Pattern[str] | None, dict[str, tuple[int, Rule]],
+                                         list[tuple[int, Rule]]]]:
+        """Per host group, in order: literal paths in a dict (the first rule for a path
+        wins), and the other rules with their positions."""
+        index = []
+        for group in self._groups + ([self._default] if self._default else []):
+            host_regex, rules = group
+            exact: dict[str, tuple[int, Rule]] = {}
+            others: list[tuple[int, Rule]] = []
+            for i, rule in enumerate(rules):
+                if rule.literal is not None and rule.regex is not None \
+                        and type(rule).match is Rule.match:
+                    exact.setdefault(rule.literal, (i, rule))
+                else:
+                    others.append((i, rule))
+            # The catch-all group takes every host: no need to match it.
+            index.append((None if group is self._default else host_regex, exact, others))
+        self._needs_host = bool(self._groups)
+        self._index = index
+        return index
+
+    def build_exact_targets(self) -> dict[str, tuple[type[RequestHandler], dict[str, Any]]]:
+        """Fill :attr:`exact_targets` (empty when some rules are for particular hosts)."""
+        targets: dict[str, tuple[type[RequestHandler], dict[str, Any]]] = {}
+        if not self._groups and self._default is not None:
+            rules = self._default[1]
+            seen: set[str] = set()
+            for i, rule in enumerate(rules):
+                literal = rule.literal
+                if literal is None or rule.regex is None or literal in seen \
+                        or type(rule).match is not Rule.match:
+                    continue
+                seen.add(literal)
+                if any(earlier.match(literal) is not None for earlier in rules[:i]):
+                    continue  # an earlier pattern takes this path (with its own arguments)
+                targets[literal] = (rule.target, rule.kwargs)
+        self.exact_targets = targets
+        return targets
 
     def named(self, name: str) -> Rule:
         try:

@@ -26,7 +26,7 @@ def _flask_module():
 
 @pytest.fixture(scope="module")
 def live_server():
-    with ServerProcess(APP_SPEC) as server:
+    with ServerProcess(APP_SPEC, "--slow-callback-threshold", "10") as server:
         yield server
     assert server.proc.returncode == 0, server.log
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import http.client
 import logging
 import re
-import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote
@@ -76,6 +75,11 @@ class Application:
             settings.get("default_handler_class") or ErrorHandler,
             dict(settings.get("default_handler_args") or {}),
         )
+        cls = type(self)
+        #: serve, resolve and run_handler are this class's own: __call__ may shortcut them.
+        self._plain_serving = (cls.serve is Application.serve
+                               and cls.resolve is Application.resolve
+                               and cls.run_handler is Application.run_handler)
 
     def add_handlers(self, host_pattern: str, rules: Iterable[Rule | Sequence[Any]]) -> None:
         """Add rules for requests whose host (without port) fully matches
@@ -129,6 +133,26 @@ class Application:
         if isinstance(request, dict):
             from .inprocess import call_as_wsgi  # only WSGI callers pay for the import
             return call_as_wsgi(self, request, responder)
+        if self._plain_serving:
+            # The common case in short: a literal route, the body at hand.  (What
+            # serve, resolve and run_handler would do, without their calls.)
+            exact = self.router.exact_targets
+            if exact is not None and not request.body_deferred:
+                target = exact.get(request.head.path)
+                if target is not None:
+                    handler_class, init_kwargs = target
+                    web_request = WebRequest(request, request.head.path)
+                    try:
+                        if init_kwargs:
+                            handler = handler_class(self, web_request, responder,
+                                                    **init_kwargs)
+                        else:
+                            handler = handler_class(self, web_request, responder)
+                    except Exception as exc:
+                        self._handler_failed(handler_class, web_request, responder, exc)
+                        return None
+                    handler._execute([], {})
+                    return None
         self.serve(request, responder)
         return None
 
@@ -185,12 +209,17 @@ class Application:
             else:
                 handler = handler_class(self, web_request, responder)
         except Exception as exc:
-            log.error("error creating %s for %s %s", handler_class.__name__,
-                      web_request.method, web_request.uri, exc_info=exc)
-            handler = RequestHandler(self, web_request, responder)
-            handler.send_error(500, exc_info=sys.exc_info())
-            return handler
+            return self._handler_failed(handler_class, web_request, responder, exc)
         handler._execute(args, kwargs)
+        return handler
+
+    def _handler_failed(self, handler_class: type[RequestHandler], web_request: WebRequest,
+                        responder: Any, exc: Exception) -> RequestHandler:
+        """Answer 500 when making the handler raised ``exc``."""
+        log.error("error creating %s for %s %s", handler_class.__name__,
+                  web_request.method, web_request.uri, exc_info=exc)
+        handler = RequestHandler(self, web_request, responder)
+        handler.send_error(500, exc_info=(type(exc), exc, exc.__traceback__))
         return handler
 
     @staticmethod

@@ -141,16 +141,12 @@ class RequestHandler:
     SUPPORTED_METHODS: tuple[str, ...] = _METHODS
     cancel_on_disconnect: bool = False
 
-    # Per-request state whose starting values are shared here (an instance sets its own
-    # when they change), so that making a handler costs less.
-    _finished = False
-    _headers_written = False
-    _auto_finish = True
+    # Per-request state that is seldom used: the starting values are shared here (an
+    # instance sets its own when they change), so that making a handler costs less.
     _task: Task | None = None
     _flush_waiters: list[Future] | tuple[()] = ()
     _json: Any = _ARG_DEFAULT
     _current_user: Any = _ARG_DEFAULT
-    _completed = False
     _abort_hooked = False
 
     def __init__(self, application: Application, request: WebRequest, responder: Any,
@@ -163,11 +159,13 @@ class RequestHandler:
         #: True once the client has gone away.
         self.closed = False
         self._responder = responder
+        self._finished = False
+        self._headers_written = False
+        self._auto_finish = True
+        self._completed = False
         self.clear()
-        if kwargs:
+        if kwargs or type(self).initialize is not _BASE_INITIALIZE:
             self.initialize(**kwargs)
-        else:
-            self.initialize()
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -266,12 +264,27 @@ class RequestHandler:
 
     def clear(self) -> None:
         """Reset headers, status and body to the defaults (not possible once flushed)."""
-        headers = self._headers = _new_headers(Headers)
-        headers._fields = {"content-type": [_DEFAULT_CONTENT_TYPE]}
-        self.set_default_headers()
+        self._header_fields: dict[str, list[tuple[str, str]]] = {
+            "content-type": [_DEFAULT_CONTENT_TYPE]}
+        if type(self).set_default_headers is not _BASE_SET_DEFAULT_HEADERS:
+            self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
         self._reason = "OK"
+
+    @property
+    def _headers(self) -> Headers:
+        """The response's header fields as a :class:`Headers` (a view: changes to it
+        are changes to the response)."""
+        headers = _new_headers(Headers)
+        headers._fields = self._header_fields
+        return headers
+
+    @_headers.setter
+    def _headers(self, headers: Headers) -> None:
+        if not isinstance(headers, Headers):
+            headers = Headers(headers.items())
+        self._header_fields = headers._fields
 
     def set_status(self, status_code: int, reason: str | None = None) -> None:
         if reason is None:
@@ -291,17 +304,21 @@ class RequestHandler:
             value = _header_value(value)
         if not value.isprintable():
             Headers._check(name, value)  # raises for CR, LF or NUL
-        self._headers._fields[name.lower()] = [(name, value)]
+        self._header_fields[name.lower()] = [(name, value)]
 
     def add_header(self, name: str, value: Any) -> None:
-        self._headers.add(name, _header_value(value))
+        headers = _new_headers(Headers)
+        headers._fields = self._header_fields
+        headers.add(name, _header_value(value))
 
     def clear_header(self, name: str) -> None:
-        if name in self._headers:
-            del self._headers[name]
+        self._header_fields.pop(name.lower(), None)
 
     def get_response_header(self, name: str, default: str | None = None) -> str | None:
-        return self._headers.get(name, default)
+        pairs = self._header_fields.get(name.lower())
+        if pairs is None:
+            return default
+        return pairs[0][1] if len(pairs) == 1 else ", ".join([value for _, value in pairs])
 
     def write(self, chunk: str | bytes | dict[str, Any]) -> None:
         """Buffer ``chunk``: bytes as they are, str as UTF-8, a dict as JSON (and the
@@ -390,19 +407,26 @@ class RequestHandler:
 
     def check_etag_header(self) -> bool:
         """True when the request's If-None-Match matches the response's ETag."""
-        condition = self.request._header("if-none-match")
+        request = self.request
+        if request._headers is None:  # no header map yet: look at the fields as received
+            condition = None
+            for name, value in request.connection.head.headers:
+                if len(name) == 13 and name.lower() == "if-none-match":
+                    condition = value if condition is None else f"{condition}, {value}"
+        else:
+            condition = request._headers.get("If-None-Match")
         if not condition:
             return False
-        etag = self._headers.get("Etag")
+        etag = self.get_response_header("Etag")
         return bool(etag) and etag_matches(condition, etag)  # type: ignore[arg-type]
 
     # -- sending ---------------------------------------------------------------------------
 
     def _status_line(self) -> str:
-        return f"{self._status_code} {self._reason}"
+        return _status_line(self._status_code, self._reason)
 
     def _header_list(self) -> list[tuple[str, str]]:
-        return list(_chain(self._headers._fields.values()))
+        return list(_chain(self._header_fields.values()))
 
     def _write_headers(self) -> None:
         """Fix the status and headers with the server (sends nothing yet)."""
@@ -449,11 +473,12 @@ class RequestHandler:
             code = self._status_code
             method = self.request.method
             if code == 200 and (method == "GET" or method == "HEAD") \
-                    and "etag" not in self._headers._fields:
+                    and "etag" not in self._header_fields:
                 etag = self.compute_etag()
                 if etag:
-                    if type(etag) is str and etag.isprintable():
-                        self._headers._fields["etag"] = [("ETag", etag)]
+                    if type(self).compute_etag is _BASE_COMPUTE_ETAG \
+                            or (type(etag) is str and etag.isprintable()):
+                        self._header_fields["etag"] = [("ETag", etag)]
                     else:
                         self.set_header("ETag", etag)
                     if self.check_etag_header():
@@ -462,18 +487,21 @@ class RequestHandler:
                         code = 304
             buffer = self._write_buffer
             body = buffer[0] if len(buffer) == 1 else b"".join(buffer)
-            fields = self._headers._fields
+            fields = self._header_fields
             if code < 200 or code == 204 or code == 304:
                 body = b""
                 for name in _ENTITY_HEADERS:
                     self.clear_header(name)
             elif "content-length" not in fields:
-                fields["content-length"] = [("Content-Length", str(len(body)))]
+                length = _lengths.get(len(body)) or _length_text(len(body))
+                fields["content-length"] = [("Content-Length", length)]
             if not self.closed:
                 headers: list[tuple[str, str]] = []
                 for pairs in fields.values():
                     headers += pairs
-                responder.respond(f"{self._status_code} {self._reason}", headers, body)
+                status = (self._status_code, self._reason)
+                responder.respond(_status_lines.get(status) or _status_line(*status),
+                                  headers, body)
             self._headers_written = True
         else:
             if self._write_buffer and not self.closed:
@@ -697,6 +725,9 @@ class RequestHandler:
         return self.application.static_url(path, include_version)
 
 
+_BASE_INITIALIZE = RequestHandler.initialize
+_BASE_COMPUTE_ETAG = RequestHandler.compute_etag
+_BASE_SET_DEFAULT_HEADERS = RequestHandler.set_default_headers
 _new_headers = object.__new__
 
 
@@ -708,6 +739,31 @@ class ErrorHandler(RequestHandler):
 
     def prepare(self) -> None:
         raise HTTPError(self._error_status)
+
+
+# Texts the responses repeat, made once: the same str objects each time are also quicker
+# for the server to look up its cached response heads by.
+_status_lines: dict[tuple[int, str], str] = {}
+_lengths: dict[int, str] = {}
+
+
+def _status_line(code: int, reason: str) -> str:
+    key = (code, reason)
+    line = _status_lines.get(key)
+    if line is None:
+        line = f"{code} {reason}"
+        if len(_status_lines) < 256:
+            _status_lines[key] = line
+    return line
+
+
+def _length_text(length: int) -> str:
+    text = _lengths.get(length)
+    if text is None:
+        text = str(length)
+        if length < 4096:
+            _lengths[length] = text
+    return text
 
 
 def etag_matches(condition: str, etag: str) -> bool:

@@ -36,7 +36,6 @@ class WebRequest:
     """
 
     # Worked out on first use (class-level defaults: an instance sets its own).
-    _headers: Headers | None = None
     _body: bytes | None = None
     _cookies: dict[str, str] | None = None
     _query_arguments: dict[str, list[str]] | None = None
@@ -57,23 +56,13 @@ class WebRequest:
         peer = raw.peer
         self.remote_ip: str = peer[0] if isinstance(peer, tuple) else ""
         self._start_time = time.monotonic()
+        self._headers: Headers | None = None
 
     @property
     def headers(self) -> Headers:
         if self._headers is None:
             self._headers = Headers(self.connection.head.headers)
         return self._headers
-
-    def _header(self, name: str) -> str | None:
-        """``headers.get(name)`` without building the header map when it is not built
-        yet (``name`` lower-case)."""
-        if self._headers is not None:
-            return self._headers.get(name)
-        found = None
-        for key, value in self.connection.head.headers:
-            if len(key) == len(name) and key.lower() == name:
-                found = value if found is None else f"{found}, {value}"
-        return found
 
     @property
     def host_name(self) -> str:

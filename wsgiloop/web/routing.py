@@ -190,8 +190,9 @@ class Router:
         self._index: list[tuple[re.Pattern[str] | None, dict[str, tuple[int, Rule]],
                                 list[tuple[int, Rule]]]] | None = None
         self._needs_host = False
-        #: Decoded path -> ``(handler class, kwargs)`` for the literal paths whose rule
-        #: wins on any host (no other rule before it takes the path); None: to rebuild.
+        #: Path -> ``(handler class, kwargs)`` for literal paths (starting with "/", no
+        #: "%") whose rule wins on any host (no other rule before it takes the path);
+        #: None: to rebuild.
         self.exact_targets: dict[str, tuple[type[RequestHandler], dict[str, Any]]] | None = None
 
     def add(self, host_pattern: str, rules: Iterable[Rule | Sequence[Any]]) -> None:
@@ -284,6 +285,10 @@ class Router:
                 literal = rule.literal
                 if literal is None or rule.regex is None or literal in seen \
                         or type(rule).match is not Rule.match:
+                    continue
+                if not literal.startswith("/") or "%" in literal:
+                    # Left to the general look-up, so that a key here is also what the
+                    # request target spells (no percent-decoding, no "*").
                     continue
                 seen.add(literal)
                 if any(earlier.match(literal) is not None for earlier in rules[:i]):

@@ -76,10 +76,10 @@ class Application:
             dict(settings.get("default_handler_args") or {}),
         )
         cls = type(self)
-        #: serve, resolve and run_handler are this class's own: __call__ may shortcut them.
-        self._plain_serving = (cls.serve is Application.serve
-                               and cls.resolve is Application.resolve
-                               and cls.run_handler is Application.run_handler)
+        #: serve and resolve are this class's own: __call__ may take a literal route's
+        #: handler without them.
+        self._plain_serving = cls.serve is Application.serve \
+            and cls.resolve is Application.resolve
 
     def add_handlers(self, host_pattern: str, rules: Iterable[Rule | Sequence[Any]]) -> None:
         """Add rules for requests whose host (without port) fully matches
@@ -116,7 +116,7 @@ class Application:
         target = exact.get(path)
         if target is not None:  # a literal route (the usual case): a dict look-up away
             return target, [], {}
-        found = router.lookup(split_host(host) if router.needs_host else "", path)
+        found = router.lookup(split_host(host), path)
         if found is not None:
             rule, args, kwargs = found
             if rule.regex is None:  # a mount
@@ -134,24 +134,14 @@ class Application:
             from .inprocess import call_as_wsgi  # only WSGI callers pay for the import
             return call_as_wsgi(self, request, responder)
         if self._plain_serving:
-            # The common case in short: a literal route, the body at hand.  (What
-            # serve, resolve and run_handler would do, without their calls.)
+            # The common case in short: a literal route, the body at hand -- what serve
+            # and resolve would find, without their calls.
             exact = self.router.exact_targets
             if exact is not None and not request.body_deferred:
-                target = exact.get(request.head.path)
+                path = request.head.path
+                target = exact.get(path)
                 if target is not None:
-                    handler_class, init_kwargs = target
-                    web_request = WebRequest(request, request.head.path)
-                    try:
-                        if init_kwargs:
-                            handler = handler_class(self, web_request, responder,
-                                                    **init_kwargs)
-                        else:
-                            handler = handler_class(self, web_request, responder)
-                    except Exception as exc:
-                        self._handler_failed(handler_class, web_request, responder, exc)
-                        return None
-                    handler._execute([], {})
+                    self.run_handler(target, request, responder, path, [], {})
                     return None
         self.serve(request, responder)
         return None

@@ -164,8 +164,10 @@ class RequestHandler:
         self._auto_finish = True
         self._completed = False
         self.clear()
-        if kwargs or type(self).initialize is not _BASE_INITIALIZE:
+        if kwargs:
             self.initialize(**kwargs)
+        else:
+            self.initialize()
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -266,8 +268,7 @@ class RequestHandler:
         """Reset headers, status and body to the defaults (not possible once flushed)."""
         self._header_fields: dict[str, list[tuple[str, str]]] = {
             "content-type": [_DEFAULT_CONTENT_TYPE]}
-        if type(self).set_default_headers is not _BASE_SET_DEFAULT_HEADERS:
-            self.set_default_headers()
+        self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
         self._reason = "OK"
@@ -472,12 +473,15 @@ class RequestHandler:
         if not self._headers_written:
             code = self._status_code
             method = self.request.method
+            cls = type(self)
+            # With set_header not overridden, the fields below are set directly.
+            plain = cls.set_header is _BASE_SET_HEADER
             if code == 200 and (method == "GET" or method == "HEAD") \
                     and "etag" not in self._header_fields:
                 etag = self.compute_etag()
                 if etag:
-                    if type(self).compute_etag is _BASE_COMPUTE_ETAG \
-                            or (type(etag) is str and etag.isprintable()):
+                    if plain and (cls.compute_etag is _BASE_COMPUTE_ETAG
+                                  or (type(etag) is str and etag.isprintable())):
                         self._header_fields["etag"] = [("ETag", etag)]
                     else:
                         self.set_header("ETag", etag)
@@ -494,7 +498,11 @@ class RequestHandler:
                     self.clear_header(name)
             elif "content-length" not in fields:
                 length = _lengths.get(len(body)) or _length_text(len(body))
-                fields["content-length"] = [("Content-Length", length)]
+                if plain:
+                    fields["content-length"] = [("Content-Length", length)]
+                else:
+                    self.set_header("Content-Length", length)
+                    fields = self._header_fields
             if not self.closed:
                 headers: list[tuple[str, str]] = []
                 for pairs in fields.values():
@@ -725,9 +733,8 @@ class RequestHandler:
         return self.application.static_url(path, include_version)
 
 
-_BASE_INITIALIZE = RequestHandler.initialize
 _BASE_COMPUTE_ETAG = RequestHandler.compute_etag
-_BASE_SET_DEFAULT_HEADERS = RequestHandler.set_default_headers
+_BASE_SET_HEADER = RequestHandler.set_header
 _new_headers = object.__new__
 
 

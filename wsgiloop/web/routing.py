@@ -187,9 +187,8 @@ class Router:
         self._groups: list[tuple[re.Pattern[str], list[Rule]]] = []
         self._default: tuple[re.Pattern[str], list[Rule]] | None = None
         self._named: dict[str, Rule] = {}
-        self._index: list[tuple[re.Pattern[str] | None, dict[str, tuple[int, Rule]],
+        self._index: list[tuple[re.Pattern[str], dict[str, tuple[int, Rule]],
                                 list[tuple[int, Rule]]]] | None = None
-        self._needs_host = False
         #: Path -> ``(handler class, kwargs)`` for literal paths (starting with "/", no
         #: "%") whose rule wins on any host (no other rule before it takes the path);
         #: None: to rebuild.
@@ -221,13 +220,6 @@ class Router:
         found = self.lookup(host, path)
         return None if found is None else Match(*found)
 
-    @property
-    def needs_host(self) -> bool:
-        """True when some rules are for particular hosts (else the host is not looked at)."""
-        if self._index is None:
-            self._build_index()
-        return self._needs_host
-
     def lookup(self, host: str, path: str
                ) -> tuple[Rule, list[Any], dict[str, Any]] | None:
         """:meth:`find` as a tuple ``(rule, args, kwargs)``, or None."""
@@ -235,7 +227,7 @@ class Router:
         if index is None:
             index = self._build_index()
         for host_regex, exact, others in index:
-            if host_regex is not None and not host_regex.fullmatch(host):
+            if not host_regex.fullmatch(host):
                 continue
             hit = exact.get(path)
             if hit is None:
@@ -254,7 +246,7 @@ class Router:
             return hit[1], [], {}
         return None
 
-    def _build_index(self) -> list[tuple[re.Pattern[str] | None, dict[str, tuple[int, Rule]],
+    def _build_index(self) -> list[tuple[re.Pattern[str], dict[str, tuple[int, Rule]],
                                          list[tuple[int, Rule]]]]:
         """Per host group, in order: literal paths in a dict (the first rule for a path
         wins), and the other rules with their positions."""
@@ -269,9 +261,7 @@ class Router:
                     exact.setdefault(rule.literal, (i, rule))
                 else:
                     others.append((i, rule))
-            # The catch-all group takes every host: no need to match it.
-            index.append((None if group is self._default else host_regex, exact, others))
-        self._needs_host = bool(self._groups)
+            index.append((host_regex, exact, others))
         self._index = index
         return index
 

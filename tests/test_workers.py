@@ -574,7 +574,7 @@ def _stuck_request(server: Server) -> threading.Thread:
 
 
 def test_stuck_worker_stack_is_dumped_and_worker_replaced(serve):
-    server = serve("-w", "1", "-t", "2")
+    server = serve("-w", "1", "-t", "2", "--graceful-timeout", "3")
     [stuck] = server.wait_workers(1)
     sent = time.monotonic()
     client = _stuck_request(server)
@@ -597,7 +597,8 @@ def test_stuck_worker_stack_is_dumped_and_worker_replaced(serve):
 
 @pytest.mark.parametrize("threads", ["0", "2"])
 def test_request_timeout_logs_stack_and_replaces_worker(serve, threads):
-    server = serve("-w", "1", "--threads", threads, "--request-timeout", "1")
+    server = serve("-w", "1", "--threads", threads, "--request-timeout", "1",
+                   "--graceful-timeout", "3")
     [stuck] = server.wait_workers(1)
     client = _stuck_request(server)
     _, m = server.wait_for_log(r"worker \d+: request 'GET /stuck' has run [\d.]+s, past "
@@ -929,7 +930,8 @@ def test_usr1_wsgi_errors_and_stack_dumps_follow_the_reopened_log(serve, tmp_pat
     file too, for workers started before and after the USR1."""
     errlog = tmp_path / "error.log"
     moved = tmp_path / "error.log.1"
-    server = serve("-w", "1", "-t", "2", "--error-log", str(errlog), log_file=errlog)
+    server = serve("-w", "1", "-t", "2", "--graceful-timeout", "3", "--error-log", str(errlog),
+                   log_file=errlog)
     [worker] = server.wait_workers(1)
     errlog.rename(moved)
     server.signal(signal.SIGUSR1)
@@ -983,7 +985,10 @@ def test_hup_stack_dumps_stay_in_the_error_log(serve, tmp_path):
     """HUP reopens the error log (settings reload); the new generation's stack dumps
     must still go there, not to stderr."""
     errlog = tmp_path / "error.log"
-    server = serve("-w", "1", "-t", "2", "--error-log", str(errlog), log_file=errlog)
+    # --graceful-timeout 3: if the stuck request's retry lands on the replacement worker,
+    # the final TERM must not wait the default 30 s for it.
+    server = serve("-w", "1", "-t", "2", "--graceful-timeout", "3", "--error-log", str(errlog),
+                   log_file=errlog)
     [first] = server.wait_workers(1)
     server.signal(signal.SIGHUP)
     [worker] = server.wait_workers(1, exclude={first})

@@ -27,6 +27,7 @@ the connection is closed.  Timeouts: the whole head must arrive within
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import socket
@@ -42,7 +43,7 @@ from .http import END_OF_MESSAGE, NEED_DATA, HTTPLimits, ProtocolError, RequestH
 from .http.errors import REASONS
 from .http.proxies import parse_proxy_header
 from .http.response import CLOSE, LENGTH, ResponseFramer, http_date
-from .ioloop import IOLoop, Timer
+from .ioloop import READ, IOLoop, Timer
 from .iostream import IOStream, SSLIOStream
 
 log = logging.getLogger("wsgiloop.error")
@@ -698,7 +699,7 @@ class HTTPServer:
             sock.setblocking(False)
             # Exclusive: of the workers sharing this socket, only one is woken per
             # connection, instead of all of them racing for it.
-            self.loop.add_handler(sock.fileno(), self._on_acceptable, 0x001, exclusive=True)
+            self.loop.add_handler(sock.fileno(), self._on_acceptable, READ, exclusive=True)
 
     def _on_acceptable(self, fd: int, events: int) -> None:
         sock = next(s for s in self.sockets if s.fileno() == fd)
@@ -708,13 +709,13 @@ class HTTPServer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                if exc.errno in (24, 23, 105, 12):  # EMFILE, ENFILE, ENOBUFS, ENOMEM
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     log.error("cannot accept a connection: %s; pausing accepts for 0.5s", exc)
                     self._pause_accepting(0.5)
                     return
-                if exc.errno in (103, 104, 71):  # ECONNABORTED, ECONNRESET, EPROTO
+                if exc.errno in (errno.ECONNABORTED, errno.ECONNRESET, errno.EPROTO):
                     continue
-                if exc.errno == 22:  # EINVAL: the master shut the socket down (stopping)
+                if exc.errno == errno.EINVAL:  # the master shut the socket down (stopping)
                     self.loop.remove_handler(fd)
                     return
                 raise
@@ -727,7 +728,7 @@ class HTTPServer:
         def resume() -> None:
             if self._accepting:
                 for sock in self.sockets:
-                    self.loop.add_handler(sock.fileno(), self._on_acceptable, 0x001,
+                    self.loop.add_handler(sock.fileno(), self._on_acceptable, READ,
                                           exclusive=True)
 
         self.loop.call_later(seconds, resume)

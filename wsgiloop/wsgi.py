@@ -416,7 +416,7 @@ class WSGIGateway:
 class _Response:
     """One application call and the streaming of its result, on the loop thread."""
 
-    __slots__ = ("gateway", "request", "responder", "result", "iterator", "started",
+    __slots__ = ("gateway", "request", "responder", "result", "iterator",
                  "status", "headers", "framer", "closed")
 
     def __init__(self, gateway: WSGIGateway, request: Request, responder: HTTPConnection) -> None:
@@ -425,7 +425,6 @@ class _Response:
         self.responder = responder
         self.result: Any = None
         self.iterator: Iterator[bytes] | None = None
-        self.started = False
         self.status: str | None = None
         self.headers: list[tuple[str, str]] | None = None
         self.framer: Any = None

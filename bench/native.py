@@ -1,10 +1,13 @@
 """Native-mode benchmark: wsgiloop.web hello against Tornado's own native hello, and the
 memory of one wsgiloop worker holding 10,000 idle long-poll connections.
 
-    python bench/native.py [--duration 10] [--connections 10000] [--out FILE]
+    python bench/native.py [--duration 10] [--rounds 3] [--connections 10000] [--out FILE]
 
 The servers run one process each, pinned to CPU 0, and wrk to CPU 1 (as in bench/run.py);
-with 2 cores, client and server get one core each.  The long-poll part opens the
+with 2 cores, client and server get one core each.  The hello runs alternate between the
+two servers for ``--rounds`` rounds (a fresh server each run), so a slow patch of the
+machine hits both; the report gives every round, the median of each server and the ratio
+of the medians, with the lowest and highest per-round ratio beside it.  The long-poll part opens the
 connections from this script (non-blocking sockets), sends one request on each, checks
 the server reports them all waiting, reads the worker's RSS (VmRSS of the worker process),
 then releases them with one request and counts the answers.
@@ -21,6 +24,7 @@ import selectors
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -168,13 +172,13 @@ def long_poll_memory(count: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "native.md"))
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
         return 2
-    rows = []
     servers = {
         "wsgiloop native": lambda port: [sys.executable, "-m", "wsgiloop",
                                          "bench.native_apps:application",
@@ -182,21 +186,33 @@ def main() -> int:
         "tornado native": lambda port: [sys.executable, "bench/tornado_native.py",
                                         "--port", str(port)],
     }
-    for name, command in servers.items():
-        port = free_port()
-        proc = start(command(port), port)
-        try:
-            wrk(port, 1)  # warm-up
-            rows.append((name, wrk(port, args.duration)))
-        finally:
-            stop(proc)
-    tornado = rows[-1][1]["rps"]
+    runs: dict[str, list[dict]] = {name: [] for name in servers}
+    for round_number in range(1, args.rounds + 1):
+        for name, command in servers.items():
+            port = free_port()
+            proc = start(command(port), port)
+            try:
+                wrk(port, 1)  # warm-up
+                result = wrk(port, args.duration)
+            finally:
+                stop(proc)
+            runs[name].append(result)
+            print(f"round {round_number}: {name} {result['rps']:,.0f} req/s", file=sys.stderr)
+    ours, theirs = (runs[name] for name in servers)
+    ratios = [a["rps"] / b["rps"] for a, b in zip(ours, theirs, strict=True)]
     lines = ["# Native hello (keep-alive, 50 connections, 1 process each)", "",
-             "| server | req/s | vs tornado native | p50 | p99 | errors |",
-             "| --- | ---: | ---: | ---: | ---: | --- |"]
-    for name, r in rows:
-        lines.append(f"| {name} | {r['rps']:,.0f} | {r['rps'] / tornado:.2f}x | {r['p50']} | "
-                     f"{r['p99']} | {r['errors']} |")
+             "| round | wsgiloop native | p50 | p99 | tornado native | p50 | p99 | ratio |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for number, (a, b, ratio) in enumerate(zip(ours, theirs, ratios, strict=True), 1):
+        errors = "" if a["errors"] == b["errors"] == "0" else \
+            f" (errors: {a['errors']} / {b['errors']})"
+        lines.append(f"| {number} | {a['rps']:,.0f} | {a['p50']} | {a['p99']} | "
+                     f"{b['rps']:,.0f} | {b['p50']} | {b['p99']} | {ratio:.2f}x{errors} |")
+    ours_median = statistics.median(r["rps"] for r in ours)
+    theirs_median = statistics.median(r["rps"] for r in theirs)
+    lines += ["", f"Median: wsgiloop native {ours_median:,.0f} req/s, tornado native "
+              f"{theirs_median:,.0f} req/s: **{ours_median / theirs_median:.2f}x** "
+              f"(per round {min(ratios):.2f}x to {max(ratios):.2f}x)."]
     memory = long_poll_memory(args.connections)
     lines += ["", f"# One wsgiloop worker holding {memory['connections']:,} idle long polls", "",
               "| waiting | released | answered | worker RSS idle | worker RSS holding | per "

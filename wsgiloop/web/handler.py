@@ -149,6 +149,21 @@ class RequestHandler:
     _current_user: Any = _ARG_DEFAULT
     _abort_hooked = False
 
+    # Whether the class overrides the do-nothing hooks and the header/ETag methods; what
+    # it does not override is not called per request (set by __init_subclass__).
+    _calls_initialize = _calls_prepare = _calls_on_finish = _calls_default_headers = False
+    _plain_headers = _plain_etag = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        base = RequestHandler
+        cls._calls_initialize = cls.initialize is not base.initialize
+        cls._calls_prepare = cls.prepare is not base.prepare
+        cls._calls_on_finish = cls.on_finish is not base.on_finish
+        cls._calls_default_headers = cls.set_default_headers is not base.set_default_headers
+        cls._plain_headers = cls.set_header is base.set_header
+        cls._plain_etag = cls.compute_etag is base.compute_etag
+
     def __init__(self, application: Application, request: WebRequest, responder: Any,
                  **kwargs: Any) -> None:
         self.application = application
@@ -166,7 +181,7 @@ class RequestHandler:
         self.clear()
         if kwargs:
             self.initialize(**kwargs)
-        else:
+        elif self._calls_initialize:
             self.initialize()
 
     # -- hooks -----------------------------------------------------------------------------
@@ -268,7 +283,8 @@ class RequestHandler:
         """Reset headers, status and body to the defaults (not possible once flushed)."""
         self._header_fields: dict[str, list[tuple[str, str]]] = {
             "content-type": [_DEFAULT_CONTENT_TYPE]}
-        self.set_default_headers()
+        if self._calls_default_headers:
+            self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
         self._reason = "OK"
@@ -473,14 +489,13 @@ class RequestHandler:
         if not self._headers_written:
             code = self._status_code
             method = self.request.method
-            cls = type(self)
             # With set_header not overridden, the fields below are set directly.
-            plain = cls.set_header is _BASE_SET_HEADER
+            plain = self._plain_headers
             if code == 200 and (method == "GET" or method == "HEAD") \
                     and "etag" not in self._header_fields:
                 etag = self.compute_etag()
                 if etag:
-                    if plain and (cls.compute_etag is _BASE_COMPUTE_ETAG
+                    if plain and (self._plain_etag
                                   or (type(etag) is str and etag.isprintable())):
                         self._header_fields["etag"] = [("ETag", etag)]
                     else:
@@ -519,11 +534,7 @@ class RequestHandler:
         self._write_buffer = []
         self._finished = True
         if not self._completed:
-            self._completed = True
-            try:
-                self.on_finish()
-            except Exception:
-                log.exception("error in %s.on_finish", type(self).__name__)
+            self._complete()
 
     def _finish_quietly(self) -> None:
         """End a request whose client has gone (nothing is sent)."""
@@ -536,10 +547,11 @@ class RequestHandler:
         if self._completed:
             return
         self._completed = True
-        try:
-            self.on_finish()
-        except Exception:
-            log.exception("error in %s.on_finish", type(self).__name__)
+        if self._calls_on_finish:
+            try:
+                self.on_finish()
+            except Exception:
+                log.exception("error in %s.on_finish", type(self).__name__)
 
     # -- errors ------------------------------------------------------------------------------
 
@@ -650,13 +662,14 @@ class RequestHandler:
         """Run prepare and the method; called once by the application."""
         self.path_args, self.path_kwargs = args, kwargs
         try:
-            result = self.prepare()
-            if result is not None and inspect.isawaitable(result):
-                self._hook_abort()
-                self._task = Task(self._responder.loop, self._run_async(result, True))
-                return
-            if self._finished:
-                return
+            if self._calls_prepare:
+                result = self.prepare()
+                if result is not None and inspect.isawaitable(result):
+                    self._hook_abort()
+                    self._task = Task(self._responder.loop, self._run_async(result, True))
+                    return
+                if self._finished:
+                    return
             method = self.request.method
             function = getattr(self, _LOWER.get(method, ""), None) \
                 if method in self.SUPPORTED_METHODS else None
@@ -733,8 +746,6 @@ class RequestHandler:
         return self.application.static_url(path, include_version)
 
 
-_BASE_COMPUTE_ETAG = RequestHandler.compute_etag
-_BASE_SET_HEADER = RequestHandler.set_header
 _new_headers = object.__new__
 
 

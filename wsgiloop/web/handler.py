@@ -35,8 +35,9 @@ import json
 import logging
 import numbers
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from itertools import chain
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
@@ -148,6 +149,15 @@ class RequestHandler:
     _json: Any = _ARG_DEFAULT
     _current_user: Any = _ARG_DEFAULT
     _abort_hooked = False
+    #: True once the client has gone away.
+    closed = False
+    _finished = False
+    _headers_written = False
+    _auto_finish = True
+    _completed = False
+    #: The route's positional and keyword arguments (set when the handler runs).
+    path_args: Sequence[str] = ()
+    path_kwargs: Mapping[str, str] = MappingProxyType({})
 
     # Whether the class overrides the do-nothing hooks and the header/ETag methods; what
     # it does not override is not called per request (set by __init_subclass__).
@@ -168,21 +178,17 @@ class RequestHandler:
                  **kwargs: Any) -> None:
         self.application = application
         self.request = request
-        self.settings: dict[str, Any] = application.settings
-        self.path_args: list[str] = []
-        self.path_kwargs: dict[str, str] = {}
-        #: True once the client has gone away.
-        self.closed = False
         self._responder = responder
-        self._finished = False
-        self._headers_written = False
-        self._auto_finish = True
-        self._completed = False
         self.clear()
         if kwargs:
             self.initialize(**kwargs)
         elif self._calls_initialize:
             self.initialize()
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The application's settings."""
+        return self.application.settings
 
     # -- hooks -----------------------------------------------------------------------------
 

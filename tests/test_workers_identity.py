@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import grp
 import http.client
 import json
 import os
 import pwd
+import shutil
+import tempfile
 
 import pytest
 from support import ServerProcess
@@ -36,6 +39,63 @@ def test_user_and_group_are_switched_after_binding():
             gids = _status_field(pid, "Gid").split()
             assert set(uids) == {str(nobody.pw_uid)}, (pid, uids)
             assert set(gids) == {str(nobody.pw_gid)}, (pid, gids)
+
+
+_WHOAMI_APP = """
+import json, os
+
+def application(environ, start_response):
+    body = json.dumps({"uid": os.getuid(), "gid": os.getgid(),
+                       "groups": sorted(os.getgroups())}).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+"""
+
+
+@pytest.fixture
+def world_readable_app():
+    """A directory outside /root (readable by nobody) holding whoami_app.py."""
+    directory = tempfile.mkdtemp(prefix="wsgiloop-user-", dir="/tmp")
+    os.chmod(directory, 0o755)
+    path = os.path.join(directory, "whoami_app.py")
+    with open(path, "w") as f:
+        f.write(_WHOAMI_APP)
+    os.chmod(path, 0o644)
+    yield directory
+    shutil.rmtree(directory)
+
+
+def _whoami(s: ServerProcess) -> dict:
+    conn = http.client.HTTPConnection(s.host, s.port, timeout=5)
+    conn.request("GET", "/")
+    response = conn.getresponse()
+    assert response.status == 200
+    data = json.loads(response.read())
+    conn.close()
+    return data
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_workers_import_the_app_as_the_new_user(world_readable_app):
+    """Without --preload the worker imports the app after the switch, as gunicorn's do:
+    by name (``-u nobody -g nogroup``), supplementary groups dropped."""
+    nobody = pwd.getpwnam("nobody")
+    group = grp.getgrgid(nobody.pw_gid).gr_name
+    with ServerProcess("whoami_app:application", "-u", "nobody", "-g", group,
+                       "--chdir", world_readable_app) as s:
+        assert _whoami(s) == {"uid": nobody.pw_uid, "gid": nobody.pw_gid,
+                              "groups": sorted(os.getgrouplist("nobody", nobody.pw_gid))}
+        assert _status_field(s.proc.pid, "Uid").split()[0] == str(nobody.pw_uid)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching groups needs root")
+def test_group_alone_keeps_the_user(world_readable_app):
+    nobody = pwd.getpwnam("nobody")
+    with ServerProcess("whoami_app:application", "--group", str(nobody.pw_gid),
+                       "--chdir", world_readable_app) as s:
+        seen = _whoami(s)
+    assert seen["uid"] == os.getuid()
+    assert seen["gid"] == nobody.pw_gid
 
 
 def test_umask_applies_to_the_server_processes():

@@ -97,7 +97,8 @@ def test_every_flag_and_alias_reaches_its_setting():
                "chdir": "/tmp", "root_path": "/x", "server_header": "x", "user": "root",
                "group": "root", "pid": "/tmp/x.pid", "interface": "wsgi", "config": "",
                "raw_env": "A=1", "pythonpath": "a,b",
-               "forwarded_allow_ips": "10.0.0.0/8,unix", "static": "/static=./x"}
+               "forwarded_allow_ips": "10.0.0.0/8,unix", "proxy_allow_ips": "10.1.2.3",
+               "static": "/static=./x"}
     for s in SETTINGS:
         if s.positional:
             continue

@@ -356,6 +356,28 @@ def test_untrusted_peer_is_served_without_a_header(untrusting: ServerProcess) ->
     assert environ["REMOTE_ADDR"] == "127.0.0.1"
 
 
+# -- a separate list for PROXY headers (gunicorn's proxy_allow_ips) ---------------------
+
+
+def test_proxy_allow_from_is_its_own_list() -> None:
+    """--proxy-allow-from names the PROXY senders apart from the forwarding-header
+    proxies: here 127.0.0.1 may send a PROXY header but its X-Forwarded-For is ignored."""
+    with ServerProcess(APP, "--proxy-protocol", "--proxy-allow-from", "127.0.0.1",
+                       "--forwarded-allow-ips", "10.9.9.9") as srv:
+        forwarded = REQUEST.replace(b"Connection: close\r\n",
+                                    b"Connection: close\r\nX-Forwarded-For: 198.51.100.1\r\n")
+        environ = environ_from(exchange(srv, v1() + forwarded))
+        assert environ["REMOTE_ADDR"] == "203.0.113.7"
+
+
+def test_proxy_allow_from_leaves_out_the_forwarding_proxies() -> None:
+    """A peer trusted for X-Forwarded-* only cannot send a PROXY header."""
+    with ServerProcess(APP, "--proxy-protocol", "--proxy-allow-from", "10.9.9.9",
+                       "--forwarded-allow-ips", "127.0.0.1") as srv:
+        assert_rejected(exchange(srv, v1() + REQUEST))
+        assert environ_from(exchange(srv, REQUEST))["REMOTE_ADDR"] == "127.0.0.1"
+
+
 # -- a real HAProxy in front -------------------------------------------------------------
 
 

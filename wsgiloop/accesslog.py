@@ -1,10 +1,12 @@
 """Access log lines in gunicorn's atom syntax; the default is Apache's combined format.
 
-Atoms: ``h`` remote address, ``l`` ``-``, ``u`` user (``-``), ``t`` time in brackets,
-``r`` request line, ``m`` method, ``U`` path, ``q`` query, ``H`` protocol, ``s`` status,
-``b`` body bytes (``-`` for none), ``B`` body bytes, ``f`` referer, ``a`` user agent,
-``T`` seconds, ``M`` milliseconds, ``D`` microseconds, ``p`` pid, and ``{name}i`` for a
-request header.
+Atoms, with gunicorn's meanings: ``h`` remote address, ``l`` ``-``, ``u`` user (``-``),
+``t`` time in brackets, ``r`` request line, ``m`` method, ``U`` path (percent-decoded, as
+in PATH_INFO), ``q`` query, ``H`` protocol, ``s`` status, ``b`` and ``B`` body bytes,
+``f`` referer, ``a`` user agent, ``T`` seconds, ``M`` milliseconds, ``D`` microseconds,
+``L`` seconds with six decimals, ``p`` pid, ``{name}i`` a request header, ``{name}o`` a
+response header, and ``{key}e`` a WSGI environ value (``-`` for native handlers, which
+have no environ).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import os
 import time
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 COMBINED = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 
@@ -32,6 +35,9 @@ class _Atoms(dict):
         request = self.request
         head = request.head
         if key == "h":
+            environ = request.environ
+            if environ is not None:  # REMOTE_ADDR, as trusted proxy headers set it
+                return environ.get("REMOTE_ADDR") or "-"
             peer = request.peer
             return peer[0] if isinstance(peer, tuple) else "-"
         if key in ("l", "u"):
@@ -43,16 +49,14 @@ class _Atoms(dict):
         if key == "m":
             return head.method
         if key == "U":
-            return head.path
+            return unquote_to_bytes(head.path).decode("latin-1")
         if key == "q":
             return head.query
         if key == "H":
             return head.version
         if key == "s":
             return str(self.status)
-        if key == "b":
-            return str(self.length) if self.length else "-"
-        if key == "B":
+        if key == "b" or key == "B":  # "0" for an empty body from both, as in gunicorn
             return str(self.length)
         if key == "f":
             return head.get("referer", "-")
@@ -65,11 +69,40 @@ class _Atoms(dict):
             return str(int(elapsed * 1000))
         if key == "D":
             return str(int(elapsed * 1_000_000))
+        if key == "L":
+            return f"{elapsed:.6f}"
         if key == "p":
             return f"<{os.getpid()}>"
-        if key.startswith("{") and key.endswith("}i"):
-            return head.get(key[1:-2], "-")
+        if key.startswith("{") and len(key) > 3 and key[-2] == "}":
+            name, kind = key[1:-2], key[-1]
+            if kind == "i":
+                return head.get(name, "-")
+            if kind == "o":
+                return _field(request.response_headers or (), name)
+            if kind == "e":
+                return _environ_value(request.environ, name)
         return "-"
+
+
+def _field(headers: Any, name: str) -> str:
+    """The last ``name`` field of a response (case-insensitive), or ``-``."""
+    lname = name.lower()
+    found = "-"
+    for field_name, value in headers:
+        if field_name.lower() == lname:
+            found = value
+    return found
+
+
+def _environ_value(environ: dict[str, Any] | None, key: str) -> str:
+    """An environ value by key, matched case-insensitively as gunicorn does."""
+    if not environ:
+        return "-"
+    value = environ.get(key)
+    if value is None:
+        lkey = key.lower()
+        value = next((v for k, v in environ.items() if k.lower() == lkey), None)
+    return "-" if value is None else str(value)
 
 
 class AccessLogger:

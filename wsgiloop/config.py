@@ -471,12 +471,12 @@ SETTINGS: list[Setting] = [
         "access_log_format", ("--access-log-format",), "Logging",
         '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
         _access_log_format, kind="format", metavar="FORMAT", aliases=("--access-logformat",),
-        help="The access log line, with gunicorn-style atoms: h remote address, l '-', "
-             "u remote user, t time, r request line, m method, U path, q query string, "
-             "H protocol, s status, b response bytes ('-' for none), B response bytes, "
-             "f referer, a user agent, T seconds, M milliseconds, D microseconds, "
-             "p process id, {name}i request header.  The default is Apache's combined "
-             "format."),
+        help="The access log line, with gunicorn's atoms: h remote address, l '-', "
+             "u remote user, t time, r request line, m method, U path (decoded), "
+             "q query string, H protocol, s status, b and B response bytes, f referer, "
+             "a user agent, T seconds, M milliseconds, D microseconds, L seconds with "
+             "decimals, p process id, {name}i request header, {name}o response header, "
+             "{key}e WSGI environ value.  The default is Apache's combined format."),
     # HTTP limits -----------------------------------------------------------------------
     Setting(
         "limit_request_line", ("--limit-request-line",), "HTTP limits", 8190, _size(1),
@@ -562,7 +562,13 @@ SETTINGS: list[Setting] = [
     Setting(
         "proxy_protocol", ("--proxy-protocol",), "Server", False, _boolean, kind="flag",
         help="Expect a PROXY protocol v1 or v2 header (from HAProxy, say) at the start of "
-             "each connection from a trusted proxy (--forwarded-allow-ips)."),
+             "each connection from a trusted proxy (--proxy-allow-from)."),
+    Setting(
+        "proxy_allow_ips", ("--proxy-allow-from",), "Server", "", _proxy_list, kind="list",
+        metavar="IPS", default_text="the --forwarded-allow-ips list",
+        help="Comma-separated addresses or networks, 'unix' or '*': the peers whose PROXY "
+             "protocol headers are believed, when they differ from --forwarded-allow-ips. "
+             "Connections from other peers are served without a PROXY header."),
     Setting(
         "slow_callback_threshold", ("--slow-callback-threshold",), "Server", 1.0,
         _seconds(True), kind="seconds", metavar="SECONDS",
@@ -943,8 +949,7 @@ GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "paste": _refuse("PasteDeploy is not supported: name the application as module:app"),
     "raw_paste_global_conf": _refuse("PasteDeploy is not supported"),
     "proxy_protocol": _set("proxy_protocol", _gunicorn_proxy_protocol),
-    "proxy_allow_ips": _refuse("PROXY headers are believed from --forwarded-allow-ips "
-                               "proxies; there is no separate list", "127.0.0.1,::1"),
+    "proxy_allow_ips": _set("proxy_allow_ips"),
     "protocol": _refuse("wsgiloop speaks HTTP only (no uwsgi protocol)", "http"),
     "uwsgi_allow_ips": _ignore("wsgiloop does not speak the uwsgi protocol",
                                "127.0.0.1,::1"),

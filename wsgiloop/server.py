@@ -65,8 +65,9 @@ class ConnectionParameters:
     * ``high_water``/``low_water``: write-buffer marks for back-pressure;
     * ``linger``: seconds to keep reading after an error reply before closing;
     * ``proxy_protocol``: expect a PROXY protocol (v1 or v2) header first on connections
-      from ``trusted_proxies`` (a :class:`~wsgiloop.http.proxies.TrustedProxies`); the
-      client address it gives replaces the peer's.
+      from ``proxy_protocol_peers``, or from ``trusted_proxies`` when that is None (each a
+      :class:`~wsgiloop.http.proxies.TrustedProxies`); the client address it gives
+      replaces the peer's.
     """
 
     limits: HTTPLimits = field(default_factory=HTTPLimits)
@@ -80,6 +81,7 @@ class ConnectionParameters:
     linger: float = 2.0
     proxy_protocol: bool = False
     trusted_proxies: Any = None
+    proxy_protocol_peers: Any = None
 
 
 class Request:
@@ -91,7 +93,8 @@ class Request:
     """
 
     __slots__ = ("head", "body", "body_length", "peer", "sockname", "scheme", "start_time",
-                 "_connection", "body_deferred", "protocol_error", "connection_data")
+                 "_connection", "body_deferred", "protocol_error", "connection_data",
+                 "environ", "response_headers")
 
     def __init__(self, head: RequestHead, connection: HTTPConnection) -> None:
         self.head = head
@@ -105,6 +108,10 @@ class Request:
         self.body_deferred = False
         self.protocol_error: ProtocolError | None = None
         self.connection_data = connection.delegate_data
+        #: The WSGI environ, once a gateway made one (for the access log's ``e`` atoms).
+        self.environ: dict[str, Any] | None = None
+        #: The response's header fields, kept only while an access log is written.
+        self.response_headers: list[tuple[str, str]] | None = None
 
     def read_body(self) -> None:
         """Receive a deferred body now, sending ``100 Continue`` first.
@@ -159,9 +166,12 @@ class HTTPConnection:
         self.delegate_data: dict[str, Any] = {}
         self.parser = RequestParser(params.limits)
         self._proxy_header: bytes | None = None
-        if params.proxy_protocol and params.trusted_proxies is not None \
-                and params.trusted_proxies.trusts(peer):
-            self._proxy_header = b""  # collecting the PROXY header
+        if params.proxy_protocol:
+            peers = params.proxy_protocol_peers
+            if peers is None:
+                peers = params.trusted_proxies
+            if peers is not None and peers.trusts(peer):
+                self._proxy_header = b""  # collecting the PROXY header
         self._state = _IDLE
         self._processing = False
         self._request: Request | None = None
@@ -394,6 +404,8 @@ class HTTPConnection:
         framer = ResponseFramer(head.method, head.version, keep_alive, status, headers,
                                 self.params.server_header)
         self._framer = framer
+        if request is not None and self.access_log is not None:
+            request.response_headers = headers
         return framer
 
     def write(self, data: bytes) -> bool:
@@ -447,6 +459,8 @@ class HTTPConnection:
         framer = ResponseFramer(head.method, head.version, keep_alive, status, headers,
                                 self.params.server_header, len(body))
         self._framer = framer
+        if request is not None and self.access_log is not None:
+            request.response_headers = headers
         self.head_sent = True
         if framer.mode == LENGTH and len(body) == framer.content_length:
             framer.sent = len(body)

@@ -67,6 +67,8 @@ def connection_parameters(settings: Any) -> ConnectionParameters:
         server_header=server_header,
         proxy_protocol=settings.proxy_protocol,
         trusted_proxies=trusted_proxies(settings),
+        proxy_protocol_peers=TrustedProxies(settings.proxy_allow_ips)
+        if settings.proxy_allow_ips else None,
     )
 
 

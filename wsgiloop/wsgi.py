@@ -474,7 +474,7 @@ class _Response:
             self._run()
 
     def _run(self) -> None:
-        environ = self.gateway.build_environ(self.request)
+        environ = self.request.environ = self.gateway.build_environ(self.request)
         try:
             result = self.gateway.app(environ, self.start_response)
             self.result = result

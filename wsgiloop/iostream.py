@@ -298,6 +298,15 @@ class IOStream:
         queue = self._write_queue
         sock = self.socket
         try:
+            if len(queue) == 1 and type(queue[0]) is bytes:
+                # The usual case, one response's bytes: one send, no gathering.
+                data = queue[0]
+                sent = sock.send(data)
+                self.buffered_bytes -= sent
+                if sent == len(data):
+                    queue.clear()
+                else:
+                    queue[0] = memoryview(data)[sent:]
             while queue:
                 head = queue[0]
                 if isinstance(head, _FileChunk):
@@ -334,7 +343,8 @@ class IOStream:
         except OSError as exc:
             self._fail(exc)
             return
-        self._set_interest(self._wanted_interest())
+        if queue or self._interest != (0 if self._read_paused else READ):
+            self._set_interest(self._wanted_interest())
         if self._drain_callback is not None and self.buffered_bytes <= self.low_water \
                 and not (queue and isinstance(queue[0], _FileChunk)):
             callback, self._drain_callback = self._drain_callback, None

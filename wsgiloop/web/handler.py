@@ -540,7 +540,9 @@ class RequestHandler:
         self._write_buffer = []
         self._finished = True
         if not self._completed:
-            self._complete()
+            self._completed = True
+            if self._calls_on_finish:
+                self._run_on_finish()
 
     def _finish_quietly(self) -> None:
         """End a request whose client has gone (nothing is sent)."""
@@ -554,10 +556,13 @@ class RequestHandler:
             return
         self._completed = True
         if self._calls_on_finish:
-            try:
-                self.on_finish()
-            except Exception:
-                log.exception("error in %s.on_finish", type(self).__name__)
+            self._run_on_finish()
+
+    def _run_on_finish(self) -> None:
+        try:
+            self.on_finish()
+        except Exception:
+            log.exception("error in %s.on_finish", type(self).__name__)
 
     # -- errors ------------------------------------------------------------------------------
 

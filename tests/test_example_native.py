@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import time
 
@@ -64,6 +65,32 @@ def test_long_poll_is_released_by_a_post(server):
     for resp, data in results:
         assert resp.status == 200
         assert [m["text"] for m in json.loads(data)["messages"]] == ["hello board"]
+
+
+def _waiting(server) -> int:
+    _, data = call(server, "GET", "/api/messages")
+    return json.loads(data)["waiting"]
+
+
+def _wait_for_waiting(server, count: int) -> int:
+    deadline = time.monotonic() + 5
+    while (seen := _waiting(server)) != count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return seen
+
+
+@pytest.mark.parametrize("path", ["/api/poll?cursor={cursor}", "/api/events?cursor={cursor}"])
+def test_a_client_that_leaves_stops_waiting(server, path):
+    """A long poll or event stream whose client disconnects is no longer counted (its
+    wait is cancelled at once, not left to its 30 s timeout)."""
+    _, data = call(server, "GET", "/api/messages")
+    cursor = max([m["id"] for m in json.loads(data)["messages"]], default=0)
+    before = _waiting(server)
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    sock.sendall(f"GET {path.format(cursor=cursor)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert _wait_for_waiting(server, before + 1) == before + 1
+    sock.close()
+    assert _wait_for_waiting(server, before) == before
 
 
 def test_event_stream_delivers_posts(server):

@@ -78,6 +78,8 @@ class Messages(RequestHandler):
 
 
 class Poll(RequestHandler):
+    cancel_on_disconnect = True  # a client that leaves stops waiting (and being counted)
+
     async def get(self) -> None:
         try:
             cursor = int(self.get_argument("cursor", "0"))
@@ -97,6 +99,8 @@ class Poll(RequestHandler):
 
 
 class Events(RequestHandler):
+    cancel_on_disconnect = True
+
     async def get(self) -> None:
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")

@@ -147,6 +147,23 @@ def test_get_is_case_insensitive() -> None:
     assert h.get("missing", "dflt") == "dflt"
 
 
+def test_take_end_consumes_only_the_end_of_a_bodiless_request() -> None:
+    p = RequestParser()
+    p.feed(msg("GET /a HTTP/1.1", HOST) + msg("POST /b HTTP/1.1", HOST, "Content-Length: 2")
+           + b"xy")
+    assert not p.take_end()  # nothing parsed yet
+    assert isinstance(p.next_event(), RequestHead)
+    assert p.take_end()  # GET: no body, END_OF_MESSAGE taken
+    assert not p.take_end()
+    assert p.next_event() is NEED_DATA  # held until the response is sent
+    p.start_next_request()
+    head = p.next_event()
+    assert head.method == "POST"
+    assert not p.take_end()  # a body comes first
+    assert p.next_event() == b"xy"
+    assert p.next_event() is END_OF_MESSAGE
+
+
 def test_head_target_and_has_body() -> None:
     h = parse_one(msg("GET http://a.example/x?y HTTP/1.1", HOST))
     assert h.target == "http://a.example/x?y"

@@ -228,7 +228,7 @@ class HTTPConnection:
         stream = self.stream
         try:
             while self._state != _RESPONDING and self._state != _CLOSING:
-                if stream.buffered_bytes > self.params.high_water and self._state == _IDLE:
+                if self._state == _IDLE and stream.buffered_bytes > self.params.high_water:
                     # The client is not reading its responses: answer no more pipelined
                     # requests (and read no more) until it catches up.
                     stream.pause_reading()
@@ -249,6 +249,10 @@ class HTTPConnection:
                     self._begin(event)
                     if event.expect_continue:
                         self._dispatch()
+                    elif parser.take_end():  # no body: the request is complete now
+                        self._dispatch()
+                        if self._state == _IDLE and not parser.buffered:
+                            break
                 else:
                     self._add_body(event)  # type: ignore[arg-type]
         except ProtocolError as exc:

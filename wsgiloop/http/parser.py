@@ -119,6 +119,14 @@ class RequestParser:
         if self._state == _DONE:
             self._state = _HEAD
 
+    def take_end(self) -> bool:
+        """Consume the END_OF_MESSAGE that follows a head without a body, if that is
+        what comes next (a shortcut past one :meth:`next_event` call); True if it did."""
+        if self._state == _END:
+            self._state = _DONE
+            return True
+        return False
+
     def next_event(self) -> object:
         state = self._state
         if state == _HEAD:

@@ -1,7 +1,8 @@
 """Native-mode benchmark: wsgiloop.web hello against Tornado's own native hello, and the
 memory of one wsgiloop worker holding 10,000 idle long-poll connections.
 
-    python bench/native.py [--duration 10] [--rounds 3] [--connections 10000] [--out FILE]
+    python bench/native.py [--duration 10] [--rounds 3] [--path /|/dynamic]
+                           [--connections 10000] [--out FILE]
 
 The servers run one process each, pinned to CPU 0, and wrk to CPU 1 (as in bench/run.py);
 with 2 cores, client and server get one core each.  The hello runs alternate between the
@@ -70,9 +71,9 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def wrk(port: int, duration: int) -> dict:
+def wrk(port: int, duration: int, path: str = "/") -> dict:
     out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c50", f"-d{duration}s",
-                          "--latency", f"http://127.0.0.1:{port}/"],
+                          "--latency", f"http://127.0.0.1:{port}{path}"],
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = re.search(r"50%\s+([\d.]+\w+)", out).group(1)
@@ -173,6 +174,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--path", default="/", choices=["/", "/dynamic"],
+                        help="/: the constant hello; /dynamic: a body that changes with "
+                             "every request (so does its ETag)")
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "native.md"))
     args = parser.parse_args()
@@ -192,15 +196,16 @@ def main() -> int:
             port = free_port()
             proc = start(command(port), port)
             try:
-                wrk(port, 1)  # warm-up
-                result = wrk(port, args.duration)
+                wrk(port, 1, args.path)  # warm-up
+                result = wrk(port, args.duration, args.path)
             finally:
                 stop(proc)
             runs[name].append(result)
             print(f"round {round_number}: {name} {result['rps']:,.0f} req/s", file=sys.stderr)
     ours, theirs = (runs[name] for name in servers)
     ratios = [a["rps"] / b["rps"] for a, b in zip(ours, theirs, strict=True)]
-    lines = ["# Native hello (keep-alive, 50 connections, 1 process each)", "",
+    title = "Native hello" if args.path == "/" else "Native dynamic hello (GET /dynamic)"
+    lines = [f"# {title} (keep-alive, 50 connections, 1 process each)", "",
              "| round | wsgiloop native | p50 | p99 | tornado native | p50 | p99 | ratio |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for number, (a, b, ratio) in enumerate(zip(ours, theirs, ratios, strict=True), 1):

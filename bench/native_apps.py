@@ -10,6 +10,17 @@ class Hello(RequestHandler):
         self.write(b"Hello World!")
 
 
+class Dynamic(RequestHandler):
+    """A body (so its ETag, and at times its length) that changes with every request."""
+
+    count = 0
+
+    def get(self) -> None:
+        Dynamic.count += 1
+        self.set_header("Content-Type", "text/plain")
+        self.write(b"Hello visitor %d" % Dynamic.count)
+
+
 changed = aio.Event()
 
 
@@ -35,5 +46,5 @@ class Waiting(RequestHandler):
         self.write({"waiting": changed.waiters})
 
 
-application = Application([(r"/", Hello), (r"/wait", Wait), (r"/release", Release),
-                           (r"/waiting", Waiting)])
+application = Application([(r"/", Hello), (r"/dynamic", Dynamic), (r"/wait", Wait),
+                           (r"/release", Release), (r"/waiting", Waiting)])

@@ -31,6 +31,17 @@ class HelloHandler(tornado.web.RequestHandler):
         self.write(HELLO_BODY)
 
 
+class DynamicHandler(tornado.web.RequestHandler):
+    """The same as bench.native_apps.Dynamic: a body that changes with every request."""
+
+    count = 0
+
+    def get(self) -> None:
+        DynamicHandler.count += 1
+        self.set_header("Content-Type", "text/plain")
+        self.write(b"Hello visitor %d" % DynamicHandler.count)
+
+
 def load_app(spec: str):
     module_name, _, attr = spec.partition(":")
     module = importlib.import_module(module_name)
@@ -41,7 +52,7 @@ async def serve(host: str, port: int, wsgi: str | None) -> None:
     if wsgi:
         target = tornado.wsgi.WSGIContainer(load_app(wsgi))
     else:
-        target = tornado.web.Application([(r"/", HelloHandler)])
+        target = tornado.web.Application([(r"/", HelloHandler), (r"/dynamic", DynamicHandler)])
     server = tornado.httpserver.HTTPServer(target)
     server.listen(port, host)
     print(f"Listening at: http://{host}:{port}", file=sys.stderr, flush=True)

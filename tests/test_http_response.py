@@ -280,6 +280,17 @@ def test_control_characters_in_values_are_refused(headers) -> None:
         frame(headers=headers)
 
 
+def test_values_are_checked_each_time_under_a_known_name() -> None:
+    """A name checked once is remembered; its values are still checked every time, also
+    when a response with different values misses the cache of whole heads."""
+    frame(headers=[("X-Known", "fine"), ("ETag", '"1"')])
+    for value in ("a\r\nSet-Cookie: evil=1", "a\x00", "\u20ac"):
+        with pytest.raises(ValueError):
+            frame(headers=[("X-Known", value), ("ETag", '"2"')])
+    with pytest.raises(ValueError):
+        frame(status="200 OK\r\n", headers=[("X-Known", "fine")])
+
+
 @pytest.mark.parametrize("name", ["Bad Name", "X:Y", "", "X-A\r\n", "X\tA", "(x)", "X@A",
                                   "Caf\xe9", "\u20ac"])
 def test_non_token_names_are_refused(name) -> None:

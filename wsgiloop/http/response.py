@@ -32,6 +32,11 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
 
 _date_cache: list = [0, b""]
 _plans: dict[tuple, tuple] = {}  # (request kind, status, *headers) -> _plan() result
+# Header names already checked to be tokens -> their lower case.  A response whose values
+# differ each time (an ETag, a cookie, a length) misses _plans, and is then re-checked
+# value by value only: its names repeat.
+_checked_names: dict[str, str] = {}
+_checked_statuses: dict[str, tuple[int, bytes]] = {}  # status line -> code, bytes
 
 
 def http_date() -> bytes:
@@ -51,7 +56,12 @@ def _check_headers(status: str, headers: list[tuple[str, str]]
     Returns the code, the status line bytes, the encoded fields to send, the declared
     Content-Length, whether the application asked to close, and whether it set Date.
     """
-    code = parse_status(status)
+    checked = _checked_statuses.get(status)
+    if checked is None:
+        checked = parse_status(status), status.encode("latin-1")
+        if len(_checked_statuses) < 256:
+            _checked_statuses[status] = checked
+    code, status_bytes = checked
     parts = []
     append = parts.append
     content_length = None
@@ -60,13 +70,17 @@ def _check_headers(status: str, headers: list[tuple[str, str]]
         if type(pair) is not tuple or len(pair) != 2:
             raise ValueError(f"a response header must be a (name, value) tuple: {pair!r}")
         name, value = pair
-        if type(name) is not str or not _TOKEN_RE.fullmatch(name):
-            raise ValueError(f"invalid header name {name!r}")
+        lname = _checked_names.get(name) if type(name) is str else None
+        if lname is None:
+            if type(name) is not str or not _TOKEN_RE.fullmatch(name):
+                raise ValueError(f"invalid header name {name!r}")
+            lname = name.lower()
+            if len(_checked_names) < 1024:
+                _checked_names[name] = lname
         if type(value) is not str:
             raise ValueError(f"header {name!r} has a value that is not a str: {value!r}")
-        if _BAD_VALUE_RE.search(value):
+        if not value.isprintable() and _BAD_VALUE_RE.search(value):  # CTLs are unprintable
             raise ValueError(f"invalid character in the value of header {name!r}")
-        lname = name.lower()
         if lname == "content-length":
             value = value.strip()
             if not value.isdigit() or not value.isascii() or (
@@ -86,7 +100,6 @@ def _check_headers(status: str, headers: list[tuple[str, str]]
         append(f"{name}: {value}\r\n")
     try:
         fields = "".join(parts).encode("latin-1")
-        status_bytes = status.encode("latin-1")
     except UnicodeEncodeError:
         raise ValueError("a response header is not latin-1") from None
     return code, status_bytes, fields, content_length, app_closes, has_date

@@ -517,7 +517,9 @@ class RequestHandler:
                 body = b""
                 for name in _ENTITY_HEADERS:
                     self.clear_header(name)
-            elif "content-length" not in fields:
+            elif method == "HEAD" and "content-length" not in fields:
+                # The length the GET would have (for other methods the server adds the
+                # Content-Length of the body it is given).
                 length = _lengths.get(len(body)) or _length_text(len(body))
                 if plain:
                     fields["content-length"] = [("Content-Length", length)]

@@ -98,6 +98,7 @@ def test_every_flag_and_alias_reaches_its_setting():
                "group": "root", "pid": "/tmp/x.pid", "interface": "wsgi", "config": "",
                "raw_env": "A=1", "pythonpath": "a,b",
                "forwarded_allow_ips": "10.0.0.0/8,unix", "proxy_allow_ips": "10.1.2.3",
+               "reload_engine": "poll", "reload_extra_files": "templates/a.html",
                "static": "/static=./x"}
     for s in SETTINGS:
         if s.positional:

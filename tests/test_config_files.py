@@ -262,18 +262,17 @@ def test_settings_whose_absence_matters_are_refused(tmp_path, line, fragment):
     assert fragment in message
 
 
-def test_planned_settings(tmp_path):
-    write(tmp_path / "g.py", "reload = True\n")
-    if "reload" in SETTINGS_BY_NAME:
-        assert load(tmp_path, "-c", "g.py").reload is True
-    else:
-        assert error(tmp_path, "-c", "g.py") == (
-            "g.py: reload: not supported yet (planned: issue 5)")
-    write(tmp_path / "h.py", "reload_extra_files = ['a.html']\n")
+def test_reload_settings_from_a_gunicorn_file(tmp_path):
+    write(tmp_path / "g.py", """
+        reload = True
+        reload_engine = "poll"
+        reload_extra_files = ["templates/a.html", "conf/b.cfg"]
+    """)
     warnings: list[str] = []
-    load(tmp_path, "-c", "h.py", warnings=warnings)
-    assert warnings == ["h.py: reload_extra_files: ignored: --reload watches the .py files "
-                        "under the current directory only"]
+    s = load(tmp_path, "-c", "g.py", warnings=warnings)
+    assert (s.reload, s.reload_engine) == (True, "poll")
+    assert s.reload_extra_files == ["templates/a.html", "conf/b.cfg"]
+    assert warnings == []
 
 
 def test_gunicorn_values_are_translated(tmp_path):

@@ -344,7 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     reexec_argv = ["-m", "wsgiloop", *args] if os.getcwd() == start_dir else \
         ["-c", _REEXEC_CODE, start_dir, *args]
-    watcher = SourceWatcher([os.getcwd()]) if settings.reload else None
+    watcher = SourceWatcher([os.getcwd()], engine=settings.reload_engine,
+                            extra_files=settings.reload_extra_files) if settings.reload else None
+    if watcher is not None:
+        error_log.info("reloading on changes (%s): .py files under %s%s", watcher.engine,
+                       os.getcwd(), "".join(f", {f}" for f in sorted(watcher.extra_files)))
     arbiter = Arbiter(settings, sockets, work, app_spec, reload=reload,
                       reopen_logs=reopen_logs, reexec_argv=reexec_argv,
                       error_stream=error_stream, on_first_ready=first_ready,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib.util
 import math
 import os
 import re
@@ -175,6 +176,19 @@ def _proxy_list(text: str) -> str:
         except ValueError:
             raise ValueError(f"{item!r} is not an address, a network, 'unix' or '*'")
     return text.strip()
+
+
+def _reload_engine(text: str) -> str:
+    engine = _choice(("auto", "poll", "inotify"))(text)
+    if engine == "inotify" and importlib.util.find_spec("watchfiles") is None:
+        raise ValueError("'inotify' needs the watchfiles package (pip install watchfiles)")
+    return engine
+
+
+def _path(text: str) -> str:
+    if not text:
+        raise ValueError("a file name is needed")
+    return text
 
 
 def _optional_path(text: str) -> str | None:
@@ -538,8 +552,19 @@ SETTINGS: list[Setting] = [
     Setting(
         "reload", ("--reload",), "Server", False, _boolean, kind="flag",
         help="For development: restart the workers when a .py file under the current "
-             "directory changes (watchfiles if installed, else polling).  A file with a "
-             "syntax error is logged and the running workers keep serving."),
+             "directory changes (see --reload-engine).  A file with a syntax error is "
+             "logged and the running workers keep serving."),
+    Setting(
+        "reload_engine", ("--reload-engine",), "Server", "auto", _reload_engine,
+        kind="choice", metavar="ENGINE",
+        help="How --reload notices changes: 'inotify' waits for the kernel's notification "
+             "(needs the watchfiles package), 'poll' checks the files' times each second, "
+             "'auto' is inotify when watchfiles is installed, else poll."),
+    Setting(
+        "reload_extra_files", ("--reload-extra-file",), "Server", [], _path, kind="path",
+        metavar="FILE", append=True, default_text="none",
+        help="With --reload, also restart the workers when this file changes (a template, "
+             "a configuration file...).  Repeatable."),
     Setting(
         "certfile", ("--certfile",), "Server", None, _optional_path, kind="path",
         metavar="FILE", default_text="none",
@@ -914,10 +939,8 @@ GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "limit_request_field_size": _set("limit_request_field_size", _unlimited_is_huge),
     # Debugging
     "reload": _set("reload"),
-    "reload_engine": _ignore("--reload uses watchfiles when it is installed, else polling",
-                             "auto"),
-    "reload_extra_files": _ignore("--reload watches the .py files under the current "
-                                  "directory only"),
+    "reload_engine": _set("reload_engine"),
+    "reload_extra_files": _set("reload_extra_files"),
     "spew": _ignore("wsgiloop has no line tracing; use a debugger or faulthandler"),
     "check_config": _set("check_config"),
     "print_config": _set("print_config"),

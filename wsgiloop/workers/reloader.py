@@ -1,10 +1,11 @@
 """``--reload`` for development: notice edited source files so the master can reload.
 
-:class:`SourceWatcher` polls the modification times of the ``.py`` files under some
-directories (with ``watchfiles``, when installed, it waits for the kernel's notification
-instead, on a thread).  :meth:`SourceWatcher.changes` returns the files changed since the
-last call; :func:`syntax_error` says whether a changed file would not even compile, so the
-master can keep the old workers serving until the file is fixed.
+:class:`SourceWatcher` watches the ``.py`` files under some directories, and any extra
+files named: with ``watchfiles`` (engine ``inotify``) a thread waits for the kernel's
+notifications; with engine ``poll`` the modification times are compared each second.
+:meth:`SourceWatcher.changes` returns the files changed since the last call;
+:func:`syntax_error` says whether a changed file would not even compile, so the master
+can keep the old workers serving until the file is fixed.
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ _SKIP_DIRS = {"__pycache__", ".git", ".venv", "venv", "node_modules", ".tox", ".
 
 
 class SourceWatcher:
-    """Changed ``.py`` files under ``roots``; ``wake`` is called when one changes."""
+    """Changed ``.py`` files under ``roots`` and changed ``extra_files``; ``wake`` is
+    called when one changes.  ``engine``: ``inotify`` (watchfiles, which must be
+    installed), ``poll``, or ``auto`` (inotify when watchfiles is installed)."""
 
     def __init__(self, roots: Iterable[str], interval: float = 1.0,
-                 wake: Callable[[], None] | None = None) -> None:
+                 wake: Callable[[], None] | None = None, engine: str = "auto",
+                 extra_files: Iterable[str] = ()) -> None:
         self.roots = [os.path.abspath(r) for r in roots]
+        self.extra_files = {os.path.abspath(f) for f in extra_files}
         self.interval = interval
         self.wake = wake
         self._mtimes = self._scan()
@@ -31,14 +36,22 @@ class SourceWatcher:
         self._pending: set[str] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        try:
-            import watchfiles  # optional: kernel notifications instead of polling
-        except ImportError:
-            watchfiles = None
+        watchfiles = None
+        if engine != "poll":
+            try:
+                import watchfiles  # optional: kernel notifications instead of polling
+            except ImportError:
+                if engine == "inotify":
+                    raise
         if watchfiles is not None:
             self._thread = threading.Thread(target=self._watch, args=(watchfiles,),
                                             name="wsgiloop-reloader", daemon=True)
             self._thread.start()
+
+    @property
+    def engine(self) -> str:
+        """The engine in use: ``inotify`` or ``poll``."""
+        return "inotify" if self._thread is not None else "poll"
 
     def _scan(self) -> dict[str, float]:
         mtimes = {}
@@ -52,11 +65,32 @@ class SourceWatcher:
                             mtimes[path] = os.stat(path).st_mtime_ns
                         except OSError:
                             pass
+        for path in self.extra_files:
+            try:
+                mtimes[path] = os.stat(path).st_mtime_ns
+            except OSError:
+                pass
         return mtimes
 
+    def _watched(self, path: str) -> bool:
+        """An extra file, or a .py file under a root outside the skipped directories."""
+        if path in self.extra_files:
+            return True
+        if not path.endswith(".py"):
+            return False
+        for root in self.roots:
+            if path.startswith(root + os.sep):
+                below = path[len(root) + 1:].split(os.sep)[:-1]
+                return not _SKIP_DIRS.intersection(below)
+        return False
+
     def _watch(self, watchfiles: object) -> None:
-        for changes in watchfiles.watch(*self.roots):  # type: ignore[attr-defined]
-            paths = {path for _, path in changes if path.endswith(".py")}
+        # The directories of extra files outside the roots are watched too (a file
+        # replaced by an editor's rename is only seen through its directory).
+        dirs = set(self.roots) | {os.path.dirname(f) for f in self.extra_files}
+        watched = sorted(d for d in dirs if os.path.isdir(d))
+        for changes in watchfiles.watch(*watched):  # type: ignore[attr-defined]
+            paths = {path for _, path in changes if self._watched(path)}
             if paths:
                 with self._lock:
                     self._pending |= paths
@@ -81,7 +115,10 @@ class SourceWatcher:
 
 
 def syntax_error(path: str) -> str | None:
-    """``"file:line: message"`` when ``path`` does not compile, else None."""
+    """``"file:line: message"`` when the Python file ``path`` does not compile, else None
+    (also for other files, which are not Python)."""
+    if not path.endswith(".py"):
+        return None
     try:
         with open(path, "rb") as f:
             source = f.read()

@@ -1,4 +1,6 @@
-"""Helpers for tests that run a real wsgiloop server in a subprocess."""
+"""Helpers shared by the tests: a real wsgiloop server (or a proxy in front of one) in a
+subprocess, raw socket exchanges, driving an IOLoop until a condition holds, and small
+parsing helpers."""
 
 from __future__ import annotations
 
@@ -10,7 +12,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wsgiloop.ioloop import IOLoop
 
 ROOT = Path(__file__).resolve().parent.parent
 _LISTENING = re.compile(r"Listening at: (\S+)")
@@ -125,6 +132,49 @@ class ServerProcess:
         self.stop()
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(proc: subprocess.Popen, ports: Iterable[int], name: str,
+                   details: Callable[[], str], stop: Callable[[], None],
+                   timeout: float = 10.0) -> None:
+    """Wait until ``proc`` (``name`` in messages) accepts connections on 127.0.0.1 on
+    each of ``ports``.
+
+    Raises RuntimeError with ``details()`` (what the process wrote) if it exits first, or
+    calls ``stop()`` and raises if it is not listening within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    for port in ports:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n" + details())
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    message = f"{name} did not start listening:\n" + details()
+                    stop()
+                    raise RuntimeError(message)
+                time.sleep(0.05)
+
+
+def terminate(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """Stop ``proc`` with SIGTERM, or SIGKILL if it is still running after ``timeout``."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+
 def raw_request(sock: socket.socket, data: bytes, timeout: float = 5.0) -> bytes:
     """Send ``data`` and read until the server closes the connection (or ``timeout``)."""
     sock.settimeout(timeout)
@@ -139,3 +189,55 @@ def raw_request(sock: socket.socket, data: bytes, timeout: float = 5.0) -> bytes
     except (TimeoutError, ConnectionResetError):
         pass
     return b"".join(chunks)
+
+
+def rss_mb(pid: int) -> float:
+    """The resident memory of process ``pid`` in MiB (VmRSS from /proc)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def run_until(loop: IOLoop, predicate: Callable[[], object], timeout: float = 3.0) -> bool:
+    """Run ``loop`` until ``predicate()`` is true (checked every few ms) or ``timeout``.
+
+    ``timeout`` is in real seconds, whatever clock the loop uses.  A side thread pokes
+    the loop with ``call_soon_threadsafe`` so the check runs even while the loop sleeps
+    in poll (with a fake clock, possibly for a long real time).  Returns the
+    predicate's last value.
+    """
+    deadline = time.monotonic() + timeout
+    finished = threading.Event()
+    outcome = [False]
+
+    def check() -> None:
+        if finished.is_set():
+            return  # a poke queued by an earlier run
+        outcome[0] = bool(predicate())
+        if outcome[0] or time.monotonic() >= deadline:
+            finished.set()
+            loop.stop()
+
+    def poker() -> None:
+        while not finished.wait(0.005):
+            loop.call_soon_threadsafe(check)
+
+    thread = threading.Thread(target=poker, daemon=True)
+    thread.start()
+    loop.call_soon(check)
+    try:
+        loop.run_forever()
+    finally:
+        finished.set()
+        thread.join()
+    return outcome[0]
+
+
+def header_value(headers: list[tuple[str, str]], name: str) -> str | None:
+    """The value of the first header called ``name`` (in any case), or None."""
+    for key, value in headers:
+        if key.lower() == name.lower():
+            return value
+    return None

@@ -22,14 +22,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from apps import pattern
-from support import ServerProcess
+from support import ServerProcess, free_port, terminate, wait_listening
 
 NGINX = "/usr/sbin/nginx"
 APP = "apps:combined"
@@ -54,12 +53,6 @@ COMMON = """
 
 
 # -- nginx -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Nginx:
@@ -112,19 +105,8 @@ http {{
             [NGINX, "-c", str(self.conf), "-p", str(prefix), "-e", str(self.error_log),
              "-g", "daemon off;"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited with {self.proc.returncode}:\n"
-                                   + self.output() + self.log())
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError("nginx did not start listening:\n" + self.log())
-                time.sleep(0.05)
+        wait_listening(self.proc, [self.port], "nginx",
+                       details=lambda: self.output() + self.log(), stop=self.stop)
 
     def output(self) -> str:
         if self.proc.poll() is None or self.proc.stdout is None:
@@ -144,13 +126,7 @@ http {{
                 if any(f"[{level}]" in line for level in ("error", "crit", "alert", "emerg"))]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 

@@ -6,11 +6,10 @@ import io
 import os
 import socket
 import struct
-import threading
-import time
 from dataclasses import dataclass, field
 
 import pytest
+from support import header_value, run_until
 
 from wsgiloop.ioloop import IOLoop
 from wsgiloop.iostream import IOStream
@@ -38,10 +37,7 @@ class Response:
     body: bytes = b""
 
     def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
+        return header_value(self.headers, name)
 
 
 def parse_responses(data: bytes, eof: bool = False) -> tuple[list[Response], bytes]:
@@ -147,37 +143,8 @@ class Harness:
         self.client = Client(theirs)
 
     def run_until(self, predicate, timeout: float = 3.0) -> bool:
-        """Run the loop until ``predicate()`` holds or ``timeout`` real seconds pass.
-
-        With a fake clock the loop can sleep in poll for a long real time, so a side
-        thread pokes it every few milliseconds to check.
-        """
-        loop = self.loop
-        deadline = time.monotonic() + timeout
-        finished = threading.Event()
-        outcome = [False]
-
-        def check() -> None:
-            if finished.is_set():
-                return
-            outcome[0] = bool(predicate())
-            if outcome[0] or time.monotonic() >= deadline:
-                finished.set()
-                loop.stop()
-
-        def poker() -> None:
-            while not finished.wait(0.005):
-                loop.call_soon_threadsafe(check)
-
-        thread = threading.Thread(target=poker, daemon=True)
-        thread.start()
-        loop.call_soon(check)
-        try:
-            loop.run_forever()
-        finally:
-            finished.set()
-            thread.join()
-        return outcome[0]
+        """Run the loop until ``predicate()`` holds or ``timeout`` real seconds pass."""
+        return run_until(self.loop, predicate, timeout)
 
     def settle(self, seconds: float = 0.05) -> None:
         """Run the loop for a short real time (the fake clock stands still)."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import apps
 import pytest
-from support import ServerProcess
+from support import ServerProcess, rss_mb
 
 # -- helpers -----------------------------------------------------------------------------
 
@@ -336,14 +336,6 @@ def test_pipelined_with_half_close_still_answered(server: ServerProcess) -> None
     assert queries == ["p=0", "p=1", "p=2"]
 
 
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_pipelined_responses_respect_back_pressure(server: ServerProcess) -> None:
     """64 pipelined requests for 1 MiB each, not read for a while: the server must not
     queue all 64 MiB of answers (it stops reading requests it cannot send answers to)."""
@@ -351,10 +343,10 @@ def test_pipelined_responses_respect_back_pressure(server: ServerProcess) -> Non
     with RawClient(server, timeout=20) as c:
         c.send(request_bytes("GET", f"/raw/blob?n={n}"))  # warm up: the body is cached
         c.response()
-        baseline = _rss_mb(server.worker_pid)
+        baseline = rss_mb(server.worker_pid)
         c.send(request_bytes("GET", f"/raw/blob?n={n}") * count)
         time.sleep(2)
-        grown = _rss_mb(server.worker_pid) - baseline
+        grown = rss_mb(server.worker_pid) - baseline
         expected = apps.pattern(n)
         for _ in range(count):
             resp, body = c.response()

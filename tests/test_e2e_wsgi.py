@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 from apps import pattern
-from support import ServerProcess, raw_request
+from support import ServerProcess, raw_request, rss_mb
 
 ROOT = "/app"
 
@@ -51,19 +51,9 @@ def environ_of(server: ServerProcess, path: str = ROOT + "/environ", **kwargs: A
 
 
 def raw_exchange(server: ServerProcess, data: bytes, timeout: float = 5.0) -> bytes:
-    """Send ``data`` and read until the server closes (or ``timeout``)."""
+    """Send ``data`` on a new connection and read until the server closes (or ``timeout``)."""
     with server.connect(timeout) as sock:
-        sock.sendall(data)
-        chunks = []
-        try:
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        except (TimeoutError, ConnectionResetError):
-            pass
-    return b"".join(chunks)
+        return raw_request(sock, data, timeout)
 
 
 def raw_environ(server: ServerProcess, request: bytes) -> dict:
@@ -71,14 +61,6 @@ def raw_environ(server: ServerProcess, request: bytes) -> dict:
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 "), reply[:300]
     return json.loads(body)
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def closes(server: ServerProcess) -> list[str]:

@@ -10,7 +10,6 @@ import http.client
 import importlib
 import io
 import os
-import re
 import subprocess
 import sys
 import uuid
@@ -18,7 +17,7 @@ import uuid
 import pytest
 import webtest
 from support import ROOT, ServerProcess
-from wire import WireApp
+from wire import webtest_client, wire_of
 
 SITE = ROOT / "examples" / "django_site"
 APP_SPEC = "examples.django_site.mysite.wsgi:application"
@@ -76,21 +75,7 @@ def live_server(site_env):
 
 @pytest.fixture(params=["in-process", "wire"])
 def client(request):
-    if request.param == "in-process":
-        yield webtest.TestApp(request.getfixturevalue("django_app"))
-        return
-    server = request.getfixturevalue("live_server")
-    wire = WireApp(server.url)
-    try:
-        yield webtest.TestApp(wire)
-    finally:
-        wire.close()
-    assert wire.history, "nothing went over the wire"
-    assert not re.search(r"\[(WARNING|ERROR|CRITICAL)\]|Traceback", server.log), server.log
-
-
-def _wire(client) -> WireApp | None:
-    return client.app if isinstance(client.app, WireApp) else None
+    yield from webtest_client(request, lambda: request.getfixturevalue("django_app"))
 
 
 def _set_cookie_names(res) -> list[str]:
@@ -188,7 +173,7 @@ def test_streaming_csv_export(client):
     rows = list(csv.reader(io.StringIO(res.text)))
     assert rows[0] == ["id", "created", "title", "body"]
     assert [title, "line one\nline two"] in [row[2:] for row in rows[1:]]
-    wire = _wire(client)
+    wire = wire_of(client)
     if wire is not None:  # a StreamingHttpResponse has no length: chunked on the wire
         assert wire.last.version == 11
         assert wire.last.header("Transfer-Encoding") == "chunked"
@@ -203,7 +188,7 @@ def test_file_response(client):
     assert res.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert res.headers["Content-Disposition"] == 'attachment; filename="about-wsgiloop.txt"'
     assert res.headers["Content-Length"] == str(len(expected))
-    wire = _wire(client)
+    wire = wire_of(client)
     if wire is not None:
         assert wire.last.header("Content-Length") == str(len(expected))
         assert wire.last.header("Transfer-Encoding") is None

@@ -13,7 +13,7 @@ import uuid
 import pytest
 import webtest
 from support import ROOT, ServerProcess
-from wire import WireApp
+from wire import webtest_client, wire_of
 
 APP_SPEC = "examples.flask_app:app"
 
@@ -33,21 +33,7 @@ def live_server():
 
 @pytest.fixture(params=["in-process", "wire"])
 def client(request):
-    if request.param == "in-process":
-        yield webtest.TestApp(_flask_module().app)
-        return
-    server = request.getfixturevalue("live_server")
-    wire = WireApp(server.url)
-    try:
-        yield webtest.TestApp(wire)
-    finally:
-        wire.close()
-    assert wire.history, "nothing went over the wire"
-    assert not re.search(r"\[(WARNING|ERROR|CRITICAL)\]|Traceback", server.log), server.log
-
-
-def _wire(client) -> WireApp | None:
-    return client.app if isinstance(client.app, WireApp) else None
+    yield from webtest_client(request, lambda: _flask_module().app)
 
 
 def _token(page) -> str:
@@ -151,7 +137,7 @@ def test_upload_20mb_file(client):
     assert res.status_int == 200
     assert res.json == {"filename": "blob.bin", "size": len(data),
                         "sha256": hashlib.sha256(data).hexdigest()}
-    wire = _wire(client)
+    wire = wire_of(client)
     if wire is not None:
         assert wire.last.status == 200 and wire.last.method == "POST"
 
@@ -171,7 +157,7 @@ def test_streamed_response(client):
     lines = res.text.splitlines()
     assert len(lines) == 500
     assert lines[0] == "line 1 of 500" and lines[-1] == "line 500 of 500"
-    wire = _wire(client)
+    wire = wire_of(client)
     if wire is not None:  # no length known up front: chunked on the wire
         assert wire.last.version == 11
         assert wire.last.header("Transfer-Encoding") == "chunked"
@@ -186,7 +172,7 @@ def test_send_file_download(client):
     assert res.content_type == "text/plain"
     assert res.headers["Content-Disposition"] == "attachment; filename=wsgiloop-notes.txt"
     assert int(res.headers["Content-Length"]) == len(expected)
-    wire = _wire(client)
+    wire = wire_of(client)
     if wire is not None:
         assert wire.last.header("Content-Length") == str(len(expected))
         assert wire.last.header("Transfer-Encoding") is None

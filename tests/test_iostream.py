@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from support import run_until
 
 from wsgiloop.ioloop import IOLoop
 from wsgiloop.iostream import BufferFullError, IOStream, StreamClosedError
@@ -42,39 +43,6 @@ def tcp_pair():
     yield ours, peer
     ours.close()
     peer.close()
-
-
-def run_until(loop: IOLoop, predicate, timeout: float = 3.0) -> bool:
-    """Run the loop until ``predicate()`` is true (checked every few ms) or ``timeout``.
-
-    A side thread pokes the loop with ``call_soon_threadsafe`` so the check runs even
-    while the loop sleeps in poll.  Returns the predicate's last value.
-    """
-    deadline = time.monotonic() + timeout
-    finished = threading.Event()
-    outcome = [False]
-
-    def check() -> None:
-        if finished.is_set():
-            return  # a poke queued by an earlier run
-        outcome[0] = bool(predicate())
-        if outcome[0] or time.monotonic() >= deadline:
-            finished.set()
-            loop.stop()
-
-    def poker() -> None:
-        while not finished.wait(0.005):
-            loop.call_soon_threadsafe(check)
-
-    thread = threading.Thread(target=poker, daemon=True)
-    thread.start()
-    loop.call_soon(check)
-    try:
-        loop.run_forever()
-    finally:
-        finished.set()
-        thread.join()
-    return outcome[0]
 
 
 def run_for(loop: IOLoop, seconds: float) -> None:

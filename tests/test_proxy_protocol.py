@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import ServerProcess
+from support import ServerProcess, free_port, terminate, wait_listening
 
 APP = "apps:combined"
 HAPROXY = "/usr/sbin/haproxy"
@@ -381,12 +381,6 @@ def test_proxy_allow_from_leaves_out_the_forwarding_proxies() -> None:
 # -- a real HAProxy in front -------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class HAProxy:
     """HAProxy in the foreground: ``v2_port`` (mode http, ``send-proxy-v2``, health
     checks) and ``v1_port`` (mode tcp, ``send-proxy``) in front of ``backend_port``."""
@@ -433,31 +427,14 @@ backend be_v1
         self._log_file = open(self.log, "wb")
         self.proc = subprocess.Popen([HAPROXY, "-db", "-f", str(self.conf)],
                                      stdout=self._log_file, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        for port in (self.v2_port, self.v1_port):
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError("haproxy exited:\n" + self.output())
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        self.stop()
-                        raise RuntimeError("haproxy did not listen:\n" + self.output())
-                    time.sleep(0.05)
+        wait_listening(self.proc, [self.v2_port, self.v1_port], "haproxy",
+                       details=self.output, stop=self.stop)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         self._log_file.close()
 
 

@@ -11,13 +11,22 @@ request (cookies, forms, uploads) as usual, :class:`WireApp` sends it with
   except the hop-by-hop ones, which describe this connection only; the raw list,
   hop-by-hop headers included, is kept in :attr:`WireApp.last`.
 * One keep-alive connection is used for as long as the server keeps it open.
+
+:func:`webtest_client` is the body of a ``client`` fixture that runs each test both ways.
 """
 
 from __future__ import annotations
 
 import http.client
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, urlsplit
+
+import pytest
+import webtest
+from support import header_value
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
                         "proxy-authorization", "te", "trailer", "transfer-encoding",
@@ -38,10 +47,7 @@ class Exchange:
     body: bytes = b""
 
     def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
+        return header_value(self.headers, name)
 
 
 class WireApp:
@@ -97,3 +103,29 @@ class WireApp:
         forwarded = [(k, v) for k, v in raw_headers if k.lower() not in HOP_BY_HOP]
         start_response(f"{response.status} {response.reason}", forwarded)
         return [data]
+
+
+def webtest_client(request: pytest.FixtureRequest,
+                   in_process_app: Callable[[], Any]) -> Iterator[webtest.TestApp]:
+    """Body of a ``client`` fixture with ``params=["in-process", "wire"]``.
+
+    "in-process": WebTest on ``in_process_app()``.  "wire": WebTest on a :class:`WireApp`
+    for the ``live_server`` fixture; after the test, something must have gone over the
+    wire and the server log must hold no warning, error or traceback.
+    """
+    if request.param == "in-process":
+        yield webtest.TestApp(in_process_app())
+        return
+    server = request.getfixturevalue("live_server")
+    wire = WireApp(server.url)
+    try:
+        yield webtest.TestApp(wire)
+    finally:
+        wire.close()
+    assert wire.history, "nothing went over the wire"
+    assert not re.search(r"\[(WARNING|ERROR|CRITICAL)\]|Traceback", server.log), server.log
+
+
+def wire_of(client: webtest.TestApp) -> WireApp | None:
+    """The client's :class:`WireApp` when it runs over the wire, None in process."""
+    return client.app if isinstance(client.app, WireApp) else None

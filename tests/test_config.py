@@ -103,7 +103,7 @@ def test_every_flag_and_alias_reaches_its_setting():
     for s in SETTINGS:
         if s.positional:
             continue
-        text = samples.get(s.name, "3")
+        text = samples.get(s.name, "hooks_module:function" if s.kind == "hook" else "3")
         for flag, value in s.shortcuts:
             assert getattr(settings(flag), s.name) == s.validate(value), flag
         for flag in s.flags + s.aliases:

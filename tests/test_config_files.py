@@ -185,10 +185,9 @@ def test_helpers_imports_and_classes_are_not_settings(tmp_path):
     assert load(tmp_path, "-c", "g.py").workers == 2
 
 
-@pytest.mark.parametrize("hook", ["on_starting", "post_fork", "when_ready", "pre_request",
-                                  "worker_exit", "on_exit", "nworkers_changed",
-                                  "ssl_context"])
-def test_server_hooks_are_refused(tmp_path, hook):
+@pytest.mark.parametrize("hook", ["worker_abort", "on_dirty_starting", "dirty_post_fork",
+                                  "dirty_worker_init", "dirty_worker_exit"])
+def test_hooks_wsgiloop_does_not_run_are_refused(tmp_path, hook):
     write(tmp_path / "g.py", f"""
         workers = 2
 
@@ -196,13 +195,35 @@ def test_server_hooks_are_refused(tmp_path, hook):
             pass
     """)
     message = error(tmp_path, "-c", "g.py")
-    assert message.startswith(f"g.py: {hook}: gunicorn server hooks are not supported")
+    assert message.startswith(f"g.py: {hook}: this gunicorn server hook is not supported")
     assert "migrating-from-gunicorn.md" in message
 
 
+def test_hooks_from_a_python_config_file_are_kept_as_functions(tmp_path):
+    write(tmp_path / "g.py", """
+        def post_fork(server, worker):
+            pass
+
+        when_ready = print
+        pre_request = "hooks_module:before"
+    """)
+    s = load(tmp_path, "-c", "g.py")
+    assert callable(s.post_fork) and s.post_fork.__name__ == "post_fork"
+    assert s.when_ready is print
+    assert s.pre_request == "hooks_module:before"  # imported when the server starts
+    assert s.on_exit is None
+
+
+@pytest.mark.parametrize("value", [42, "42", "no-colon", "a:b:c", "mod:"])
+def test_a_hook_that_is_not_a_function_is_refused(tmp_path, value):
+    write(tmp_path / "g.py", f"post_fork = {value!r}\n")
+    assert "post_fork" in error(tmp_path, "-c", "g.py")
+
+
 def test_a_hook_set_to_none_asks_for_nothing(tmp_path):
-    write(tmp_path / "g.py", "post_fork = None\nworkers = 2\n")
-    assert load(tmp_path, "-c", "g.py").workers == 2
+    write(tmp_path / "g.py", "worker_abort = None\npost_fork = None\nworkers = 2\n")
+    s = load(tmp_path, "-c", "g.py")
+    assert (s.workers, s.post_fork) == (2, None)
 
 
 def test_harmless_gunicorn_settings_are_ignored_with_a_warning(tmp_path):
@@ -633,13 +654,13 @@ def test_cli_check_config(probe_dir):
 
 
 def test_cli_config_file_errors_are_one_line(probe_dir):
-    write(probe_dir / "gunicorn.conf.py", "def post_fork(server, worker):\n    pass\n")
+    write(probe_dir / "gunicorn.conf.py", "def worker_abort(worker):\n    pass\n")
     result = run_cli("probe_app:app", cwd=probe_dir)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
-        "wsgiloop: error: gunicorn.conf.py: post_fork: gunicorn server hooks are not "
-        "supported: wsgiloop runs no server hooks; see docs/migrating-from-gunicorn.md for "
-        "what to do instead, and remove it"]
+        "wsgiloop: error: gunicorn.conf.py: worker_abort: this gunicorn server hook is not "
+        "supported: wsgiloop does not run this hook; see docs/migrating-from-gunicorn.md "
+        "for what to do instead, and remove it"]
     result = run_cli("probe_app:app", "-c", "nope.toml", cwd=probe_dir)
     assert result.stderr.splitlines() == ["wsgiloop: error: config file 'nope.toml' not found"]
 

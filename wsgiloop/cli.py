@@ -48,6 +48,7 @@ from .netutil import (
     socket_url,
     systemd_fds,
 )
+from .workers.hooks import HOOK_NAMES, Hooks
 
 ERROR_LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 ERROR_LOG_DATEFMT = "%Y-%m-%d %H:%M:%S %z"
@@ -258,6 +259,20 @@ _REEXEC_CODE = ("import os, sys; os.chdir(sys.argv.pop(1)); "
                 "from wsgiloop.cli import main; raise SystemExit(main(sys.argv[1:]))")
 
 
+def _load_hooks(settings: Settings) -> Hooks:
+    """The server hooks the settings name, imported now (``module:function`` ones)."""
+    functions = {}
+    for name in HOOK_NAMES:
+        value = getattr(settings, name)
+        if isinstance(value, str):
+            try:
+                value = load_app(value)
+            except AppLoadError as e:
+                raise ConfigError(f"--{name.replace('_', '-')}: {e}") from None
+        functions[name] = value
+    return Hooks(functions)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``wsgiloop`` command; returns the exit status."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -295,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in unknown_env_vars(os.environ):
             error_log.warning("ignoring %s: no such setting", name)
         preloaded = load_app(app_spec) if settings.preload else None
+        hooks = _load_hooks(settings)
         sockets = _listening_sockets(settings)
         # Everything the master and the workers import comes in now: after switching
         # users, the Python installation may no longer be readable.
@@ -327,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(fresh)
         for message in messages:
             error_log.warning("%s", message)
+        arbiter.hooks = _load_hooks(fresh)
         return fresh
 
     def reopen_logs() -> None:
@@ -335,7 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def work(worker: Any) -> int:
         if notice is not None:
             notice.close()  # the master's, not the worker's, to send
-        return run_worker(worker, arbiter.settings, sockets, load, reopen_logs)
+        arbiter.hooks.call("post_fork", arbiter, worker)
+        return run_worker(worker, arbiter.settings, sockets, load, reopen_logs,
+                          hooks=arbiter.hooks, master=arbiter)
 
     def first_ready() -> None:
         _announce(sockets)
@@ -352,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arbiter = Arbiter(settings, sockets, work, app_spec, reload=reload,
                       reopen_logs=reopen_logs, reexec_argv=reexec_argv,
                       error_stream=error_stream, on_first_ready=first_ready,
-                      watcher=watcher)
+                      watcher=watcher, hooks=hooks)
     try:
         return arbiter.run()
     except BootError as e:

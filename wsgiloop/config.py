@@ -60,7 +60,7 @@ SOURCE_OVERRIDE = "override"
 
 # Section names, in the order they appear in --help and in docs/settings.md.
 SECTIONS = ("Configuration", "Application", "Binding", "Workers", "Logging", "HTTP limits",
-            "Timeouts", "Server")
+            "Timeouts", "Server", "Server hooks")
 
 
 class ConfigError(Exception):
@@ -188,6 +188,19 @@ def _reload_engine(text: str) -> str:
 def _path(text: str) -> str:
     if not text:
         raise ValueError("a file name is needed")
+    return text
+
+
+_HOOK_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+def _hook_spec(text: str) -> str | None:
+    """A hook named on the command line or in the environment: ``module:function``."""
+    text = text.strip()
+    if not text:
+        return None
+    if not _HOOK_SPEC.fullmatch(text):
+        raise ValueError("expected MODULE:FUNCTION")
     return text
 
 
@@ -599,6 +612,33 @@ SETTINGS: list[Setting] = [
         _seconds(True), kind="seconds", metavar="SECONDS",
         help="Warn, with the stack, when the event loop is blocked by one callback "
              "(such as the application) for longer than this.  0 disables the warning."),
+    *(Setting(name, ("--" + name.replace("_", "-"),), "Server hooks", None, _hook_spec,
+              kind="hook", metavar="MODULE:FUNCTION", default_text="none",
+              help=f"gunicorn's {name}{arguments} hook: a function in a Python config "
+                   f"file, or MODULE:FUNCTION.  {when}")
+      for name, arguments, when in (
+          ("on_starting", "(server)", "Runs in the master before the workers start."),
+          ("when_ready", "(server)", "Runs in the master once the sockets are bound."),
+          ("on_reload", "(server)", "Runs in the master on a reload (HUP)."),
+          ("pre_fork", "(server, worker)", "Runs in the master before a worker is forked."),
+          ("post_fork", "(server, worker)", "Runs in a new worker, before it loads the "
+                                            "application."),
+          ("post_worker_init", "(worker)", "Runs in a worker once the application is "
+                                           "loaded."),
+          ("worker_int", "(worker)", "Runs in a worker told to stop at once (INT, QUIT)."),
+          ("pre_exec", "(server)", "Runs in the master before it starts a new master "
+                                   "(USR2)."),
+          ("pre_request", "(worker, req)", "Runs in a worker before each WSGI request."),
+          ("post_request", "(worker, req, environ, resp)", "Runs in a worker after each "
+                                                           "WSGI response."),
+          ("child_exit", "(server, worker)", "Runs in the master after a worker exited."),
+          ("worker_exit", "(server, worker)", "Runs in a worker just before it exits."),
+          ("nworkers_changed", "(server, new_value, old_value)", "Runs in the master when "
+                                                                "the worker count changes."),
+          ("on_exit", "(server)", "Runs in the master just before it exits."),
+          ("ssl_context", "(config, default_ssl_context_factory)", "Returns the TLS "
+                                                                   "context to use."),
+      )),
 ]
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -798,6 +838,8 @@ def _python_text(s: Setting, value: Any, where: str) -> str:
 
 
 def _convert_python(s: Setting, value: Any, where: str) -> Any:
+    if s.kind == "hook" and callable(value):
+        return value  # a function defined in (or imported by) the config file
     if s.append:
         items = [] if value is None else list(value) if isinstance(value, (list, tuple)) \
             else [value]
@@ -865,8 +907,8 @@ def _refuse(reason: str, *quiet: Any) -> GunicornSetting:
 
 
 _HOOK = GunicornSetting(
-    "hook", reason="wsgiloop runs no server hooks; see docs/migrating-from-gunicorn.md for "
-                   "what to do instead, and remove it")
+    "hook", reason="wsgiloop does not run this hook; see docs/migrating-from-gunicorn.md "
+                   "for what to do instead, and remove it")
 
 
 def _unlimited_is_huge(value: Any) -> Any:
@@ -1063,11 +1105,12 @@ GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "control_socket_mode": _ignore("wsgiloop has no control socket"),
     "control_socket_disable": _ignore("wsgiloop has no control socket"),
     # Server hooks
-    **{hook: _HOOK for hook in (
+    **{hook: _set(hook) for hook in (
         "on_starting", "on_reload", "when_ready", "pre_fork", "post_fork",
-        "post_worker_init", "worker_int", "worker_abort", "pre_exec", "pre_request",
-        "post_request", "child_exit", "worker_exit", "nworkers_changed", "on_exit",
-        "ssl_context", "on_dirty_starting", "dirty_post_fork", "dirty_worker_init",
+        "post_worker_init", "worker_int", "pre_exec", "pre_request", "post_request",
+        "child_exit", "worker_exit", "nworkers_changed", "on_exit", "ssl_context")},
+    **{hook: _HOOK for hook in (
+        "worker_abort", "on_dirty_starting", "dirty_post_fork", "dirty_worker_init",
         "dirty_worker_exit")},
 }
 
@@ -1111,7 +1154,8 @@ def _translate_gunicorn(name: str, value: Any, where: str,
         warn(f"{where}: ignored: {entry.reason}")
         return None
     if action == "hook":
-        raise ConfigError(f"{where}: gunicorn server hooks are not supported: {entry.reason}")
+        raise ConfigError(f"{where}: this gunicorn server hook is not supported: "
+                          f"{entry.reason}")
     raise ConfigError(f"{where}: not supported: {entry.reason}")
 
 

@@ -33,6 +33,7 @@ from .http.proxies import TrustedProxies
 from .ioloop import IOLoop
 from .netutil import reuse_port_sibling
 from .server import ConnectionParameters, HTTPServer, Request
+from .workers.hooks import Hooks, RequestHooks
 from .workers.worker import (
     EXIT_BOOT_ERROR,
     EXIT_REQUEST_TIMEOUT,
@@ -77,11 +78,23 @@ def trusted_proxies(settings: Any) -> TrustedProxies:
     return TrustedProxies(settings.forwarded_allow_ips)
 
 
-def ssl_context(settings: Any) -> ssl.SSLContext | None:
+def ssl_context(settings: Any, hooks: Hooks | None = None) -> ssl.SSLContext | None:
     """The TLS context for ``--certfile``/``--keyfile`` (and ``--ca-certs``, which makes
-    client certificates required); None without a certificate."""
+    client certificates required); None without a certificate.  An ``ssl_context`` hook
+    is given the settings and a factory of that default context, and returns the one to
+    use."""
     if not settings.certfile:
         return None
+    if hooks is not None and "ssl_context" in hooks:
+        custom = hooks.call("ssl_context", settings, lambda: _default_ssl_context(settings))
+        if isinstance(custom, ssl.SSLContext):
+            return custom
+        log.error("the ssl_context hook returned %r, not an SSLContext; using the default",
+                  custom)
+    return _default_ssl_context(settings)
+
+
+def _default_ssl_context(settings: Any) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(settings.certfile, settings.keyfile)
     if settings.ca_certs:
@@ -124,8 +137,21 @@ def _resident_bytes() -> int:
 
 def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
                load_app: Callable[[], Callable[..., Any]],
-               reopen_logs: Callable[[], None] | None = None) -> int:
-    """Serve in this (worker) process until told to stop; returns the exit status."""
+               reopen_logs: Callable[[], None] | None = None,
+               hooks: Hooks | None = None, master: Any = None) -> int:
+    """Serve in this (worker) process until told to stop; returns the exit status.
+
+    ``hooks`` are gunicorn-style server hooks, ``master`` their ``server`` argument."""
+    hooks = hooks if hooks is not None else Hooks()
+    try:
+        return _serve(worker, settings, sockets, load_app, reopen_logs, hooks)
+    finally:
+        hooks.call("worker_exit", master, worker)
+
+
+def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
+           load_app: Callable[[], Callable[..., Any]],
+           reopen_logs: Callable[[], None] | None, hooks: Hooks) -> int:
     status = worker.status
     try:
         app = load_app()
@@ -135,9 +161,10 @@ def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
                 type(exc).__name__ != "AppLoadError":
             log.error("worker %d could not load the application", worker.age, exc_info=exc)
         return EXIT_BOOT_ERROR
+    hooks.call("post_worker_init", worker)
 
     try:
-        tls = ssl_context(settings)
+        tls = ssl_context(settings, hooks)
     except (OSError, ssl.SSLError) as exc:
         status.message = f"cannot load the TLS certificate: {exc}"
         return EXIT_BOOT_ERROR
@@ -146,6 +173,8 @@ def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
         status.message = (f"--native: {type(app).__name__} is not a "
                           "wsgiloop.web.Application")
         return EXIT_BOOT_ERROR
+    if not native and ("pre_request" in hooks or "post_request" in hooks):
+        app = RequestHooks(app, hooks, worker)
     _raise_open_file_limit()
     loop = IOLoop(slow_callback_threshold=settings.slow_callback_threshold or None)
     gateway = WSGIGateway(app, root_path=settings.root_path, multithread=True,
@@ -193,6 +222,7 @@ def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
                 reopen_logs()
                 worker.watch_stack_dumps(error_stream())
         else:
+            hooks.call("worker_int", worker)
             loop.stop()
 
     rss_limit = settings.max_rss

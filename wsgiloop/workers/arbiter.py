@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .hooks import HookLog, Hooks
 from .reloader import SourceWatcher, syntax_error
 from .worker import (
     DUMP_STACK_SIGNAL,
@@ -75,8 +76,11 @@ class Arbiter:
                  reexec_argv: list[str] | None = None,
                  error_stream: Any = None,
                  on_first_ready: Callable[[], None] | None = None,
-                 watcher: SourceWatcher | None = None) -> None:
+                 watcher: SourceWatcher | None = None, hooks: Hooks | None = None) -> None:
         self.settings = settings
+        #: gunicorn-style server hooks; the arbiter is their ``server`` argument.
+        self.hooks = hooks if hooks is not None else Hooks()
+        self.log = HookLog()
         self.sockets = sockets
         self.worker_target = worker_target
         self.title = title
@@ -105,6 +109,12 @@ class Arbiter:
         #: True once USR2 started a new master on these sockets.
         self.handed_over = False
         self._pid_path: str | None = None
+        self.pid = os.getpid()
+
+    @property
+    def cfg(self) -> Any:
+        """The settings (gunicorn's ``server.cfg``, for hooks)."""
+        return self.settings
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -138,8 +148,13 @@ class Arbiter:
     def run(self) -> int:
         """Serve until stopped; returns the exit status (0, or 1 when workers cannot boot)."""
         set_master_title(f"wsgiloop: master [{self.title}]")
+        #: The master's pid (gunicorn's ``server.pid``, also inside a worker's hooks).
+        self.pid = os.getpid()
         self._install_signals()
         self._write_pid()
+        self.hooks.call("on_starting", self)
+        self.hooks.call("when_ready", self)
+        self.hooks.call("nworkers_changed", self, self.num_workers, None)
         self._info("master %d starting %d worker(s)", os.getpid(), self.num_workers)
         try:
             while True:
@@ -167,6 +182,7 @@ class Arbiter:
                 self._sleep(0.1 if (self._stopping or self._starting()) else 0.5)
         finally:
             self._remove_pid()
+            self.hooks.call("on_exit", self)
         if self._boot_error is not None:
             raise BootError(self._boot_error)
         log.info("master %d stopped", os.getpid())
@@ -193,13 +209,15 @@ class Arbiter:
             return
         elif signum == signal.SIGHUP:
             self._reload()
-        elif signum == signal.SIGTTIN:
-            self.num_workers += 1
-            log.info("%s: now %d worker(s)", name, self.num_workers)
-        elif signum == signal.SIGTTOU:
-            if self.num_workers > 1:
+        elif signum in (signal.SIGTTIN, signal.SIGTTOU):
+            old = self.num_workers
+            if signum == signal.SIGTTIN:
+                self.num_workers += 1
+            elif self.num_workers > 1:
                 self.num_workers -= 1
             log.info("%s: now %d worker(s)", name, self.num_workers)
+            if self.num_workers != old:
+                self.hooks.call("nworkers_changed", self, self.num_workers, old)
         elif signum == signal.SIGUSR1:
             if self.reopen_logs is not None:
                 self.reopen_logs()
@@ -260,7 +278,9 @@ class Arbiter:
         self._ages += 1
         status = Status()
         worker = Worker(self._ages, self.generation, status)
+        worker.cfg = self.settings
         status.reset()
+        self.hooks.call("pre_fork", self, worker)
         pid = os.fork()
         if pid == 0:
             os.close(self._wake_r)
@@ -289,6 +309,7 @@ class Arbiter:
             worker = self.workers.pop(pid, None)
             if worker is not None:
                 self._worker_exited(worker, status)
+                self.hooks.call("child_exit", self, worker)
 
     def _worker_exited(self, worker: Worker, status: int) -> None:
         lived = time.monotonic() - worker.spawned_at
@@ -425,7 +446,10 @@ class Arbiter:
             except Exception as exc:
                 log.error("HUP: cannot reload the settings (%s); keeping the old ones", exc)
                 return
-        self.num_workers = self.settings.workers
+        self.hooks.call("on_reload", self)
+        old, self.num_workers = self.num_workers, self.settings.workers
+        if self.num_workers != old:
+            self.hooks.call("nworkers_changed", self, self.num_workers, old)
         self.generation += 1
         self._failures = 0
         self._next_spawn_at = 0.0
@@ -443,6 +467,7 @@ class Arbiter:
         pid = os.fork()
         if pid == 0:
             try:
+                self.hooks.call("pre_exec", self)
                 for fd in fds:
                     os.set_inheritable(fd, True)
                 env = dict(os.environ)

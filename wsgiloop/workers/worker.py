@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from .hooks import HookLog
+
 log = logging.getLogger("wsgiloop.error")
 
 BOOTING, READY, RETIRE, REQUEST_TIMEOUT = range(4)
@@ -103,11 +105,19 @@ class Worker:
         self.killed = False  # SIGKILL sent by the master
         self.term_sent_at: float | None = None
         self.dump_sent_at: float | None = None
+        #: For hooks, as gunicorn's workers have them: the settings and the error log.
+        self.cfg: Any = None
+        self.log = HookLog()
+
+    @property
+    def ppid(self) -> int:
+        return os.getppid()
 
     def run_in_child(self, target: Callable[[Worker], int], title: str,
                      error_stream: Any) -> NoReturn:
         """After fork: set the process up, run ``target(self)``, exit with its status."""
         code = 1
+        self.pid = os.getpid()
         try:
             # Until the worker's loop installs its own handlers: TERM, INT and QUIT end a
             # booting worker quietly, USR1 (reopen logs) has nothing to do yet.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import ssl
 import textwrap
@@ -253,3 +254,48 @@ def test_ssl_context_hook(tmp_path: Path) -> None:
             conn.request("GET", "/tls")
         conn.close()
     assert (tmp_path / "ssl_context.txt").read_text() == "server.pem"
+
+
+def _wait_gone(pid: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return  # exited, waiting for its parent to reap it
+        except FileNotFoundError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} is still running")
+
+
+def test_worker_int_and_pre_exec_hooks(tmp_path: Path) -> None:
+    """worker_int runs in each worker told to stop at once (INT to the master);
+    pre_exec in the process that becomes the new master on USR2, before it execs."""
+    (tmp_path / "hooked_app.py").write_text(textwrap.dedent(APP))
+    (tmp_path / "my_hooks.py").write_text(textwrap.dedent('''
+        import os
+
+        def interrupted(worker):
+            with open("worker_int.txt", "a") as f:
+                f.write(f"{worker.pid} {os.getpid()}\\n")
+
+        def before_exec(server):
+            with open("pre_exec.txt", "a") as f:
+                f.write(f"{os.getpid()}\\n")
+    '''))
+    with ServerProcess("hooked_app:app", "-w", "2", "--worker-int", "my_hooks:interrupted",
+                       "--pre-exec", "my_hooks:before_exec", cwd=tmp_path) as server:
+        server.wait_for_log(r"worker 2 \(pid \d+\) serving")
+        workers = sorted(server.worker_pids)
+        server.proc.send_signal(signal.SIGUSR2)
+        match = server.wait_for_log(r"USR2: started a new master \(pid (\d+)\)")
+        new_master = int(match.group(1))
+        assert (tmp_path / "pre_exec.txt").read_text() == f"{new_master}\n"
+        server.wait_for_log(rf"\[{new_master}\] \[INFO\] Listening at")
+        os.kill(new_master, signal.SIGTERM)
+        _wait_gone(new_master)
+        server.proc.send_signal(signal.SIGINT)
+        assert server.proc.wait(20) == 0
+    lines = sorted((tmp_path / "worker_int.txt").read_text().splitlines())
+    assert lines == sorted(f"{pid} {pid}" for pid in workers)

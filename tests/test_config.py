@@ -99,6 +99,7 @@ def test_every_flag_and_alias_reaches_its_setting():
                "raw_env": "A=1", "pythonpath": "a,b",
                "forwarded_allow_ips": "10.0.0.0/8,unix", "proxy_allow_ips": "10.1.2.3",
                "reload_engine": "poll", "reload_extra_files": "templates/a.html",
+               "ciphers": "ECDHE+AESGCM",
                "static": "/static=./x"}
     for s in SETTINGS:
         if s.positional:

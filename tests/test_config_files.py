@@ -230,7 +230,7 @@ def test_harmless_gunicorn_settings_are_ignored_with_a_warning(tmp_path):
     write(tmp_path / "g.py", """
         worker_class = "gthread"
         worker_connections = 2000
-        proc_name = "myapp"
+        syslog = True
         capture_output = True
         statsd_host = "localhost:8125"
         sendfile = False
@@ -240,7 +240,7 @@ def test_harmless_gunicorn_settings_are_ignored_with_a_warning(tmp_path):
     assert len(warnings) == 6
     assert warnings[0].startswith("g.py: worker_class: ignored: wsgiloop has one kind of "
                                   "worker")
-    assert any(w.startswith("g.py: proc_name: ignored: ") for w in warnings)
+    assert any(w.startswith("g.py: syslog: ignored: ") for w in warnings)
 
 
 def test_gunicorn_defaults_written_out_ask_for_nothing(tmp_path):
@@ -629,7 +629,7 @@ def raw_exchange(server, data: bytes) -> bytes:
 
 
 def test_cli_print_config_shows_sources(probe_dir):
-    write(probe_dir / "gunicorn.conf.py", "workers = 3\nkeepalive = 4\nproc_name = 'x'\n")
+    write(probe_dir / "gunicorn.conf.py", "workers = 3\nkeepalive = 4\nstatsd_host = 'x:1'\n")
     result = run_cli("probe_app:app", "--print-config", "-t", "7", cwd=probe_dir,
                      env={"WSGILOOP_BACKLOG": "9"})
     assert result.returncode == 0, result.stderr
@@ -639,7 +639,8 @@ def test_cli_print_config_shows_sources(probe_dir):
     assert re.search(r"^backlog += 9 +# environment$", out, re.M)
     assert re.search(r"^timeout += 7\.0 +# command line$", out, re.M)
     assert re.search(r"^config += 'gunicorn.conf.py' +# default$", out, re.M)
-    assert result.stderr.startswith("wsgiloop: warning: gunicorn.conf.py: proc_name: ignored")
+    assert result.stderr.startswith("wsgiloop: warning: gunicorn.conf.py: statsd_host: "
+                                    "ignored")
 
 
 def test_cli_check_config(probe_dir):
@@ -680,7 +681,7 @@ def test_served_with_a_gunicorn_config_file(probe_dir):
         access_log_format = "ACCESS %(m)s %(U)s %(s)s"
         loglevel = "debug"
         worker_class = "sync"
-        proc_name = "probe"
+        statsd_host = "localhost:8125"
     """)
     with ServerProcess("probe_app:app", bind="", cwd=probe_dir) as server:
         info = get_json(server.url + "/hello")
@@ -688,7 +689,7 @@ def test_served_with_a_gunicorn_config_file(probe_dir):
         assert info["helper"] == "from lib"
         assert info["cwd"] == str(probe_dir / "site")
         server.wait_for_log(r"worker 2 \(pid \d+\) serving")
-        server.wait_for_log(r"gunicorn.conf.py: proc_name: ignored")
+        server.wait_for_log(r"gunicorn.conf.py: statsd_host: ignored")
         deadline = time.monotonic() + 5
         while "ACCESS GET /hello 200" not in server.stdout and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -471,3 +471,33 @@ def test_bad_certificate_is_one_error_line(case: str, certs: Certs, tmp_path: Pa
     assert lines[0].startswith("wsgiloop: error: "), lines[0]
     assert "Traceback" not in result.stderr
     assert "Listening at" not in result.stderr
+
+
+# -- --ciphers (gunicorn's ciphers) ------------------------------------------------------------
+
+
+def test_ciphers_narrow_what_tls12_clients_can_use(certs: Certs) -> None:
+    wanted = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384"
+    with ServerProcess(APP, "--certfile", str(certs.certfile), "--keyfile",
+                       str(certs.keyfile), "--ciphers", wanted) as srv:
+        conn = https(srv, certs, max_version=ssl.TLSVersion.TLSv1_2)
+        conn.request("GET", "/environ")
+        assert conn.getresponse().status == 200
+        assert conn.sock.cipher()[0] in wanted.split(":")
+        conn.close()
+        # A TLS 1.2 client offering only other suites cannot connect.
+        context = certs.client_context(max_version=ssl.TLSVersion.TLSv1_2)
+        context.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256")
+        conn = http.client.HTTPSConnection(srv.host, srv.port, timeout=10, context=context)
+        with pytest.raises(ssl.SSLError):
+            conn.request("GET", "/environ")
+        conn.close()
+
+
+def test_ciphers_that_select_nothing_are_one_error_line() -> None:
+    result = subprocess.run([sys.executable, "-m", "wsgiloop", APP, "--ciphers", "NOPE-NOPE"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "wsgiloop: error: --ciphers: invalid value 'NOPE-NOPE': OpenSSL selects no cipher "
+        "from this list"]

@@ -121,12 +121,16 @@ def test_unknown_user_is_one_clear_error():
 
 
 def test_process_titles_with_setproctitle():
-    pytest.importorskip("setproctitle")
     with ServerProcess("apps:combined", "-w", "2") as s:
         with open(f"/proc/{s.proc.pid}/cmdline", "rb") as f:
             assert f.read().startswith(b"wsgiloop: master [apps:combined]")
         with open(f"/proc/{s.worker_pid}/cmdline", "rb") as f:
             assert f.read().startswith(b"wsgiloop: worker ")
+    with ServerProcess("apps:combined", "-n", "billing-api") as s:  # gunicorn's proc_name
+        with open(f"/proc/{s.proc.pid}/cmdline", "rb") as f:
+            assert f.read().startswith(b"wsgiloop: master [billing-api]")
+        with open(f"/proc/{s.worker_pid}/cmdline", "rb") as f:
+            assert f.read().startswith(b"wsgiloop: worker 1 [billing-api]")
 
 
 def test_environ_reports_multiprocess_with_several_workers():

@@ -368,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if watcher is not None:
         error_log.info("reloading on changes (%s): .py files under %s%s", watcher.engine,
                        os.getcwd(), "".join(f", {f}" for f in sorted(watcher.extra_files)))
-    arbiter = Arbiter(settings, sockets, work, app_spec, reload=reload,
+    arbiter = Arbiter(settings, sockets, work, settings.proc_name or app_spec, reload=reload,
                       reopen_logs=reopen_logs, reexec_argv=reexec_argv,
                       error_stream=error_stream, on_first_ready=first_ready,
                       watcher=watcher, hooks=hooks)

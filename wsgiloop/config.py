@@ -204,6 +204,22 @@ def _hook_spec(text: str) -> str | None:
     return text
 
 
+def _ciphers(text: str) -> str | None:
+    import ssl
+
+    if not text.strip():
+        return None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(text.strip())
+    except ssl.SSLError:
+        raise ValueError("OpenSSL selects no cipher from this list") from None
+    return text.strip()
+
+
+def _optional_name(text: str) -> str | None:
+    return text.strip() or None
+
+
 def _optional_path(text: str) -> str | None:
     """A file or directory path; the empty string means "none"."""
     return text or None
@@ -419,6 +435,11 @@ SETTINGS: list[Setting] = [
         help="Worker processes, each with its own event loop, under a supervising master. "
              "TTIN and TTOU add and remove one."),
     Setting(
+        "proc_name", ("-n", "--name"), "Workers", None, _optional_name, metavar="NAME",
+        default_text="the application",
+        help="The name in the process titles: 'wsgiloop: master [NAME]', 'wsgiloop: "
+             "worker N [NAME]' (shown when setproctitle is installed)."),
+    Setting(
         "threads", ("--threads",), "Workers", 0, _integer(0), kind="integer", metavar="N",
         help="Run the application on a pool of N threads per worker, the loop still doing "
              "all socket I/O; 0 runs it on the loop thread (fastest for quick requests)."),
@@ -590,6 +611,11 @@ SETTINGS: list[Setting] = [
         "ca_certs", ("--ca-certs",), "Server", None, _optional_path, kind="path",
         metavar="FILE", default_text="none",
         help="Require client certificates signed by these PEM CA certificates."),
+    Setting(
+        "ciphers", ("--ciphers",), "Server", None, _ciphers, metavar="CIPHERS",
+        default_text="Python's defaults",
+        help="The TLS 1.2 cipher suites to offer, in OpenSSL's list syntax (for example "
+             "ECDHE+AESGCM); TLS 1.3 suites are not affected."),
     Setting(
         "forwarded_allow_ips", ("--forwarded-allow-ips",), "Server", "127.0.0.1,::1,unix",
         _proxy_list, kind="list", metavar="IPS",
@@ -1062,9 +1088,9 @@ GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "statsd_prefix": _ignore("wsgiloop sends no statsd metrics"),
     "enable_backlog_metric": _ignore("wsgiloop sends no statsd metrics"),
     # Process naming
-    "proc_name": _ignore("wsgiloop names its processes 'wsgiloop: master [APP]' and "
-                         "'wsgiloop: worker N [APP]' (with setproctitle installed)"),
-    "default_proc_name": _ignore("wsgiloop names its processes after APP", "gunicorn"),
+    "proc_name": _set("proc_name"),
+    "default_proc_name": _ignore("wsgiloop names its processes after APP unless "
+                                 "proc_name is given", "gunicorn"),
     # SSL
     "keyfile": _set("keyfile"),
     "certfile": _set("certfile"),
@@ -1078,8 +1104,7 @@ GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
         classify=lambda value: "quiet" if value is None or value is True else "ignore"),
     "do_handshake_on_connect": _ignore("wsgiloop always does the TLS handshake "
                                        "asynchronously on the event loop"),
-    "ciphers": _refuse("wsgiloop uses Python's default TLS ciphers and cannot narrow "
-                       "them"),
+    "ciphers": _set("ciphers"),
     # HTTP/2
     "http_protocols": _refuse("wsgiloop speaks HTTP/1.1 only", "h1"),
     "http2_cleartext": _refuse("wsgiloop speaks HTTP/1.1 only", "off"),

@@ -96,6 +96,8 @@ def ssl_context(settings: Any, hooks: Hooks | None = None) -> ssl.SSLContext | N
 
 def _default_ssl_context(settings: Any) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if settings.ciphers:
+        context.set_ciphers(settings.ciphers)
     context.load_cert_chain(settings.certfile, settings.keyfile)
     if settings.ca_certs:
         context.load_verify_locations(settings.ca_certs)

@@ -1202,3 +1202,38 @@ def test_aio_import_makes_no_threads():
             "assert threading.active_count() == 1, threading.enumerate()")
     subprocess.run([sys.executable, "-c", code], check=True,
                    cwd=os.path.dirname(os.path.dirname(__file__)))
+
+
+def test_hooks_and_overrides_added_after_the_class_is_made_are_honoured():
+    """A class decorator (an auth check, say) or a test may set prepare, on_finish,
+    set_header or compute_etag on a handler class after it was defined."""
+    finished = []
+
+    def require_token(cls):
+        def prepare(self):
+            if self.request.headers.get("X-Token") != "secret":
+                raise HTTPError(403)
+        cls.prepare = prepare
+        return cls
+
+    @require_token
+    class Guarded(RequestHandler):
+        def get(self):
+            self.write("in")
+
+    client = webtest.TestApp(Application([(r"/", Guarded)]))
+    assert client.get("/", status=403)
+    assert client.get("/", headers={"X-Token": "secret"}).text == "in"
+
+    Guarded.on_finish = lambda self: finished.append(self.get_status())
+    Guarded.compute_etag = lambda self: None
+    original = RequestHandler.set_header
+
+    def set_header(self, name, value):
+        original(self, name, value.upper() if name == "X-Seen" else value)
+    Guarded.set_header = set_header
+    Guarded.get = lambda self: (self.set_header("X-Seen", "yes"), self.write("in"))
+    response = client.get("/", headers={"X-Token": "secret"})
+    assert finished == [200]
+    assert "ETag" not in response.headers
+    assert response.headers["X-Seen"] == "YES"

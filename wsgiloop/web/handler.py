@@ -159,21 +159,6 @@ class RequestHandler:
     path_args: Sequence[str] = ()
     path_kwargs: Mapping[str, str] = MappingProxyType({})
 
-    # Whether the class overrides the do-nothing hooks and the header/ETag methods; what
-    # it does not override is not called per request (set by __init_subclass__).
-    _calls_initialize = _calls_prepare = _calls_on_finish = _calls_default_headers = False
-    _plain_headers = _plain_etag = True
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        base = RequestHandler
-        cls._calls_initialize = cls.initialize is not base.initialize
-        cls._calls_prepare = cls.prepare is not base.prepare
-        cls._calls_on_finish = cls.on_finish is not base.on_finish
-        cls._calls_default_headers = cls.set_default_headers is not base.set_default_headers
-        cls._plain_headers = cls.set_header is base.set_header
-        cls._plain_etag = cls.compute_etag is base.compute_etag
-
     def __init__(self, application: Application, request: WebRequest, responder: Any,
                  **kwargs: Any) -> None:
         self.application = application
@@ -182,7 +167,7 @@ class RequestHandler:
         self.clear()
         if kwargs:
             self.initialize(**kwargs)
-        elif self._calls_initialize:
+        else:
             self.initialize()
 
     @property
@@ -289,8 +274,7 @@ class RequestHandler:
         """Reset headers, status and body to the defaults (not possible once flushed)."""
         self._header_fields: dict[str, list[tuple[str, str]]] = {
             "content-type": [_DEFAULT_CONTENT_TYPE]}
-        if self._calls_default_headers:
-            self.set_default_headers()
+        self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
         self._reason = "OK"
@@ -495,13 +479,15 @@ class RequestHandler:
         if not self._headers_written:
             code = self._status_code
             method = self.request.method
-            # With set_header not overridden, the fields below are set directly.
-            plain = self._plain_headers
+            cls = type(self)
+            # With set_header not overridden, the fields below are set directly.  (Looked
+            # up on each call: a decorator or a test may replace methods at any time.)
+            plain = cls.set_header is _BASE_SET_HEADER
             if code == 200 and (method == "GET" or method == "HEAD") \
                     and "etag" not in self._header_fields:
                 etag = self.compute_etag()
                 if etag:
-                    if plain and (self._plain_etag
+                    if plain and (cls.compute_etag is _BASE_COMPUTE_ETAG
                                   or (type(etag) is str and etag.isprintable())):
                         self._header_fields["etag"] = [("ETag", etag)]
                     else:
@@ -517,9 +503,7 @@ class RequestHandler:
                 body = b""
                 for name in _ENTITY_HEADERS:
                     self.clear_header(name)
-            elif method == "HEAD" and "content-length" not in fields:
-                # The length the GET would have (for other methods the server adds the
-                # Content-Length of the body it is given).
+            elif "content-length" not in fields:
                 length = _lengths.get(len(body)) or _length_text(len(body))
                 if plain:
                     fields["content-length"] = [("Content-Length", length)]
@@ -543,8 +527,7 @@ class RequestHandler:
         self._finished = True
         if not self._completed:
             self._completed = True
-            if self._calls_on_finish:
-                self._run_on_finish()
+            self._run_on_finish()
 
     def _finish_quietly(self) -> None:
         """End a request whose client has gone (nothing is sent)."""
@@ -557,8 +540,7 @@ class RequestHandler:
         if self._completed:
             return
         self._completed = True
-        if self._calls_on_finish:
-            self._run_on_finish()
+        self._run_on_finish()
 
     def _run_on_finish(self) -> None:
         try:
@@ -675,14 +657,13 @@ class RequestHandler:
         """Run prepare and the method; called once by the application."""
         self.path_args, self.path_kwargs = args, kwargs
         try:
-            if self._calls_prepare:
-                result = self.prepare()
-                if result is not None and inspect.isawaitable(result):
-                    self._hook_abort()
-                    self._task = Task(self._responder.loop, self._run_async(result, True))
-                    return
-                if self._finished:
-                    return
+            result = self.prepare()
+            if result is not None and inspect.isawaitable(result):
+                self._hook_abort()
+                self._task = Task(self._responder.loop, self._run_async(result, True))
+                return
+            if self._finished:
+                return
             method = self.request.method
             function = getattr(self, _LOWER.get(method, ""), None) \
                 if method in self.SUPPORTED_METHODS else None
@@ -759,6 +740,8 @@ class RequestHandler:
         return self.application.static_url(path, include_version)
 
 
+_BASE_COMPUTE_ETAG = RequestHandler.compute_etag
+_BASE_SET_HEADER = RequestHandler.set_header
 _new_headers = object.__new__
 
 

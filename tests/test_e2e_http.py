@@ -19,7 +19,7 @@ from typing import Any
 
 import apps
 import pytest
-from support import ServerProcess, rss_mb
+from support import ServerProcess, raw_request, rss_mb
 
 # -- helpers -----------------------------------------------------------------------------
 
@@ -779,3 +779,19 @@ def test_zz_no_validator_complaints(server: ServerProcess, strict: ServerProcess
         assert "garbage collected without being closed" not in s.log
         assert "WSGIWarning" not in s.log
         assert "AssertionError" not in s.log
+
+
+def test_access_log_escapes_control_characters_of_decoded_atoms() -> None:
+    """U and {key}e are percent-decoded (as in gunicorn): a CR LF sent as %0D%0A is
+    written escaped, so it cannot start a forged line in the log."""
+    with ServerProcess("apps:combined", "--access-log", "-",
+                       "--access-log-format", "LINE %(U)s %({PATH_INFO}e)s END") as s:
+        with socket.create_connection((s.host, s.port), timeout=5) as sock:
+            raw_request(sock, b"GET /environ%0D%0A127.0.0.1%20-%20-%20forged HTTP/1.1\r\n"
+                              b"Host: x\r\nConnection: close\r\n\r\n")
+        path = r"/environ\x0d\x0a127.0.0.1 - - forged"
+        expected = f"LINE {path} {path} END"
+        deadline = time.monotonic() + 5
+        while expected not in s.stdout and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert expected in s.stdout.splitlines(), s.stdout

@@ -18,6 +18,9 @@ from support import ServerProcess
 
 APP = '''
 def app(environ, start_response):
+    if environ["PATH_INFO"] == "/file":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return environ["wsgi.file_wrapper"](open(__file__, "rb"))
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"hello from " + environ["PATH_INFO"].encode()]
 '''
@@ -94,12 +97,17 @@ def wait_for(path: Path, predicate, timeout: float = 10.0) -> list[dict]:
 
 
 def get(server: ServerProcess, path: str, headers: dict | None = None) -> tuple[int, bytes]:
+    return exchange(server, path, headers)[:2]
+
+
+def exchange(server: ServerProcess, path: str, headers: dict | None = None
+             ) -> tuple[int, bytes, http.client.HTTPMessage]:
     conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
     conn.request("GET", path, headers=headers or {})
     response = conn.getresponse()
     body = response.read()
     conn.close()
-    return response.status, body
+    return response.status, body, response.headers
 
 
 def named(seen: list[dict], hook: str) -> list[dict]:
@@ -138,8 +146,11 @@ def test_the_hooks_of_a_gunicorn_config_file(tmp_path: Path) -> None:
         assert sorted(n["pid"] for n in named(seen, "post_fork")) == sorted(server.worker_pids)
 
         # pre_request and post_request around each request, in the worker serving it.
-        status, body = get(server, "/hello?x=1", {"X-Probe": "p"})
+        status, body, headers = exchange(server, "/hello?x=1", {"X-Probe": "p"})
         assert (status, body) == (200, b"hello from /hello")
+        # The hooks leave the response as it was: a list is still sent with its length.
+        assert headers["Content-Length"] == str(len(body))
+        assert headers["Transfer-Encoding"] is None
         seen = wait_for(log, lambda s: named(s, "post_request"))
         pre, = named(seen, "pre_request")
         post, = named(seen, "post_request")
@@ -150,6 +161,12 @@ def test_the_hooks_of_a_gunicorn_config_file(tmp_path: Path) -> None:
                         "pid": pre["process"], "path": "/hello", "status": "200 OK",
                         "code": 200, "sent": len(body), "path_info": "/hello"}
         assert pre["process"] in server.worker_pids
+
+        # A file response still goes out whole, and post_request counts its bytes.
+        status, body = get(server, "/file")
+        assert (status, body) == (200, (tmp_path / "hooked_app.py").read_bytes())
+        seen = wait_for(log, lambda s: len(named(s, "post_request")) == 2)
+        assert named(seen, "post_request")[-1]["sent"] == len(body)
 
         # A hook that raises is logged with its traceback; the request is still served.
         status, body = get(server, "/raise")

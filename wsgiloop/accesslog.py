@@ -49,7 +49,7 @@ class _Atoms(dict):
         if key == "m":
             return head.method
         if key == "U":
-            return unquote_to_bytes(head.path).decode("latin-1")
+            return _printable(unquote_to_bytes(head.path).decode("latin-1"))
         if key == "q":
             return head.query
         if key == "H":
@@ -102,7 +102,15 @@ def _environ_value(environ: dict[str, Any] | None, key: str) -> str:
     if value is None:
         lkey = key.lower()
         value = next((v for k, v in environ.items() if k.lower() == lkey), None)
-    return "-" if value is None else str(value)
+    return "-" if value is None else _printable(str(value))
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x0d``): a decoded path must not be
+    able to start a forged line in the log."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 class AccessLogger:

@@ -299,7 +299,8 @@ class IOStream:
         sock = self.socket
         try:
             if len(queue) == 1 and type(queue[0]) is bytes:
-                # The usual case, one response's bytes: one send, no gathering.
+                # The usual case, one response's bytes: one send, no gathering.  A part
+                # left over waits until the socket is writable again.
                 data = queue[0]
                 sent = sock.send(data)
                 self.buffered_bytes -= sent
@@ -307,37 +308,8 @@ class IOStream:
                     queue.clear()
                 else:
                     queue[0] = memoryview(data)[sent:]
-            while queue:
-                head = queue[0]
-                if isinstance(head, _FileChunk):
-                    if not self._send_file_chunk(head):
-                        break
-                    queue.popleft()
-                    continue
-                buffers = []
-                for item in queue:
-                    if isinstance(item, _FileChunk) or len(buffers) >= _IOV_MAX:
-                        break
-                    buffers.append(item)
-                if len(buffers) == 1:
-                    sent = sock.send(buffers[0])
-                elif self._gather:
-                    sent = sock.sendmsg(buffers)
-                else:
-                    sent = sock.send(b"".join(buffers[:16]))
-                self.buffered_bytes -= sent
-                while sent:
-                    item = queue[0]
-                    if sent >= len(item):
-                        sent -= len(item)
-                        queue.popleft()
-                    else:
-                        queue[0] = memoryview(item)[sent:]
-                        sent = 0
-                        break
-                else:
-                    continue
-                break  # partial send: the socket buffer is full
+            else:
+                self._send_queued(queue, sock)
         except self._WOULD_BLOCK:
             pass
         except OSError as exc:
@@ -353,6 +325,41 @@ class IOStream:
             callbacks, self._flushed_callbacks = self._flushed_callbacks, []
             for callback in callbacks:
                 callback()
+
+    def _send_queued(self, queue: collections.deque, sock: socket.socket) -> None:
+        """Send from the queue (gathering what it can) until it is empty or the socket
+        is full (raises BlockingIOError then, or returns after a partial send)."""
+        while queue:
+            head = queue[0]
+            if isinstance(head, _FileChunk):
+                if not self._send_file_chunk(head):
+                    break
+                queue.popleft()
+                continue
+            buffers = []
+            for item in queue:
+                if isinstance(item, _FileChunk) or len(buffers) >= _IOV_MAX:
+                    break
+                buffers.append(item)
+            if len(buffers) == 1:
+                sent = sock.send(buffers[0])
+            elif self._gather:
+                sent = sock.sendmsg(buffers)
+            else:
+                sent = sock.send(b"".join(buffers[:16]))
+            self.buffered_bytes -= sent
+            while sent:
+                item = queue[0]
+                if sent >= len(item):
+                    sent -= len(item)
+                    queue.popleft()
+                else:
+                    queue[0] = memoryview(item)[sent:]
+                    sent = 0
+                    break
+            else:
+                continue
+            break  # partial send: the socket buffer is full
 
     def _send_file_chunk(self, chunk: _FileChunk) -> bool:
         """Send part of a file; True once it is all sent.  Raises BlockingIOError when full."""

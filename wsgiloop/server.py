@@ -94,7 +94,7 @@ class Request:
 
     __slots__ = ("head", "body", "body_length", "peer", "sockname", "scheme", "start_time",
                  "_connection", "body_deferred", "protocol_error", "connection_data",
-                 "environ", "response_headers")
+                 "environ", "response_status", "response_headers")
 
     def __init__(self, head: RequestHead, connection: HTTPConnection) -> None:
         self.head = head
@@ -110,7 +110,9 @@ class Request:
         self.connection_data = connection.delegate_data
         #: The WSGI environ, once a gateway made one (for the access log's ``e`` atoms).
         self.environ: dict[str, Any] | None = None
-        #: The response's header fields, kept only while an access log is written.
+        #: The response's status line and header fields, kept only while an access log
+        #: (or another per-response callback) is at work.
+        self.response_status: str | None = None
         self.response_headers: list[tuple[str, str]] | None = None
 
     def read_body(self) -> None:
@@ -409,6 +411,7 @@ class HTTPConnection:
                                 self.params.server_header)
         self._framer = framer
         if request is not None and self.access_log is not None:
+            request.response_status = status
             request.response_headers = headers
         return framer
 
@@ -464,6 +467,7 @@ class HTTPConnection:
                                 self.params.server_header, len(body))
         self._framer = framer
         if request is not None and self.access_log is not None:
+            request.response_status = status
             request.response_headers = headers
         self.head_sent = True
         if framer.mode == LENGTH and len(body) == framer.content_length:

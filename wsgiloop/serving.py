@@ -33,7 +33,7 @@ from .http.proxies import TrustedProxies
 from .ioloop import IOLoop
 from .netutil import reuse_port_sibling
 from .server import ConnectionParameters, HTTPServer, Request
-from .workers.hooks import Hooks, RequestHooks
+from .workers.hooks import Hooks, PreRequest, post_request_caller
 from .workers.worker import (
     EXIT_BOOT_ERROR,
     EXIT_REQUEST_TIMEOUT,
@@ -175,8 +175,8 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
         status.message = (f"--native: {type(app).__name__} is not a "
                           "wsgiloop.web.Application")
         return EXIT_BOOT_ERROR
-    if not native and ("pre_request" in hooks or "post_request" in hooks):
-        app = RequestHooks(app, hooks, worker)
+    if not native and "pre_request" in hooks:
+        app = PreRequest(app, hooks, worker)
     _raise_open_file_limit()
     loop = IOLoop(slow_callback_threshold=settings.slow_callback_threshold or None)
     gateway = WSGIGateway(app, root_path=settings.root_path, multithread=True,
@@ -189,6 +189,8 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
         delegate = StaticFirst(settings.static, delegate)
     access = AccessLogger(settings.access_log_format) if settings.access_log else None
     on_response = _response_counter(worker, settings, access)
+    if "post_request" in hooks:
+        on_response = _chain_responses(on_response, post_request_caller(hooks, worker))
     listening = list(sockets)
     if settings.reuse_port:
         listening += _own_sockets(sockets, settings.backlog)
@@ -352,6 +354,18 @@ def _response_counter(worker: Worker, settings: Any,
             status.message = f"served {served[0]} requests (--max-requests {limit})"
             status.state = RETIRE
 
+    return on_response
+
+
+def _chain_responses(first: Callable[[Request, int, int], None] | None,
+                     then: Callable[[Request, int, int], None]
+                     ) -> Callable[[Request, int, int], None]:
+    if first is None:
+        return then
+
+    def on_response(request: Request, code: int, length: int) -> None:
+        first(request, code, length)
+        then(request, code, length)
     return on_response
 
 

@@ -15,7 +15,7 @@ A hook that raises is logged with its traceback; the server goes on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("wsgiloop.error")
@@ -81,18 +81,24 @@ class HookRequest:
 
 
 class HookResponse:
-    """What ``post_request`` sees of the response."""
+    """What ``post_request`` sees of the response, once it has been sent."""
 
-    def __init__(self) -> None:
-        self.status: str | None = None
-        self.status_code: int | None = None
-        self.headers: list[tuple[str, str]] = []
-        self.sent = 0
+    def __init__(self, status: str, headers: list[tuple[str, str]], sent: int) -> None:
+        self.status = status
+        self.status_code = int(status.split(" ", 1)[0])
+        self.headers = headers
+        self.sent = sent
 
 
-class RequestHooks:
-    """WSGI middleware running ``pre_request`` before the application and
-    ``post_request`` once the response is over (after the iterable's ``close``)."""
+#: Where :class:`PreRequest` leaves the request object, so that ``post_request`` gets the
+#: one ``pre_request`` got.
+HOOK_REQUEST_KEY = "wsgiloop.hook_request"
+
+
+class PreRequest:
+    """WSGI middleware running the ``pre_request`` hook before the application; the
+    application's result goes back untouched (``post_request`` runs once the response
+    has been sent, from the connection: see :func:`post_request_caller`)."""
 
     def __init__(self, app: Callable[..., Any], hooks: Hooks, worker: Any) -> None:
         self.app = app
@@ -100,47 +106,21 @@ class RequestHooks:
         self.worker = worker
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        request = HookRequest(environ)
+        request = environ[HOOK_REQUEST_KEY] = HookRequest(environ)
         self.hooks.call("pre_request", self.worker, request)
-        response = HookResponse()
-
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            response.status = status
-            response.status_code = int(status.split(" ", 1)[0])
-            response.headers = headers
-            return start_response(status, headers, exc_info)
-
-        def done() -> None:
-            self.hooks.call("post_request", self.worker, request, environ, response)
-
-        try:
-            result = self.app(environ, start)
-        except BaseException:
-            done()
-            raise
-        if "post_request" not in self.hooks:
-            return result
-        return _Counted(result, response, done)
+        return self.app(environ, start_response)
 
 
-class _Counted:
-    """The application's iterable, counting the body bytes; ``done`` runs on close()."""
-
-    def __init__(self, result: Iterable[bytes], response: HookResponse,
-                 done: Callable[[], None]) -> None:
-        self.result = result
-        self.response = response
-        self.done = done
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self.result:
-            self.response.sent += len(chunk)
-            yield chunk
-
-    def close(self) -> None:
-        try:
-            close = getattr(self.result, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self.done()
+def post_request_caller(hooks: Hooks, worker: Any
+                        ) -> Callable[[Any, int, int], None]:
+    """A per-response callback (``(request, code, body_bytes)``, as the connection calls
+    its access log) that runs ``post_request`` for WSGI requests."""
+    def on_response(request: Any, code: int, length: int) -> None:
+        environ = request.environ
+        if environ is None:
+            return  # not a WSGI request (a native handler, or a request refused early)
+        hook_request = environ.get(HOOK_REQUEST_KEY) or HookRequest(environ)
+        response = HookResponse(request.response_status or str(code),
+                                request.response_headers or [], length)
+        hooks.call("post_request", worker, hook_request, environ, response)
+    return on_response

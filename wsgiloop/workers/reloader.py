@@ -79,8 +79,9 @@ class SourceWatcher:
         if not path.endswith(".py"):
             return False
         for root in self.roots:
-            if path.startswith(root + os.sep):
-                below = path[len(root) + 1:].split(os.sep)[:-1]
+            prefix = os.path.join(root, "")  # "/srv/app/" (and "/" for the root itself)
+            if path.startswith(prefix):
+                below = path[len(prefix):].split(os.sep)[:-1]
                 return not _SKIP_DIRS.intersection(below)
         return False
 

@@ -455,3 +455,9 @@ def test_cli_serves_until_terminated(app_dir):
         assert server.stop() == 0
     assert "Traceback" not in server.log
     assert "GET /hi HTTP/1.1" in server.stdout
+
+
+def test_every_hook_setting_is_a_hook_the_server_calls():
+    from wsgiloop.workers.hooks import HOOK_NAMES
+
+    assert {s.name for s in SETTINGS if s.kind == "hook"} == set(HOOK_NAMES)

@@ -74,6 +74,15 @@ def short_dir():
     (" 8000 ", BindSpec("tcp", None, 8000)),
     ("unix:/tmp/app.sock", BindSpec("unix", path="/tmp/app.sock")),
     ("unix:relative.sock", BindSpec("unix", path="relative.sock")),
+    # gunicorn's forms: a host alone takes port 8000; tcp://, unix:// and fd:// prefixes.
+    ("127.0.0.1", BindSpec("tcp", "127.0.0.1", 8000)),
+    ("0.0.0.0", BindSpec("tcp", "0.0.0.0", 8000)),
+    ("localhost", BindSpec("tcp", "localhost", 8000)),
+    ("[::1]", BindSpec("tcp", "::1", 8000)),
+    ("tcp://127.0.0.1:9000", BindSpec("tcp", "127.0.0.1", 9000)),
+    ("tcp://[::1]:9000", BindSpec("tcp", "::1", 9000)),
+    ("unix:///run/app.sock", BindSpec("unix", path="/run/app.sock")),
+    ("fd://3", BindSpec("fd", fd=3)),
 ])
 def test_parse_good(text, spec):
     assert parse_bind(text) == spec
@@ -81,9 +90,7 @@ def test_parse_good(text, spec):
 
 @pytest.mark.parametrize("text,fragment", [
     ("", "empty"),
-    ("127.0.0.1", "missing port"),
     ("127.0.0.1:", "missing port"),
-    ("[::1]", "missing port"),
     ("[::1]:", "missing port"),
     ("[::1]8000", "expected ':PORT' after ']'"),
     ("[::1:8000", "missing ']'"),
@@ -99,6 +106,9 @@ def test_parse_good(text, spec):
     ("unix:", "missing socket path"),
     ("http://127.0.0.1:80", "give HOST:PORT, not a URL"),
     ("a:b:80", "is not a host name or IP address"),
+    ("fd://", "is not a file descriptor number"),
+    ("fd://three", "is not a file descriptor number"),
+    ("bad host", "is not a host name or IP address"),
 ])
 def test_parse_bad(text, fragment):
     with pytest.raises(BindError) as info:
@@ -116,7 +126,7 @@ def test_bind_error_is_a_value_error_not_tied_to_config():
 
 
 def test_spec_str_round_trips():
-    for text in ["127.0.0.1:80", "[::1]:80", ":80", "unix:/x/y.sock"]:
+    for text in ["127.0.0.1:80", "[::1]:80", ":80", "unix:/x/y.sock", "fd://4"]:
         assert str(parse_bind(text)) == text
     assert str(parse_bind("80")) == ":80"
 

@@ -868,6 +868,20 @@ def test_fd_serves_an_inherited_socket(serve):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
+def test_bind_fd_url_serves_an_inherited_socket(serve):
+    """gunicorn's ``--bind fd://N``, beside a second, bound address."""
+    with _listener() as sock:
+        port = sock.getsockname()[1]
+        fd = sock.fileno()
+        server = serve("--bind", f"fd://{fd}", "--bind", "127.0.0.1:0", bind=None,
+                       pass_fds=(fd,))
+    assert port in [int(url.rsplit(":", 1)[1]) for url, _ in server.listening()]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert conn.recv(65536).startswith(b"HTTP/1.1 ")
+    assert server.stop() == 0
+
+
 def test_systemd_socket_activation(serve):
     wrapper = ("import os, sys\n"
                "fd = int(sys.argv[1])\n"

@@ -417,8 +417,10 @@ SETTINGS: list[Setting] = [
         metavar="ADDRESS", append=True,
         help="Address to listen on; repeat the flag to listen on several.  Forms: "
              "'HOST:PORT', '[IPv6]:PORT', ':PORT' or 'PORT' (all interfaces, IPv4 and IPv6 "
-             "where the host has it), 'unix:PATH'.  In the environment, separate several "
-             "addresses with spaces or commas."),
+             "where the host has it), 'HOST' alone (port 8000), 'unix:PATH', 'fd://FD' "
+             "(an inherited listening socket); gunicorn's 'tcp://' and 'unix://' prefixes "
+             "are accepted too.  In the environment, separate several addresses with "
+             "spaces or commas."),
     Setting(
         "backlog", ("--backlog",), "Binding", 2048, _integer(1), kind="integer",
         metavar="N", help="The listen() backlog: connections the kernel queues unaccepted."),

@@ -26,6 +26,9 @@ import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+#: The port of a bind address given without one (gunicorn's too).
+DEFAULT_PORT = 8000
+
 
 class BindError(ValueError):
     """A bind address is malformed or cannot be bound; the message is one line."""
@@ -35,19 +38,22 @@ class BindError(ValueError):
 class BindSpec:
     """One parsed bind address.
 
-    ``kind`` is ``"tcp"`` or ``"unix"``.  For TCP, ``host`` is an IP address or a host
-    name, or ``None`` for all interfaces; ``port`` may be 0 (any free port).  For unix,
-    ``path`` is the socket file.
+    ``kind`` is ``"tcp"``, ``"unix"`` or ``"fd"``.  For TCP, ``host`` is an IP address or
+    a host name, or ``None`` for all interfaces; ``port`` may be 0 (any free port).  For
+    unix, ``path`` is the socket file; for fd, ``fd`` an inherited listening socket.
     """
 
     kind: str
     host: str | None = None
     port: int | None = None
     path: str | None = None
+    fd: int | None = None
 
     def __str__(self) -> str:
         if self.kind == "unix":
             return f"unix:{self.path}"
+        if self.kind == "fd":
+            return f"fd://{self.fd}"
         if self.host is None:
             return f":{self.port}"
         return _host_port(self.host, self.port)
@@ -91,8 +97,14 @@ def parse_bind(text: str) -> BindSpec:
     spec = text.strip()
     if not spec:
         raise BindError("bad bind address '': empty")
+    if spec.startswith("fd://"):  # gunicorn's form for an inherited listening socket
+        number = spec[len("fd://"):]
+        if not number.isdigit() or not number.isascii():
+            raise BindError(f"bad bind address {spec!r}: {number!r} is not a file "
+                            f"descriptor number")
+        return BindSpec("fd", fd=int(number))
     if spec.startswith("unix:"):
-        path = spec[len("unix:"):]
+        path = spec[len("unix://"):] if spec.startswith("unix://") else spec[len("unix:"):]
         if not path:
             raise BindError(f"bad bind address {spec!r}: missing socket path after 'unix:'")
         if "\0" in path:
@@ -100,28 +112,35 @@ def parse_bind(text: str) -> BindSpec:
         return BindSpec("unix", path=path)
     if spec.isdigit():
         return BindSpec("tcp", None, _parse_port(spec, spec))
-    if spec.startswith("["):
-        close = spec.find("]")
+    return _parse_tcp(spec[len("tcp://"):] if spec.startswith("tcp://") else spec, spec)
+
+
+def _parse_tcp(address: str, spec: str) -> BindSpec:
+    """``HOST:PORT``, ``[IPv6]:PORT``, ``:PORT``, or a host alone (``HOST``, ``[IPv6]``),
+    which takes port 8000 as in gunicorn.  ``spec`` is the text shown in errors."""
+    if address.startswith("["):
+        close = address.find("]")
         if close < 0:
             raise BindError(f"bad bind address {spec!r}: missing ']'")
-        host = spec[1:close]
-        rest = spec[close + 1:]
+        host = address[1:close]
+        rest = address[close + 1:]
         if not _is_ipv6(host):
             raise BindError(f"bad bind address {spec!r}: {host!r} is not an IPv6 address")
         if not rest:
-            raise BindError(f"bad bind address {spec!r}: missing port")
+            return BindSpec("tcp", host, DEFAULT_PORT)
         if not rest.startswith(":"):
             raise BindError(f"bad bind address {spec!r}: expected ':PORT' after ']'")
         return BindSpec("tcp", host, _parse_port(rest[1:], spec))
-    if "://" in spec:
+    if "://" in address:
         raise BindError(f"bad bind address {spec!r}: give HOST:PORT, not a URL")
-    host, sep, port_text = spec.rpartition(":")
+    host, sep, port_text = address.rpartition(":")
     if not sep:
-        raise BindError(f"bad bind address {spec!r}: missing port (use HOST:PORT)")
-    if _is_ipv6(spec) or _is_ipv6(host):
+        host, port = address, DEFAULT_PORT
+    elif _is_ipv6(address) or _is_ipv6(host):
         raise BindError(f"bad bind address {spec!r}: put an IPv6 address in brackets, "
                         f"as in [::1]:8000")
-    port = _parse_port(port_text, spec)
+    else:
+        port = _parse_port(port_text, spec)
     if not host:
         return BindSpec("tcp", None, port)
     if not _valid_hostname(host):
@@ -311,6 +330,8 @@ def bind_sockets(specs: Iterable[BindSpec], backlog: int,
         for spec in specs:
             if spec.kind == "unix":
                 sockets.append(_bind_unix(spec, backlog))
+            elif spec.kind == "fd":
+                sockets.extend(inherited_sockets([spec.fd]))  # type: ignore[list-item]
             else:
                 sockets.extend(_bind_tcp(spec, backlog, reuse_port))
     except BaseException:

@@ -252,8 +252,8 @@ def test_log_targets_and_paths():
     assert settings("--chdir", "").chdir is None
 
 
-@pytest.mark.parametrize("bad", ["127.0.0.1", "127.0.0.1:x", "::1:80", "[::1]", "host:70000",
-                                 "unix:", "a b:80"])
+@pytest.mark.parametrize("bad", ["127.0.0.1:", "127.0.0.1:x", "::1:80", "[::1]:", "host:70000",
+                                 "unix:", "a b:80", "fd://x"])
 def test_bad_bind_is_a_config_error(bad):
     message = config_error("--bind", bad)
     assert message.startswith(f"--bind: invalid value {bad!r}: bad bind address")
@@ -407,8 +407,8 @@ def test_cli_bad_chdir(tmp_path):
 
 def test_cli_bad_bind(app_dir):
     assert_one_error_line(run_cli("hello_cli_app:app", "--chdir", str(app_dir),
-                                  "--bind", "localhost"),
-                          "--bind: invalid value 'localhost'", "missing port")
+                                  "--bind", "localhost:"),
+                          "--bind: invalid value 'localhost:'", "missing port")
 
 
 def test_cli_port_in_use(app_dir):

@@ -460,6 +460,33 @@ def test_precedence_of_every_source(tmp_path):
     assert (s.graceful_timeout, s.source("graceful_timeout")) == (30.0, "default")
 
 
+def test_gunicorn_environment_variables(tmp_path):
+    """GUNICORN_CMD_ARGS sits just below WSGILOOP_CMD_ARGS; PORT and WEB_CONCURRENCY
+    (set by hosting platforms) are gunicorn's fallbacks for bind and workers, below every
+    other source."""
+    write(tmp_path / "gunicorn.conf.py", "backlog = 30\ntimeout = 3\n")
+    env = {"GUNICORN_CMD_ARGS": "--backlog 40 --timeout 4 --keep-alive 7",
+           CMD_ARGS_VAR: "--timeout 5", "PORT": "5001", "WEB_CONCURRENCY": "3"}
+    s = load(tmp_path, env=env)
+    assert (s.backlog, s.source("backlog")) == (40, "GUNICORN_CMD_ARGS")
+    assert (s.timeout, s.source("timeout")) == (5.0, "WSGILOOP_CMD_ARGS")
+    assert (s.keepalive_timeout, s.source("keepalive_timeout")) == (7.0, "GUNICORN_CMD_ARGS")
+    assert (s.bind, s.source("bind")) == (["0.0.0.0:5001"], "PORT/WEB_CONCURRENCY")
+    assert (s.workers, s.source("workers")) == (3, "PORT/WEB_CONCURRENCY")
+    # Any other source of bind or workers wins over them.
+    s = load(tmp_path, "-b", "127.0.0.1:9", env=env | {"WSGILOOP_WORKERS": "2"})
+    assert (s.bind, s.workers) == (["127.0.0.1:9"], 2)
+    write(tmp_path / "gunicorn.conf.py", "bind = 'unix:/tmp/x.sock'\nworkers = 5\n")
+    s = load(tmp_path, env=env)
+    assert (s.bind, s.workers) == (["unix:/tmp/x.sock"], 5)
+    (tmp_path / "gunicorn.conf.py").unlink()
+    assert error(tmp_path, env={"GUNICORN_CMD_ARGS": "--no-such-flag"}) == (
+        "GUNICORN_CMD_ARGS: unrecognized arguments: --no-such-flag")
+    assert error(tmp_path, env={"WEB_CONCURRENCY": "many"}).startswith(
+        "WEB_CONCURRENCY: invalid value 'many'")
+    assert error(tmp_path, env={"PORT": "http"}).startswith("PORT: invalid value")
+
+
 def test_config_file_choice_follows_the_same_precedence(tmp_path):
     for name, workers in (("a.py", 2), ("b.py", 3), ("c.py", 4), ("d.py", 5)):
         write(tmp_path / name, f"workers = {workers}\n")
@@ -715,6 +742,25 @@ def test_served_with_pyproject_and_cmd_args(probe_dir):
             assert response.headers["Server"] == "from-cmd-args"
         assert info["greeting"] == "cmd-args"
         assert info["thread"] != "MainThread"  # --threads 2: a pool thread
+        assert server.stop() == 0
+
+
+def test_served_with_platform_variables_and_gunicorn_cmd_args(probe_dir, free_port):
+    """A deployment as a hosting platform runs gunicorn: PORT and WEB_CONCURRENCY set by
+    the platform, more flags in GUNICORN_CMD_ARGS, no --bind."""
+    from support import ServerProcess
+
+    env = {"PORT": str(free_port), "WEB_CONCURRENCY": "2",
+           "GUNICORN_CMD_ARGS": "--access-logfile - --access-logformat 'GCA %(m)s %(U)s'"}
+    with ServerProcess("probe_app:app", "--chdir", str(probe_dir / "site"), "--pythonpath",
+                       "lib", env=env, bind="") as server:
+        assert server.url == f"http://0.0.0.0:{free_port}"
+        server.wait_for_log(r"worker 2 \(pid \d+\) serving")
+        get_json(f"http://127.0.0.1:{free_port}/hello")
+        deadline = time.monotonic() + 5
+        while "GCA GET /hello" not in server.stdout and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "GCA GET /hello" in server.stdout
         assert server.stop() == 0
 
 

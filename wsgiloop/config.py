@@ -7,16 +7,19 @@ Promises this module keeps:
   environment reader, the config file readers and :func:`render_settings_doc` are all
   generated from that table, so a flag, its ``WSGILOOP_<NAME>`` variable, its name in a
   config file and its documentation cannot drift apart.
-* Precedence, lowest first: the defaults, ``[tool.wsgiloop]`` in ``./pyproject.toml``,
-  the config file (``-c``; a gunicorn-style Python file or a TOML file), the environment
-  (``WSGILOOP_<NAME>``), ``WSGILOOP_CMD_ARGS`` (more command-line arguments, split like a
-  shell does), the command line.  The value that wins replaces the others whole: a
-  repeatable setting (``bind``) given on the command line replaces, not extends, the
-  environment's value.  :meth:`Settings.source` tells which of these a value came from.
+* Precedence, lowest first: the defaults, ``PORT``/``WEB_CONCURRENCY`` (gunicorn's
+  fallbacks for bind and workers), ``[tool.wsgiloop]`` in ``./pyproject.toml``, the
+  config file (``-c``; a gunicorn-style Python file or a TOML file), the environment
+  (``WSGILOOP_<NAME>``), ``GUNICORN_CMD_ARGS``, ``WSGILOOP_CMD_ARGS`` (more command-line
+  arguments, split like a shell does), the command line.  The value that wins replaces
+  the others whole: a repeatable setting (``bind``) given on the command line replaces,
+  not extends, the environment's value.  :meth:`Settings.source` tells which of these a
+  value came from.
 * A Python config file written for gunicorn works unchanged when it only uses settings
   wsgiloop has: gunicorn's names are translated by :data:`GUNICORN_SETTINGS`.  A name
-  that means nothing here is a :class:`ConfigError` (unknown name, server hook, or a
-  feature whose absence would matter), or a warning when ignoring it is harmless.
+  that means nothing here is a :class:`ConfigError` (unknown name, a hook wsgiloop does
+  not run, or a feature whose absence would matter), or a warning when ignoring it is
+  harmless.
 * Values are validated here, not by argparse, and only the value that wins is checked.
   A bad value raises :class:`ConfigError` whose message is one line naming where the
   value came from (``--backlog``, ``WSGILOOP_BACKLOG``, ``gunicorn.conf.py: backlog``).
@@ -44,6 +47,8 @@ from . import __version__
 ENV_PREFIX = "WSGILOOP_"
 #: More command-line arguments, in one environment variable (like GUNICORN_CMD_ARGS).
 CMD_ARGS_VAR = ENV_PREFIX + "CMD_ARGS"
+#: gunicorn's variable, read too (below WSGILOOP_CMD_ARGS), so a deployment moves as is.
+GUNICORN_CMD_ARGS_VAR = "GUNICORN_CMD_ARGS"
 #: Set by a daemonized master for the masters it re-executes (USR2); not a setting.
 DAEMON_MASTER_VAR = ENV_PREFIX + "DAEMON_MASTER"
 #: Read from the current directory when no config file is named (as gunicorn does).
@@ -51,9 +56,12 @@ DEFAULT_CONFIG_FILE = "gunicorn.conf.py"
 
 # Where a value came from, as Settings.source() reports it; lowest precedence first.
 SOURCE_DEFAULT = "default"
+#: PORT and WEB_CONCURRENCY, which hosting platforms set and gunicorn falls back to.
+SOURCE_PLATFORM = "PORT/WEB_CONCURRENCY"
 SOURCE_PYPROJECT = "pyproject.toml"
 SOURCE_CONFIG_FILE = "config file"
 SOURCE_ENVIRONMENT = "environment"
+SOURCE_GUNICORN_CMD_ARGS = GUNICORN_CMD_ARGS_VAR
 SOURCE_CMD_ARGS = CMD_ARGS_VAR
 SOURCE_COMMAND_LINE = "command line"
 SOURCE_OVERRIDE = "override"
@@ -375,8 +383,9 @@ SETTINGS: list[Setting] = [
              "are fine, else 2 with the error."),
     Setting(
         "print_config", ("--print-config",), "Configuration", False, _boolean, kind="flag",
-        help="Print every setting's value and where it came from (default, pyproject.toml, "
-             "config file, environment, WSGILOOP_CMD_ARGS, command line), then exit."),
+        help="Print every setting's value and where it came from (default, "
+             "PORT/WEB_CONCURRENCY, pyproject.toml, config file, environment, "
+             "GUNICORN_CMD_ARGS, WSGILOOP_CMD_ARGS, command line), then exit."),
     # Application -----------------------------------------------------------------------
     Setting(
         "app", ("APP",), "Application", None, _app_spec, kind="app spec",
@@ -781,9 +790,11 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
         description="Serve a WSGI application (PEP 3333) on an epoll event loop.",
         epilog="Every option can also be set in [tool.wsgiloop] of ./pyproject.toml, in a "
                "config file (-c;\n./gunicorn.conf.py by default), by an environment "
-               "variable WSGILOOP_<NAME> (e.g.\nWSGILOOP_BIND) or in WSGILOOP_CMD_ARGS; "
-               "each of these wins over the ones before it,\nand the command line wins "
-               "over all.  See docs/settings.md for the full reference.",
+               "variable WSGILOOP_<NAME> (e.g.\nWSGILOOP_BIND), in GUNICORN_CMD_ARGS or in "
+               "WSGILOOP_CMD_ARGS; each of these wins over\nthe ones before it, and the "
+               "command line wins over all.  PORT and WEB_CONCURRENCY\n(gunicorn's "
+               "fallbacks) set bind and workers when nothing else does.  See\n"
+               "docs/settings.md for the full reference.",
         formatter_class=_HelpFormatter,
         allow_abbrev=False,
         add_help=False,
@@ -819,11 +830,14 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
     return parser
 
 
-class _CmdArgsParser(argparse.ArgumentParser):
-    """Parses WSGILOOP_CMD_ARGS: a usage error is a ConfigError naming the variable."""
+def _cmd_args_parser(variable: str) -> type[argparse.ArgumentParser]:
+    """An argparse parser class whose usage errors are ConfigErrors naming ``variable``."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
-        raise ConfigError(f"{CMD_ARGS_VAR}: {message}")
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:  # type: ignore[override]
+            raise ConfigError(f"{variable}: {message}")
+
+    return Parser
 
 
 def _split_env_list(text: str) -> list[str]:
@@ -1362,16 +1376,27 @@ def _namespace_layer(namespace: dict[str, Any], prefix: str = "") -> _Layer:
     return layer
 
 
-def _cmd_args_layer(environ: Mapping[str, str]) -> _Layer:
-    text = environ.get(CMD_ARGS_VAR, "")
+def _cmd_args_layer(environ: Mapping[str, str], variable: str = CMD_ARGS_VAR) -> _Layer:
+    text = environ.get(variable, "")
     if not text.strip():
         return {}
     try:
         words = shlex.split(text)
     except ValueError as e:
-        raise ConfigError(f"{CMD_ARGS_VAR}: cannot split it like a shell does ({e})")
-    namespace = vars(build_parser(_CmdArgsParser).parse_args(words))
-    return _namespace_layer(namespace, f"{CMD_ARGS_VAR}: ")
+        raise ConfigError(f"{variable}: cannot split it like a shell does ({e})")
+    namespace = vars(build_parser(_cmd_args_parser(variable)).parse_args(words))
+    return _namespace_layer(namespace, f"{variable}: ")
+
+
+def _platform_layer(environ: Mapping[str, str]) -> _Layer:
+    """gunicorn's fallbacks: ``PORT`` (bind on every interface) and ``WEB_CONCURRENCY``
+    (workers), below every other source."""
+    layer: _Layer = {}
+    if environ.get("PORT", "").strip():
+        layer["bind"] = _Raw([f"0.0.0.0:{environ['PORT'].strip()}"], "PORT")
+    if environ.get("WEB_CONCURRENCY", "").strip():
+        layer["workers"] = _Raw(environ["WEB_CONCURRENCY"].strip(), "WEB_CONCURRENCY")
+    return layer
 
 
 def _environment_layer(environ: Mapping[str, str]) -> _Layer:
@@ -1415,6 +1440,7 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str], *,
     warn = warnings.append if warnings is not None else (lambda message: None)
     command_line = _namespace_layer(vars(build_parser().parse_args(list(argv))))
     cmd_args = _cmd_args_layer(environ)
+    gunicorn_cmd_args = _cmd_args_layer(environ, GUNICORN_CMD_ARGS_VAR)
     environment = _environment_layer(environ)
     pyproject = _pyproject_layer(base)
 
@@ -1422,6 +1448,7 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str], *,
     config: str | None = None
     config_source = SOURCE_DEFAULT
     for source, layer in ((SOURCE_COMMAND_LINE, command_line), (SOURCE_CMD_ARGS, cmd_args),
+                          (SOURCE_GUNICORN_CMD_ARGS, gunicorn_cmd_args),
                           (SOURCE_ENVIRONMENT, environment), (SOURCE_PYPROJECT, pyproject)):
         if "config" in layer:
             config, config_source = _value(config_setting, layer["config"]), source
@@ -1432,8 +1459,9 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str], *,
     config_file = _config_file_layer(config, base, warn) if config else {}
 
     layers = ((SOURCE_COMMAND_LINE, command_line), (SOURCE_CMD_ARGS, cmd_args),
+              (SOURCE_GUNICORN_CMD_ARGS, gunicorn_cmd_args),
               (SOURCE_ENVIRONMENT, environment), (SOURCE_CONFIG_FILE, config_file),
-              (SOURCE_PYPROJECT, pyproject))
+              (SOURCE_PYPROJECT, pyproject), (SOURCE_PLATFORM, _platform_layer(environ)))
     values: dict[str, Any] = {"config": config}
     sources: dict[str, str] = {"config": config_source}
     app_spec: str | None = None
@@ -1507,17 +1535,20 @@ _DOC_INTRO = f"""\
 Each setting can be given, from lowest to highest precedence:
 
 1. by its default;
-2. in the `[tool.wsgiloop]` table of `pyproject.toml` in the current directory, with the
+2. for `bind` and `workers` only, by gunicorn's fallbacks `PORT` (`0.0.0.0:$PORT`) and
+   `WEB_CONCURRENCY`, which hosting platforms set;
+3. in the `[tool.wsgiloop]` table of `pyproject.toml` in the current directory, with the
    setting names below (`workers = 4`, `bind = ["127.0.0.1:8000"]`; `max-requests` may be
    spelled with dashes);
-3. in the config file named by `-c/--config` (or `./{DEFAULT_CONFIG_FILE}` when it exists
+4. in the config file named by `-c/--config` (or `./{DEFAULT_CONFIG_FILE}` when it exists
    and no config file is named): a Python file in gunicorn's style, module-level
    assignments with gunicorn's setting names or the names below (`workers = 4`,
    `keepalive = 2`), or a TOML file (name ending in `.toml`) with the names below;
-4. in an environment variable `WSGILOOP_<NAME>`;
-5. in `{CMD_ARGS_VAR}`, command-line arguments in one environment variable, split like a
-   shell does (`{CMD_ARGS_VAR}="--workers 3 --access-log -"`);
-6. on the command line.
+5. in an environment variable `WSGILOOP_<NAME>`;
+6. in `{GUNICORN_CMD_ARGS_VAR}`, then in `{CMD_ARGS_VAR}`: command-line arguments in one
+   environment variable, split like a shell does
+   (`{CMD_ARGS_VAR}="--workers 3 --access-log -"`);
+7. on the command line.
 
 The value from the highest of these wins whole: a repeatable option given on the command
 line replaces the environment's or the config file's value rather than adding to it.

@@ -1237,3 +1237,24 @@ def test_hooks_and_overrides_added_after_the_class_is_made_are_honoured():
     assert finished == [200]
     assert "ETag" not in response.headers
     assert response.headers["X-Seen"] == "YES"
+
+
+def test_request_attributes_read_lazily_can_be_assigned():
+    """uri, path, query, version, protocol, host and remote_ip come from the parsed
+    request on first use; an application may still set them (remote_ip from a trusted
+    header, say)."""
+    class Peer(RequestHandler):
+        def get(self):
+            request = self.request
+            seen = {"before": request.remote_ip}
+            request.remote_ip = "203.0.113.9"
+            seen.update(after=request.remote_ip, uri=request.uri, path=request.path,
+                        query=request.query, version=request.version,
+                        protocol=request.protocol, host=request.host)
+            self.write(seen)
+
+    client = webtest.TestApp(Application([(r"/peer", Peer)]),
+                             extra_environ={"REMOTE_ADDR": "192.0.2.1"})
+    assert client.get("/peer?a=1", headers={"Host": "example.org:81"}).json == {
+        "before": "192.0.2.1", "after": "203.0.113.9", "uri": "/peer?a=1", "path": "/peer",
+        "query": "a=1", "version": "HTTP/1.0", "protocol": "http", "host": "example.org:81"}

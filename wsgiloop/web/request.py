@@ -24,6 +24,23 @@ from .httputil import (
 __all__ = ["FormError", "WebRequest"]
 
 
+class _from_raw:
+    """An attribute worked out from the connection's request on first use, then kept in
+    the instance (which an assignment also sets)."""
+
+    def __init__(self, get: Any) -> None:
+        self.get = get
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, request: Any, owner: type | None = None) -> Any:
+        if request is None:
+            return self
+        value = request.__dict__[self.name] = self.get(request.connection)
+        return value
+
+
 class WebRequest:
     """One HTTP request.
 
@@ -43,20 +60,22 @@ class WebRequest:
     _files: dict[str, list[UploadedFile]] | None = None
 
     def __init__(self, raw: Any, decoded_path: str) -> None:
-        head = raw.head
         self.connection = raw
-        self.method: str = head.method
-        self.uri: str = head.target
-        self.path: str = head.path
-        self.query: str = head.query
-        self.version: str = head.version
+        self.method: str = raw.head.method
         self.decoded_path = decoded_path
-        self.protocol: str = raw.scheme
-        self.host: str = head.host or ""
-        peer = raw.peer
-        self.remote_ip: str = peer[0] if isinstance(peer, tuple) else ""
         self._start_time = time.monotonic()
         self._headers: Headers | None = None
+
+    # Read from the connection's request on first use (most handlers read few of them);
+    # each can also be assigned, as a proxy-aware application may do with remote_ip.
+    uri: str = _from_raw(lambda raw: raw.head.target)  # type: ignore[assignment]
+    path: str = _from_raw(lambda raw: raw.head.path)  # type: ignore[assignment]
+    query: str = _from_raw(lambda raw: raw.head.query)  # type: ignore[assignment]
+    version: str = _from_raw(lambda raw: raw.head.version)  # type: ignore[assignment]
+    protocol: str = _from_raw(lambda raw: raw.scheme)  # type: ignore[assignment]
+    host: str = _from_raw(lambda raw: raw.head.host or "")  # type: ignore[assignment]
+    remote_ip: str = _from_raw(  # type: ignore[assignment]
+        lambda raw: raw.peer[0] if isinstance(raw.peer, tuple) else "")
 
     @property
     def headers(self) -> Headers:

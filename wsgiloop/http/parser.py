@@ -175,7 +175,19 @@ class RequestParser:
         self._buffer = buf[end + 4:]
         lines = text.split("\r\n")
         request_line = lines[0]
-        head = self._parse_request_line(request_line)
+        method, _, rest = request_line.partition(" ")
+        target, _, version = rest.partition(" ")
+        if method in _COMMON_METHODS and version == "HTTP/1.1" and target[:1] == "/" \
+                and target.isascii() and target.isprintable() and " " not in target:
+            # The common request line, checked without the regular expression.
+            head = RequestHead()
+            head.method = method
+            head.target = target
+            head.version = version
+            head.host = None
+            head.path, _, head.query = target.partition("?")
+        else:
+            head = self._parse_request_line(request_line)
         if len(lines) - 1 > limits.max_header_count:
             raise self._fail(431, "too many header fields")
         headers = []
@@ -260,18 +272,7 @@ class RequestParser:
         return "invalid header field"
 
     def _parse_request_line(self, line: str) -> RequestHead:
-        method, _, rest = line.partition(" ")
-        target, _, version = rest.partition(" ")
-        if method in _COMMON_METHODS and version == "HTTP/1.1" and target[:1] == "/" \
-                and target.isascii() and target.isprintable() and " " not in target:
-            # The common case, checked without the regular expression.
-            head = RequestHead()
-            head.method = method
-            head.target = target
-            head.version = version
-            head.host = None
-            head.path, _, head.query = target.partition("?")
-            return head
+        """Any request line but the common kind :meth:`_parse_head` reads itself."""
         m = _REQUEST_LINE.fullmatch(line)
         if m is None:
             if "\r" in line or "\n" in line:

@@ -185,7 +185,7 @@ def test_helpers_imports_and_classes_are_not_settings(tmp_path):
     assert load(tmp_path, "-c", "g.py").workers == 2
 
 
-@pytest.mark.parametrize("hook", ["worker_abort", "on_dirty_starting", "dirty_post_fork",
+@pytest.mark.parametrize("hook", ["on_dirty_starting", "dirty_post_fork",
                                   "dirty_worker_init", "dirty_worker_exit"])
 def test_hooks_wsgiloop_does_not_run_are_refused(tmp_path, hook):
     write(tmp_path / "g.py", f"""
@@ -221,7 +221,7 @@ def test_a_hook_that_is_not_a_function_is_refused(tmp_path, value):
 
 
 def test_a_hook_set_to_none_asks_for_nothing(tmp_path):
-    write(tmp_path / "g.py", "worker_abort = None\npost_fork = None\nworkers = 2\n")
+    write(tmp_path / "g.py", "dirty_post_fork = None\npost_fork = None\nworkers = 2\n")
     s = load(tmp_path, "-c", "g.py")
     assert (s.workers, s.post_fork) == (2, None)
 
@@ -682,12 +682,12 @@ def test_cli_check_config(probe_dir):
 
 
 def test_cli_config_file_errors_are_one_line(probe_dir):
-    write(probe_dir / "gunicorn.conf.py", "def worker_abort(worker):\n    pass\n")
+    write(probe_dir / "gunicorn.conf.py", "def dirty_post_fork(arbiter, worker):\n    pass\n")
     result = run_cli("probe_app:app", cwd=probe_dir)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
-        "wsgiloop: error: gunicorn.conf.py: worker_abort: this gunicorn server hook is not "
-        "supported: wsgiloop does not run this hook; see docs/migrating-from-gunicorn.md "
+        "wsgiloop: error: gunicorn.conf.py: dirty_post_fork: this gunicorn server hook is "
+        "not supported: wsgiloop does not run this hook; see docs/migrating-from-gunicorn.md "
         "for what to do instead, and remove it"]
     result = run_cli("probe_app:app", "-c", "nope.toml", cwd=probe_dir)
     assert result.stderr.splitlines() == ["wsgiloop: error: config file 'nope.toml' not found"]

@@ -316,3 +316,39 @@ def test_worker_int_and_pre_exec_hooks(tmp_path: Path) -> None:
         assert server.proc.wait(20) == 0
     lines = sorted((tmp_path / "worker_int.txt").read_text().splitlines())
     assert lines == sorted(f"{pid} {pid}" for pid in workers)
+
+
+def test_worker_abort_hook_on_a_worker_silent_past_the_timeout(tmp_path: Path) -> None:
+    """With a worker_abort hook, a worker whose loop is stuck past --timeout gets SIGABRT
+    (after its stack is dumped), runs the hook and exits; a new worker takes over."""
+    (tmp_path / "stuck_app.py").write_text(textwrap.dedent('''
+        import time
+
+        def app(environ, start_response):
+            if environ["PATH_INFO"] == "/stuck":
+                while True:  # holds the event loop: no more heartbeats
+                    time.sleep(0.01)
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"fine"]
+    '''))
+    (tmp_path / "my_hooks.py").write_text(textwrap.dedent('''
+        import os
+
+        def aborted(worker):
+            with open("worker_abort.txt", "a") as f:
+                f.write(f"{worker.pid} {os.getpid()}\\n")
+    '''))
+    with ServerProcess("stuck_app:app", "-t", "2", "--worker-abort", "my_hooks:aborted",
+                       cwd=tmp_path) as server:
+        stuck = server.worker_pid
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+        conn.request("GET", "/stuck")
+        with pytest.raises((ConnectionError, http.client.RemoteDisconnected)):
+            conn.getresponse()
+        conn.close()
+        server.wait_for_log(rf"worker 1 \(pid {stuck}\) aborted \(SIGABRT\) after its "
+                            rf"worker_abort hook", timeout=15)
+        assert (tmp_path / "worker_abort.txt").read_text() == f"{stuck} {stuck}\n"
+        server.wait_for_log(r"worker 2 \(pid \d+\) serving")
+        assert get(server, "/")[1] == b"fine"
+        assert "Traceback" not in server.log.split("aborted (SIGABRT)")[1]

@@ -663,6 +663,8 @@ SETTINGS: list[Setting] = [
           ("post_worker_init", "(worker)", "Runs in a worker once the application is "
                                            "loaded."),
           ("worker_int", "(worker)", "Runs in a worker told to stop at once (INT, QUIT)."),
+          ("worker_abort", "(worker)", "Runs in a worker that went silent past --timeout "
+                                       "(the master sends SIGABRT), before it exits."),
           ("pre_exec", "(server)", "Runs in the master before it starts a new master "
                                    "(USR2)."),
           ("pre_request", "(worker, req)", "Runs in a worker before each WSGI request."),
@@ -1148,11 +1150,11 @@ GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     # Server hooks
     **{hook: _set(hook) for hook in (
         "on_starting", "on_reload", "when_ready", "pre_fork", "post_fork",
-        "post_worker_init", "worker_int", "pre_exec", "pre_request", "post_request",
-        "child_exit", "worker_exit", "nworkers_changed", "on_exit", "ssl_context")},
+        "post_worker_init", "worker_int", "worker_abort", "pre_exec", "pre_request",
+        "post_request", "child_exit", "worker_exit", "nworkers_changed", "on_exit",
+        "ssl_context")},
     **{hook: _HOOK for hook in (
-        "worker_abort", "on_dirty_starting", "dirty_post_fork", "dirty_worker_init",
-        "dirty_worker_exit")},
+        "on_dirty_starting", "dirty_post_fork", "dirty_worker_init", "dirty_worker_exit")},
 }
 
 

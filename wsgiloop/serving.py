@@ -164,6 +164,14 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
             log.error("worker %d could not load the application", worker.age, exc_info=exc)
         return EXIT_BOOT_ERROR
     hooks.call("post_worker_init", worker)
+    if "worker_abort" in hooks:
+        def on_abort(signum: int, frame: Any) -> None:
+            # The master found this worker silent past --timeout (gunicorn's SIGABRT).
+            hooks.call("worker_abort", worker)
+            sys.stderr.flush()
+            os._exit(1)
+
+        signal.signal(signal.SIGABRT, on_abort)
 
     try:
         tls = ssl_context(settings, hooks)

@@ -54,6 +54,7 @@ _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal
             signal.SIGTTOU, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD)
 _FAST_STOP_SECONDS = 2.0
 _DUMP_GRACE_SECONDS = 0.5
+_ABORT_GRACE_SECONDS = 2.0  # for a worker_abort hook before SIGKILL
 
 
 class BootError(Exception):
@@ -342,6 +343,8 @@ class Arbiter:
                     log.error("%s failed to boot: %s", what, message)
             elif code == EXIT_REQUEST_TIMEOUT:
                 log.error("%s ended itself: a request ran longer than --request-timeout", what)
+            elif worker.abort_sent_at is not None:
+                log.warning("%s aborted (SIGABRT) after its worker_abort hook", what)
             elif code != 0 or not expected:
                 log.error("%s exited with status %d", what, code)
             else:
@@ -379,8 +382,18 @@ class Arbiter:
             if not timeout or worker.killed:
                 continue
             silent = now - worker.status.heartbeat
-            if worker.dump_sent_at is not None:
-                if now - worker.dump_sent_at >= _DUMP_GRACE_SECONDS:
+            if worker.abort_sent_at is not None:
+                if now - worker.abort_sent_at >= _ABORT_GRACE_SECONDS:
+                    self._kill(worker, signal.SIGKILL)  # its worker_abort hook took too long
+                    worker.killed = True
+            elif worker.dump_sent_at is not None:
+                if now - worker.dump_sent_at < _DUMP_GRACE_SECONDS:
+                    pass
+                elif "worker_abort" in self.hooks:
+                    # As gunicorn does: SIGABRT, on which the worker runs the hook and exits.
+                    self._kill(worker, signal.SIGABRT)
+                    worker.abort_sent_at = now
+                else:
                     self._kill(worker, signal.SIGKILL)
                     worker.killed = True
             elif silent > timeout:

@@ -22,8 +22,9 @@ log = logging.getLogger("wsgiloop.error")
 
 #: The hooks wsgiloop calls, in gunicorn's names.
 HOOK_NAMES = ("on_starting", "when_ready", "on_reload", "pre_fork", "post_fork",
-              "post_worker_init", "worker_int", "pre_exec", "pre_request", "post_request",
-              "child_exit", "worker_exit", "nworkers_changed", "on_exit", "ssl_context")
+              "post_worker_init", "worker_int", "worker_abort", "pre_exec", "pre_request",
+              "post_request", "child_exit", "worker_exit", "nworkers_changed", "on_exit",
+              "ssl_context")
 
 
 class HookLog:

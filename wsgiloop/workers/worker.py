@@ -105,6 +105,7 @@ class Worker:
         self.killed = False  # SIGKILL sent by the master
         self.term_sent_at: float | None = None
         self.dump_sent_at: float | None = None
+        self.abort_sent_at: float | None = None  # SIGABRT, for a worker_abort hook
         #: For hooks, as gunicorn's workers have them: the settings and the error log.
         self.cfg: Any = None
         self.log = HookLog()

@@ -696,6 +696,11 @@ def test_max_requests_recycles_workers_without_failures(serve):
     assert all(50 <= n <= 60 for n in limits), limits
     assert len(set(limits)) > 1, f"no jitter: {limits}"
     assert load.failures == [], load.summary()
+    # A worker at its limit takes no new connection and answers each open one (the load
+    # has 3) at most twice more: the request under way, and one that was already on its
+    # way after a keep-alive response (answered with Connection: close).
+    retired = [int(p) for p in re.findall(r"\(pid (\d+)\) asks to be replaced", server.log)]
+    assert max(load.pids[pid] for pid in retired) <= 60 + 2 * 3, load.summary()
     for pid in first:
         assert not alive(pid)
     assert server.stop() == 0

@@ -468,8 +468,9 @@ SETTINGS: list[Setting] = [
     Setting(
         "max_requests", ("--max-requests",), "Workers", 0, _integer(0), kind="integer",
         metavar="N",
-        help="Replace a worker, gracefully, after it has served this many requests. "
-             "0 disables it."),
+        help="Replace a worker after it has served this many requests: it takes no "
+             "new request then, finishes those under way and exits, while the master "
+             "starts its replacement.  0 disables it."),
     Setting(
         "max_requests_jitter", ("--max-requests-jitter",), "Workers", 0, _integer(0),
         kind="integer", metavar="N",

@@ -39,7 +39,6 @@ from .workers.worker import (
     EXIT_REQUEST_TIMEOUT,
     READY,
     REQUEST_TIMEOUT,
-    RETIRE,
     Worker,
 )
 from .wsgi import WSGIGateway
@@ -196,7 +195,8 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
     if settings.static:
         delegate = StaticFirst(settings.static, delegate)
     access = AccessLogger(settings.access_log_format) if settings.access_log else None
-    on_response = _response_counter(worker, settings, access)
+    on_response = _response_counter(worker, settings, access,
+                                     lambda reason: retire(reason))
     if "post_request" in hooks:
         on_response = _chain_responses(on_response, post_request_caller(hooks, worker))
     listening = list(sockets)
@@ -226,6 +226,15 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
         server.stop_accepting()
         check_drained()
 
+    def retire(reason: str) -> None:
+        """--max-requests or --max-rss reached: the master starts a replacement at once,
+        and this worker takes no new request (each open connection gets its current
+        response, with Connection: close) and exits when drained."""
+        if status.state != READY:
+            return
+        worker.ask_to_be_replaced(reason)
+        loop.call_soon(stop_gracefully, reason)  # not from inside the response's callback
+
     def on_signal(signum: int) -> None:
         if signum == signal.SIGTERM:
             stop_gracefully("TERM")
@@ -246,9 +255,8 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
         elif rss_limit and status.state == READY:
             rss = _resident_bytes()
             if rss > rss_limit:
-                status.message = (f"resident memory {rss >> 20} MiB passed --max-rss "
-                                  f"{rss_limit >> 20} MiB")
-                status.state = RETIRE
+                retire(f"resident memory {rss >> 20} MiB passed --max-rss "
+                       f"{rss_limit >> 20} MiB")
         loop.call_later(_heartbeat_interval(settings), heartbeat)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1):
@@ -339,9 +347,11 @@ def _heartbeat_interval(settings: Any) -> float:
     return min(1.0, settings.timeout / 4) if settings.timeout else 1.0
 
 
-def _response_counter(worker: Worker, settings: Any,
-                      access: AccessLogger | None) -> Callable[[Request, int, int], None] | None:
-    """What the connections call after each response: access log and --max-requests.
+def _response_counter(worker: Worker, settings: Any, access: AccessLogger | None,
+                      retire: Callable[[str], None]
+                      ) -> Callable[[Request, int, int], None] | None:
+    """What the connections call after each response: access log and --max-requests
+    (``retire`` is called once the limit is reached).
 
     None when neither is wanted, so a response costs nothing extra then.
     """
@@ -359,8 +369,7 @@ def _response_counter(worker: Worker, settings: Any,
         served[0] += 1
         status.requests = served[0]
         if served[0] >= limit and status.state == READY:
-            status.message = f"served {served[0]} requests (--max-requests {limit})"
-            status.state = RETIRE
+            retire(f"served {served[0]} requests (--max-requests {limit})")
 
     return on_response
 

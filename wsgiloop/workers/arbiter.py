@@ -280,12 +280,12 @@ class Arbiter:
         status = Status()
         worker = Worker(self._ages, self.generation, status)
         worker.cfg = self.settings
+        worker.wake_fd = self._wake_w  # kept open in the worker: see ask_to_be_replaced
         status.reset()
         self.hooks.call("pre_fork", self, worker)
         pid = os.fork()
         if pid == 0:
             os.close(self._wake_r)
-            os.close(self._wake_w)
             stream = self.error_stream() if callable(self.error_stream) else self.error_stream
             worker.run_in_child(self.worker_target, self.title, stream)
         worker.pid = pid
@@ -309,6 +309,7 @@ class Arbiter:
                 continue
             worker = self.workers.pop(pid, None)
             if worker is not None:
+                self._notice_retirement(worker)  # a retiree may stop before we looked
                 self._worker_exited(worker, status)
                 self.hooks.call("child_exit", self, worker)
 
@@ -375,10 +376,7 @@ class Arbiter:
                     for message, args in held:
                         log.info(message, *args)
                 log.info("worker %d (pid %d) serving", worker.age, worker.pid)
-            if state == RETIRE and not worker.retiring:
-                worker.retiring = True  # replaced by _reconcile, then stopped
-                log.info("worker %d (pid %d) asks to be replaced: %s", worker.age, worker.pid,
-                         worker.status.message or "recycling")
+            self._notice_retirement(worker)
             if not timeout or worker.killed:
                 continue
             silent = now - worker.status.heartbeat
@@ -402,6 +400,13 @@ class Arbiter:
                           silent, timeout)
                 self._kill(worker, DUMP_STACK_SIGNAL)
                 worker.dump_sent_at = now
+
+    def _notice_retirement(self, worker: Worker) -> None:
+        """A worker that asked to be replaced (RETIRE) is a retiree from now on."""
+        if worker.status.state == RETIRE and not worker.retiring:
+            worker.retiring = True  # replaced by _reconcile (it stops by itself)
+            log.info("worker %d (pid %d) asks to be replaced: %s", worker.age, worker.pid,
+                     worker.status.message or "recycling")
 
     def _reconcile(self) -> None:
         """Start missing workers; stop old generations and retirees once replaced."""

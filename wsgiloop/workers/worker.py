@@ -109,6 +109,19 @@ class Worker:
         #: For hooks, as gunicorn's workers have them: the settings and the error log.
         self.cfg: Any = None
         self.log = HookLog()
+        #: The master's wake-up pipe (write end), poked by :meth:`ask_to_be_replaced`.
+        self.wake_fd = -1
+
+    def ask_to_be_replaced(self, reason: str) -> None:
+        """From the worker: have the master start a replacement now (the state page says
+        RETIRE, with ``reason``) -- without waiting for its next look at the page."""
+        self.status.message = reason
+        self.status.state = RETIRE
+        if self.wake_fd >= 0:
+            try:
+                os.write(self.wake_fd, b"r")
+            except OSError:
+                pass  # the master is gone or its pipe is full: it will look anyway
 
     @property
     def ppid(self) -> int:

@@ -352,3 +352,43 @@ def test_worker_abort_hook_on_a_worker_silent_past_the_timeout(tmp_path: Path) -
         server.wait_for_log(r"worker 2 \(pid \d+\) serving")
         assert get(server, "/")[1] == b"fine"
         assert "Traceback" not in server.log.split("aborted (SIGABRT)")[1]
+
+
+def test_worker_abort_hook_while_the_application_loads(tmp_path: Path) -> None:
+    """A worker stuck importing the application is aborted the same way (its SIGABRT
+    handler is there from the start): the hook runs, and worker_exit after it."""
+    import subprocess
+    import sys
+
+    from support import ROOT
+
+    (tmp_path / "slow_import.py").write_text("import time\ntime.sleep(60)\n"
+                                             "def app(environ, start_response):\n    pass\n")
+    (tmp_path / "gunicorn.conf.py").write_text(textwrap.dedent('''
+        timeout = 2
+
+        def worker_abort(worker):
+            with open("abort.txt", "a") as f:
+                f.write(f"abort {worker.pid}\\n")
+
+        def worker_exit(server, worker):
+            with open("abort.txt", "a") as f:
+                f.write(f"exit {worker.pid}\\n")
+    '''))
+    proc = subprocess.Popen([sys.executable, "-m", "wsgiloop", "slow_import:app", "--bind",
+                             "127.0.0.1:0"], cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "exit" not in (
+                (tmp_path / "abort.txt").read_text() if (tmp_path / "abort.txt").exists()
+                else ""):
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=30)
+    lines = (tmp_path / "abort.txt").read_text().splitlines()
+    pid = lines[0].split()[1]
+    assert lines[:2] == [f"abort {pid}", f"exit {pid}"], lines
+    assert f"(pid {pid}) aborted (SIGABRT) after its worker_abort hook" in stderr, stderr
+    assert "died from SIGABRT" not in stderr

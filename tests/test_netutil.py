@@ -108,6 +108,7 @@ def test_parse_good(text, spec):
     ("a:b:80", "is not a host name or IP address"),
     ("fd://", "is not a file descriptor number"),
     ("fd://three", "is not a file descriptor number"),
+    ("fd://99999999999999999999", "is not a file descriptor number"),
     ("bad host", "is not a host name or IP address"),
 ])
 def test_parse_bad(text, fragment):
@@ -308,3 +309,12 @@ def test_close_sockets_leaves_a_replaced_file_alone(sockets, short_dir):
     close_sockets([sock])
     assert path.read_text() == "someone else's"
     close_sockets([sock])  # twice is fine
+
+
+def test_the_same_inherited_fd_twice_is_an_error():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        spec = parse_bind(f"fd://{sock.fileno()}")
+        with pytest.raises(BindError, match="is given twice"):
+            bind_sockets([spec, spec], backlog=8)

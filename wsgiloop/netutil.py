@@ -99,7 +99,7 @@ def parse_bind(text: str) -> BindSpec:
         raise BindError("bad bind address '': empty")
     if spec.startswith("fd://"):  # gunicorn's form for an inherited listening socket
         number = spec[len("fd://"):]
-        if not number.isdigit() or not number.isascii():
+        if not number.isdigit() or not number.isascii() or int(number) > 2**31 - 1:
             raise BindError(f"bad bind address {spec!r}: {number!r} is not a file "
                             f"descriptor number")
         return BindSpec("fd", fd=int(number))
@@ -325,6 +325,11 @@ def bind_sockets(specs: Iterable[BindSpec], backlog: int,
     ``reuse_port`` sets ``SO_REUSEPORT`` on TCP sockets, so that
     :func:`reuse_port_sibling` can open more listening sockets on the same address.
     """
+    specs = list(specs)
+    fds = [spec.fd for spec in specs if spec.kind == "fd"]
+    for fd in fds:
+        if fds.count(fd) > 1:
+            raise BindError(f"fd://{fd} is given twice")
     sockets: list[socket.socket] = []
     try:
         for spec in specs:

@@ -33,7 +33,7 @@ from .http.proxies import TrustedProxies
 from .ioloop import IOLoop
 from .netutil import reuse_port_sibling
 from .server import ConnectionParameters, HTTPServer, Request
-from .workers.hooks import Hooks, PreRequest, post_request_caller
+from .workers.hooks import Hooks, PreRequest, WorkerAborted, post_request_caller
 from .workers.worker import (
     EXIT_BOOT_ERROR,
     EXIT_REQUEST_TIMEOUT,
@@ -144,8 +144,18 @@ def run_worker(worker: Worker, settings: Any, sockets: list[socket.socket],
 
     ``hooks`` are gunicorn-style server hooks, ``master`` their ``server`` argument."""
     hooks = hooks if hooks is not None else Hooks()
+    if "worker_abort" in hooks:
+        # From the start (loading the application may be what hangs): the master sends
+        # SIGABRT to a worker silent past --timeout, as gunicorn's does.
+        def on_abort(signum: int, frame: Any) -> None:
+            hooks.call("worker_abort", worker)
+            raise WorkerAborted()  # unwinds through worker_exit; SIGKILL follows if caught
+
+        signal.signal(signal.SIGABRT, on_abort)
     try:
         return _serve(worker, settings, sockets, load_app, reopen_logs, hooks)
+    except WorkerAborted:
+        return 1  # the master, which sent SIGABRT, says so in its log
     finally:
         hooks.call("worker_exit", master, worker)
 
@@ -163,14 +173,6 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
             log.error("worker %d could not load the application", worker.age, exc_info=exc)
         return EXIT_BOOT_ERROR
     hooks.call("post_worker_init", worker)
-    if "worker_abort" in hooks:
-        def on_abort(signum: int, frame: Any) -> None:
-            # The master found this worker silent past --timeout (gunicorn's SIGABRT).
-            hooks.call("worker_abort", worker)
-            sys.stderr.flush()
-            os._exit(1)
-
-        signal.signal(signal.SIGABRT, on_abort)
 
     try:
         tls = ssl_context(settings, hooks)

@@ -15,10 +15,11 @@ Signals:
   master keeps serving until it gets TERM.
 
 Health: a worker whose heartbeat is older than ``timeout`` gets its stack dumped (the
-stack-dump signal) and is killed; a worker that asks to retire (``--max-requests``,
-``--max-rss``) is replaced first and stopped after.  Workers that die while booting,
-before any ever booted, end the master with an error; a worker that keeps dying is
-respawned with growing delays.
+stack-dump signal) and is killed (SIGABRT first, when it has a ``worker_abort`` hook);
+a worker that asks to retire (``--max-requests``, ``--max-rss``) stops taking requests
+and exits by itself, while a replacement is started at once (as gunicorn's do).
+Workers that die while booting, before any ever booted, end the master with an error;
+a worker that keeps dying is respawned with growing delays.
 """
 
 from __future__ import annotations
@@ -281,6 +282,8 @@ class Arbiter:
         worker = Worker(self._ages, self.generation, status)
         worker.cfg = self.settings
         worker.wake_fd = self._wake_w  # kept open in the worker: see ask_to_be_replaced
+        # The hooks the worker is forked with: only then does it handle SIGABRT.
+        worker.has_abort_hook = "worker_abort" in self.hooks
         status.reset()
         self.hooks.call("pre_fork", self, worker)
         pid = os.fork()
@@ -387,7 +390,7 @@ class Arbiter:
             elif worker.dump_sent_at is not None:
                 if now - worker.dump_sent_at < _DUMP_GRACE_SECONDS:
                     pass
-                elif "worker_abort" in self.hooks:
+                elif worker.has_abort_hook:
                     # As gunicorn does: SIGABRT, on which the worker runs the hook and exits.
                     self._kill(worker, signal.SIGABRT)
                     worker.abort_sent_at = now
@@ -404,7 +407,9 @@ class Arbiter:
     def _notice_retirement(self, worker: Worker) -> None:
         """A worker that asked to be replaced (RETIRE) is a retiree from now on."""
         if worker.status.state == RETIRE and not worker.retiring:
-            worker.retiring = True  # replaced by _reconcile (it stops by itself)
+            worker.retiring = True  # replaced by _reconcile
+            # It stops by itself: no TERM, but the same deadline as after one.
+            worker.term_sent_at = time.monotonic()
             log.info("worker %d (pid %d) asks to be replaced: %s", worker.age, worker.pid,
                      worker.status.message or "recycling")
 

@@ -27,6 +27,12 @@ HOOK_NAMES = ("on_starting", "when_ready", "on_reload", "pre_fork", "post_fork",
               "ssl_context")
 
 
+class WorkerAborted(BaseException):
+    """Raised in a worker by SIGABRT after its ``worker_abort`` hook ran: unwinds whatever
+    the worker was stuck in (a BaseException, so that ``except Exception`` in the
+    application or the loader does not stop it)."""
+
+
 class HookLog:
     """The ``.log`` of a server or worker: gunicorn's logger methods on the error log."""
 

@@ -106,6 +106,7 @@ class Worker:
         self.term_sent_at: float | None = None
         self.dump_sent_at: float | None = None
         self.abort_sent_at: float | None = None  # SIGABRT, for a worker_abort hook
+        self.has_abort_hook = False  # forked with a worker_abort hook (handles SIGABRT)
         #: For hooks, as gunicorn's workers have them: the settings and the error log.
         self.cfg: Any = None
         self.log = HookLog()

@@ -487,6 +487,29 @@ def test_gunicorn_environment_variables(tmp_path):
     assert error(tmp_path, env={"PORT": "http"}).startswith("PORT: invalid value")
 
 
+def test_gunicorn_cmd_args_with_gunicorn_only_flags(tmp_path):
+    """What a Docker image for gunicorn typically sets works: wsgiloop's flags apply,
+    gunicorn's others are read as in a config file (ignored with a warning, or refused),
+    and an application named there is ignored, as gunicorn does."""
+    warnings: list[str] = []
+    s = load(tmp_path, env={"GUNICORN_CMD_ARGS": "--worker-tmp-dir /dev/shm -k gthread "
+                                                 "--workers 3 --no-sendfile --log-syslog "
+                                                 "--statsd-host=localhost:8125 other:app"},
+             warnings=warnings)
+    assert (s.workers, s.source("workers")) == (3, "GUNICORN_CMD_ARGS")
+    assert [w.split(": ignored")[0] for w in warnings] == [
+        "GUNICORN_CMD_ARGS: the application named there is ignored, as gunicorn does",
+        "GUNICORN_CMD_ARGS: --worker-tmp-dir", "GUNICORN_CMD_ARGS: -k",
+        "GUNICORN_CMD_ARGS: --no-sendfile", "GUNICORN_CMD_ARGS: --log-syslog",
+        "GUNICORN_CMD_ARGS: --statsd-host"]
+    assert load_settings(["mine:app"], {"GUNICORN_CMD_ARGS": "other:app"},
+                         cwd=tmp_path)[1] == "mine:app"
+    assert error(tmp_path, env={"GUNICORN_CMD_ARGS": "--paste deploy.ini"}).startswith(
+        "GUNICORN_CMD_ARGS: --paste: not supported:")
+    assert error(tmp_path, env={"GUNICORN_CMD_ARGS": "-k uvicorn.workers.UvicornWorker"}
+                 ).startswith("GUNICORN_CMD_ARGS: -k: not supported:")
+
+
 def test_config_file_choice_follows_the_same_precedence(tmp_path):
     for name, workers in (("a.py", 2), ("b.py", 3), ("c.py", 4), ("d.py", 5)):
         write(tmp_path / name, f"workers = {workers}\n")

@@ -1391,6 +1391,76 @@ def _cmd_args_layer(environ: Mapping[str, str], variable: str = CMD_ARGS_VAR) ->
     return _namespace_layer(namespace, f"{variable}: ")
 
 
+#: gunicorn's flags whose spelling is not its setting's name (``--worker-tmp-dir`` is
+#: ``worker_tmp_dir``), for those wsgiloop's command line does not have.
+_GUNICORN_FLAGS = {
+    "-k": "worker_class", "-R": "enable_stdio_inheritance", "--no-sendfile": "sendfile",
+    "--uwsgi-allow-from": "uwsgi_allow_ips", "--paster": "paste",
+    "--paste-global": "raw_paste_global_conf", "--log-config": "logconfig",
+    "--log-config-json": "logconfig_json", "--log-syslog": "syslog",
+    "--log-syslog-to": "syslog_addr", "--log-syslog-prefix": "syslog_prefix",
+    "--log-syslog-facility": "syslog_facility", "--dirty-app": "dirty_apps",
+    "--no-control-socket": "control_socket_disable"}
+#: Those of them that take no value, and the value they stand for.
+_GUNICORN_SWITCHES = {"-R": True, "--no-sendfile": False, "--log-syslog": True,
+                      "--no-control-socket": True}
+
+
+def _gunicorn_cmd_args_layer(environ: Mapping[str, str],
+                             warn: Callable[[str], None]) -> _Layer:
+    """``GUNICORN_CMD_ARGS``, read as gunicorn reads it: wsgiloop's flags as on the
+    command line, and gunicorn's other flags as the same settings in a config file
+    (ignored with a warning, or refused, by :data:`GUNICORN_SETTINGS`).  An application
+    named there is ignored, as gunicorn does."""
+    variable = GUNICORN_CMD_ARGS_VAR
+    text = environ.get(variable, "")
+    if not text.strip():
+        return {}
+    try:
+        words = shlex.split(text)
+    except ValueError as e:
+        raise ConfigError(f"{variable}: cannot split it like a shell does ({e})")
+    # gunicorn's flags that wsgiloop's command line lacks are taken out first, each with
+    # the value that follows it (if any); the rest is parsed as a command line.
+    ours = _own_flags()
+    theirs: list[tuple[str, str, Any]] = []  # (flag, gunicorn setting, value)
+    words_for_us: list[str] = []
+    i = 0
+    while i < len(words):
+        flag, eq, value = words[i].partition("=")
+        name = _GUNICORN_FLAGS.get(flag) or (
+            flag[2:].replace("-", "_") if flag.startswith("--") else "")
+        if flag in ours or name not in GUNICORN_SETTINGS:
+            words_for_us.append(words[i])
+        else:
+            given: Any = value if eq else _GUNICORN_SWITCHES.get(flag, True)
+            if not eq and flag not in _GUNICORN_SWITCHES and i + 1 < len(words) \
+                    and not words[i + 1].startswith("-"):
+                given = words[i + 1]
+                i += 1
+            theirs.append((flag, name, given))
+        i += 1
+    namespace = vars(build_parser(_cmd_args_parser(variable)).parse_args(words_for_us))
+    layer = _namespace_layer(namespace, f"{variable}: ")
+    if layer.pop("app", None) is not None:
+        warn(f"{variable}: the application named there is ignored, as gunicorn does")
+    for flag, name, given in theirs:
+        translated = _translate_gunicorn(name, given, f"{variable}: {flag}", warn)
+        if translated is not None:
+            setting, converted = translated
+            layer[setting] = _Raw(converted, f"{variable}: {flag}", python=True)
+    return layer
+
+
+def _own_flags() -> set[str]:
+    """Every option string of wsgiloop's command line."""
+    flags = {"-h", "--help", "--version"}
+    for s in SETTINGS:
+        if not s.positional:
+            flags.update(s.flags, s.aliases, (flag for flag, _ in s.shortcuts))
+    return flags
+
+
 def _platform_layer(environ: Mapping[str, str]) -> _Layer:
     """gunicorn's fallbacks: ``PORT`` (bind on every interface) and ``WEB_CONCURRENCY``
     (workers), below every other source."""
@@ -1443,7 +1513,7 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str], *,
     warn = warnings.append if warnings is not None else (lambda message: None)
     command_line = _namespace_layer(vars(build_parser().parse_args(list(argv))))
     cmd_args = _cmd_args_layer(environ)
-    gunicorn_cmd_args = _cmd_args_layer(environ, GUNICORN_CMD_ARGS_VAR)
+    gunicorn_cmd_args = _gunicorn_cmd_args_layer(environ, warn)
     environment = _environment_layer(environ)
     pyproject = _pyproject_layer(base)
 

@@ -19,7 +19,7 @@ LAYERS = [
     {"wsgi"},
     {"web"},
     {"workers"},
-    {"serving"},
+    {"serving", "request_hooks"},
     {"config", "loader", "cli", "testing", "__main__", "__init__"},
 ]
 

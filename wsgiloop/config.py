@@ -1379,16 +1379,20 @@ def _namespace_layer(namespace: dict[str, Any], prefix: str = "") -> _Layer:
     return layer
 
 
-def _cmd_args_layer(environ: Mapping[str, str], variable: str = CMD_ARGS_VAR) -> _Layer:
-    text = environ.get(variable, "")
-    if not text.strip():
-        return {}
+def _command_words(environ: Mapping[str, str], variable: str) -> list[str]:
+    """The command-line arguments in ``variable``, split as a shell does."""
     try:
-        words = shlex.split(text)
+        return shlex.split(environ.get(variable, ""))
     except ValueError as e:
         raise ConfigError(f"{variable}: cannot split it like a shell does ({e})")
-    namespace = vars(build_parser(_cmd_args_parser(variable)).parse_args(words))
-    return _namespace_layer(namespace, f"{variable}: ")
+
+
+def _cmd_args_layer(environ: Mapping[str, str]) -> _Layer:
+    words = _command_words(environ, CMD_ARGS_VAR)
+    if not words:
+        return {}
+    namespace = vars(build_parser(_cmd_args_parser(CMD_ARGS_VAR)).parse_args(words))
+    return _namespace_layer(namespace, f"{CMD_ARGS_VAR}: ")
 
 
 #: gunicorn's flags whose spelling is not its setting's name (``--worker-tmp-dir`` is
@@ -1413,13 +1417,9 @@ def _gunicorn_cmd_args_layer(environ: Mapping[str, str],
     (ignored with a warning, or refused, by :data:`GUNICORN_SETTINGS`).  An application
     named there is ignored, as gunicorn does."""
     variable = GUNICORN_CMD_ARGS_VAR
-    text = environ.get(variable, "")
-    if not text.strip():
+    words = _command_words(environ, variable)
+    if not words:
         return {}
-    try:
-        words = shlex.split(text)
-    except ValueError as e:
-        raise ConfigError(f"{variable}: cannot split it like a shell does ({e})")
     # gunicorn's flags that wsgiloop's command line lacks are taken out first, each with
     # the value that follows it (if any); the rest is parsed as a command line.
     ours = _own_flags()

@@ -32,8 +32,9 @@ from .http import HTTPLimits
 from .http.proxies import TrustedProxies
 from .ioloop import IOLoop
 from .netutil import reuse_port_sibling
+from .request_hooks import PreRequest, post_request_caller
 from .server import ConnectionParameters, HTTPServer, Request
-from .workers.hooks import Hooks, PreRequest, WorkerAborted, post_request_caller
+from .workers.hooks import Hooks, WorkerAborted
 from .workers.worker import (
     EXIT_BOOT_ERROR,
     EXIT_REQUEST_TIMEOUT,

@@ -389,8 +389,8 @@ class Arbiter:
                     worker.killed = True
             elif worker.dump_sent_at is not None:
                 if now - worker.dump_sent_at < _DUMP_GRACE_SECONDS:
-                    pass
-                elif worker.has_abort_hook:
+                    continue  # the stack is being written
+                if worker.has_abort_hook:
                     # As gunicorn does: SIGABRT, on which the worker runs the hook and exits.
                     self._kill(worker, signal.SIGABRT)
                     worker.abort_sent_at = now

@@ -229,7 +229,6 @@ def test_a_hook_set_to_none_asks_for_nothing(tmp_path):
 def test_harmless_gunicorn_settings_are_ignored_with_a_warning(tmp_path):
     write(tmp_path / "g.py", """
         worker_class = "gthread"
-        worker_connections = 2000
         syslog = True
         capture_output = True
         statsd_host = "localhost:8125"
@@ -237,10 +236,17 @@ def test_harmless_gunicorn_settings_are_ignored_with_a_warning(tmp_path):
     """)
     warnings: list[str] = []
     load(tmp_path, "-c", "g.py", warnings=warnings)
-    assert len(warnings) == 6
+    assert len(warnings) == 5
     assert warnings[0].startswith("g.py: worker_class: ignored: wsgiloop has one kind of "
                                   "worker")
     assert any(w.startswith("g.py: syslog: ignored: ") for w in warnings)
+
+
+def test_gunicorn_worker_connections_and_tmp_upload_dir_are_read(tmp_path):
+    write(tmp_path / "g.py", "worker_connections = 200\ntmp_upload_dir = '/var/tmp'\n")
+    warnings: list[str] = []
+    s = load(tmp_path, "-c", "g.py", warnings=warnings)
+    assert (s.worker_connections, s.spool_dir, warnings) == (200, "/var/tmp", [])
 
 
 def test_gunicorn_defaults_written_out_ask_for_nothing(tmp_path):

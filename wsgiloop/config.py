@@ -446,6 +446,11 @@ SETTINGS: list[Setting] = [
         help="Worker processes, each with its own event loop, under a supervising master. "
              "TTIN and TTOU add and remove one."),
     Setting(
+        "worker_connections", ("--worker-connections",), "Workers", 1000, _integer(1),
+        kind="integer", metavar="N",
+        help="Most connections one worker holds open at once; past it the worker stops "
+             "accepting, so new connections wait in the listen backlog for another worker."),
+    Setting(
         "proc_name", ("-n", "--name"), "Workers", None, _optional_name, metavar="NAME",
         default_text="the application",
         help="The name in the process titles: 'wsgiloop: master [NAME]', 'wsgiloop: "
@@ -564,6 +569,11 @@ SETTINGS: list[Setting] = [
         kind="size", metavar="BYTES", default_text="262144 = 256k",
         help="Request bodies larger than this are spooled to a temporary file instead of "
              "memory."),
+    Setting(
+        "spool_dir", ("--spool-dir",), "HTTP limits", None, _optional_path, kind="path",
+        metavar="DIR", default_text="the system temporary directory",
+        help="Where spooled request bodies are written; checked to be a writable "
+             "directory at start-up."),
     # Timeouts --------------------------------------------------------------------------
     Setting(
         "header_timeout", ("--header-timeout",), "Timeouts", 10.0, _seconds(False),
@@ -579,6 +589,17 @@ SETTINGS: list[Setting] = [
         kind="seconds", metavar="SECONDS",
         help="Most seconds without progress while reading a request body, else the "
              "connection is closed."),
+    Setting(
+        "body_min_rate", ("--body-min-rate",), "Timeouts", 512, _size(0), kind="size",
+        metavar="BYTES", default_text="512",
+        help="Least average rate, in bytes per second, at which a request body must arrive "
+             "once --body-timeout seconds have passed since it began; slower gets 408.  "
+             "0 disables the check."),
+    Setting(
+        "send_timeout", ("--send-timeout",), "Timeouts", 30.0, _seconds(False),
+        kind="seconds", metavar="SECONDS",
+        help="Most seconds a response may go without the client taking any of it; then "
+             "the connection is closed and the application's iterable closed."),
     Setting(
         "graceful_timeout", ("--graceful-timeout",), "Timeouts", 30.0, _seconds(True),
         kind="seconds", metavar="SECONDS",
@@ -1013,8 +1034,7 @@ GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
                          "--threads for a thread pool) and serves WSGI applications only",
         classify=_worker_class_action),
     "threads": _set("threads"),
-    "worker_connections": _ignore("wsgiloop does not cap connections per worker (the "
-                                  "event loop holds idle ones cheaply)", 1000),
+    "worker_connections": _set("worker_connections"),
     "max_requests": _set("max_requests"),
     "max_requests_jitter": _set("max_requests_jitter"),
     "timeout": _set("timeout"),
@@ -1047,8 +1067,7 @@ GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "umask": _set("umask", _gunicorn_umask),
     "initgroups": _ignore("wsgiloop sets only the primary group of --user, no "
                           "supplementary groups"),
-    "tmp_upload_dir": _ignore("request bodies are spooled to Python's temporary directory; "
-                              "set TMPDIR to move it"),
+    "tmp_upload_dir": _set("spool_dir"),
     "secure_scheme_headers": _refuse(
         "wsgiloop takes the scheme from Forwarded and X-Forwarded-Proto sent by "
         "--forwarded-allow-ips proxies; that header set is fixed",

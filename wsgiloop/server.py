@@ -60,7 +60,11 @@ class ConnectionParameters:
       request on a new connection);
     * ``keepalive_timeout``: seconds an idle connection waits for its next request;
     * ``body_timeout``: seconds a request body may go without progress;
+    * ``body_min_rate``: least average bytes/s of a body once ``body_timeout`` has
+      passed since it began (0: no check);
+    * ``send_timeout``: seconds a response may go without the client taking any of it;
     * ``spool_threshold``: body bytes held in memory before spooling to a temp file;
+    * ``spool_dir``: the directory of spool files (None: the system temp dir);
     * ``server_header``: the ``Server`` field value, or None for none;
     * ``high_water``/``low_water``: write-buffer marks for back-pressure;
     * ``linger``: seconds to keep reading after an error reply before closing;
@@ -74,7 +78,10 @@ class ConnectionParameters:
     header_timeout: float = 10.0
     keepalive_timeout: float = 5.0
     body_timeout: float = 30.0
+    body_min_rate: int = 512
+    send_timeout: float = 30.0
     spool_threshold: int = 256 * 1024
+    spool_dir: str | None = None
     server_header: bytes | None = b"wsgiloop"
     high_water: int = 256 * 1024
     low_water: int = 64 * 1024

@@ -99,8 +99,12 @@ def test_every_flag_and_alias_reaches_its_setting():
                "raw_env": "A=1", "pythonpath": "a,b",
                "forwarded_allow_ips": "10.0.0.0/8,unix", "proxy_allow_ips": "10.1.2.3",
                "reload_engine": "poll", "reload_extra_files": "templates/a.html",
-               "ciphers": "ECDHE+AESGCM",
+               "ciphers": "ECDHE+AESGCM", "cert_reqs": "2",
                "static": "/static=./x"}
+    # TLS settings are refused without a certificate (and cert_reqs without a CA).
+    tls = ("--certfile", "c.pem", "--ca-certs", "ca.pem")
+    companions = {"keyfile": tls[:2], "ca_certs": tls[:2], "ciphers": tls[:2],
+                  "cert_reqs": tls}
     for s in SETTINGS:
         if s.positional:
             continue
@@ -111,7 +115,7 @@ def test_every_flag_and_alias_reaches_its_setting():
             if s.kind == "flag":
                 assert getattr(settings(flag), s.name) is True, flag
                 continue
-            value = getattr(settings(flag, text), s.name)
+            value = getattr(settings(*companions.get(s.name, ()), flag, text), s.name)
             expected = s.validate(text)
             assert value == ([expected] if s.append else expected), flag
 
@@ -461,3 +465,22 @@ def test_every_hook_setting_is_a_hook_the_server_calls():
     from wsgiloop.workers.hooks import HOOK_NAMES
 
     assert {s.name for s in SETTINGS if s.kind == "hook"} == set(HOOK_NAMES)
+
+
+def test_pid_file_in_a_missing_directory_is_one_error_line(app_dir: Path) -> None:
+    result = run_cli("hello_cli_app:app", "--bind", "127.0.0.1:0", "--pid",
+                     "no/such/dir/app.pid", cwd=app_dir)
+    assert_one_error_line(result, "--pid no/such/dir/app.pid: no such directory: "
+                          f"{app_dir}/no/such/dir")
+
+
+def test_static_directory_must_exist(app_dir: Path) -> None:
+    result = run_cli("hello_cli_app:app", "--bind", "127.0.0.1:0", "--static",
+                     "/assets=./missing", cwd=app_dir)
+    assert_one_error_line(result, "--static /assets=./missing: no such directory: ./missing")
+
+
+def test_static_prefix_must_start_with_a_slash(app_dir: Path) -> None:
+    (app_dir / "assets").mkdir()
+    result = run_cli("hello_cli_app:app", "--static", "assets=./assets", cwd=app_dir)
+    assert_one_error_line(result, "--static: invalid value 'assets=./assets'")

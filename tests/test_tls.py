@@ -501,3 +501,67 @@ def test_ciphers_that_select_nothing_are_one_error_line() -> None:
     assert result.stderr.splitlines() == [
         "wsgiloop: error: --ciphers: invalid value 'NOPE-NOPE': OpenSSL selects no cipher "
         "from this list"]
+
+
+# -- settings that would silently weaken TLS ----------------------------------------------
+
+
+@pytest.mark.parametrize("flag,needs_file", [
+    ("--keyfile", True), ("--ca-certs", True), ("--cert-reqs", False), ("--ciphers", False)])
+def test_tls_settings_without_a_certificate_are_refused(flag: str, needs_file: bool,
+                                                        certs: Certs) -> None:
+    """Without --certfile the server would serve plain HTTP and say nothing."""
+    value = {"--keyfile": str(certs.keyfile), "--ca-certs": str(certs.ca_file),
+             "--cert-reqs": "2", "--ciphers": "ECDHE+AESGCM"}[flag]
+    result = run_wsgiloop(flag, value)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"wsgiloop: error: {flag}: needs --certfile (without a certificate wsgiloop serves "
+        "plain HTTP)"]
+
+
+def test_client_certificates_asked_for_without_a_ca_are_refused(certs: Certs) -> None:
+    result = run_wsgiloop("--certfile", str(certs.certfile), "--keyfile", str(certs.keyfile),
+                          "--cert-reqs", "1")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "wsgiloop: error: --cert-reqs: client certificates need --ca-certs to verify them"]
+
+
+@pytest.mark.parametrize("flag", ["--certfile", "--keyfile", "--ca-certs"])
+def test_a_missing_tls_file_is_named_with_its_setting(flag: str, certs: Certs,
+                                                      tmp_path: Path) -> None:
+    files = {"--certfile": str(certs.certfile), "--keyfile": str(certs.keyfile),
+             "--ca-certs": str(certs.ca_file)}
+    files[flag] = str(tmp_path / "gone.pem")
+    result = run_wsgiloop(*[item for pair in files.items() for item in pair])
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"wsgiloop: error: {flag} {files[flag]}: no such file"]
+
+
+def test_a_key_that_does_not_match_names_both_files(certs: Certs, tmp_path: Path) -> None:
+    other_key = tmp_path / "other.key"
+    other_key.write_bytes(trustme.CA().issue_cert("x.example").private_key_pem.bytes())
+    result = run_wsgiloop("--certfile", str(certs.certfile), "--keyfile", str(other_key))
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"wsgiloop: error: --certfile {certs.certfile} with --keyfile "
+                           f"{other_key}: cannot load the certificate and its key: "), line
+
+
+def test_the_start_up_line_says_https(server: ServerProcess) -> None:
+    assert server.url.startswith("https://"), server.log
+    assert "Listening at: http://" not in server.log
+
+
+def test_optional_client_certificates(certs: Certs) -> None:
+    """--cert-reqs 1 (gunicorn's ssl.CERT_OPTIONAL): clients without a certificate are
+    served, and one from another CA is still refused."""
+    with ServerProcess(APP, "--certfile", str(certs.certfile), "--keyfile",
+                       str(certs.keyfile), "--ca-certs", str(certs.ca_file),
+                       "--cert-reqs", "1") as srv:
+        resp = requests.get(base_url(srv) + "/environ", verify=str(certs.ca_file), timeout=10)
+        assert resp.status_code == 200
+        resp = requests.get(base_url(srv) + "/environ", verify=str(certs.ca_file),
+                            cert=str(certs.client_pem), timeout=10)
+        assert resp.status_code == 200

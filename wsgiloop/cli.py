@@ -126,6 +126,43 @@ def _listening_sockets(settings: Settings) -> list:
                         reuse_port=settings.reuse_port)
 
 
+def _check_paths(settings: Settings) -> None:
+    """Files and directories the settings name, checked before anything is bound, so a
+    typo is one error line naming the setting and the path rather than a worker failure
+    (or a traceback) later."""
+    if settings.pid:
+        directory = os.path.dirname(os.path.abspath(settings.pid))
+        if not os.path.isdir(directory):
+            raise ConfigError(f"--pid {settings.pid}: no such directory: {directory}")
+        if not os.access(directory, os.W_OK):
+            raise ConfigError(f"--pid {settings.pid}: directory not writable: {directory}")
+    for mapping in settings.static:
+        directory = mapping.partition("=")[2]
+        if not os.path.isdir(directory):
+            raise ConfigError(f"--static {mapping}: no such directory: {directory}")
+    for name in ("certfile", "keyfile", "ca_certs"):
+        path = getattr(settings, name)
+        if path and not os.path.isfile(path):
+            raise ConfigError(f"--{name.replace('_', '-')} {path}: no such file")
+    if settings.certfile:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            context.load_cert_chain(settings.certfile, settings.keyfile)
+        except (OSError, ssl.SSLError) as e:
+            files = f"--certfile {settings.certfile}" + (
+                f" with --keyfile {settings.keyfile}" if settings.keyfile else "")
+            raise ConfigError(f"{files}: cannot load the certificate and its key: "
+                              f"{e.strerror or e}") from e
+        if settings.ca_certs:
+            try:
+                context.load_verify_locations(settings.ca_certs)
+            except (OSError, ssl.SSLError) as e:
+                raise ConfigError(f"--ca-certs {settings.ca_certs}: cannot load the CA "
+                                  f"certificates: {e.strerror or e}") from e
+
+
 def _drop_privileges(settings: Settings) -> None:
     """Switch to ``--group`` and ``--user`` (after binding, which may need root)."""
     import grp
@@ -150,9 +187,9 @@ def _drop_privileges(settings: Settings) -> None:
             raise ConfigError(f"cannot switch to user {settings.user!r}: {e}")
 
 
-def _announce(sockets: list) -> None:
+def _announce(sockets: list, scheme: str) -> None:
     for sock in sockets:
-        error_log.info("Listening at: %s (%d)", socket_url(sock), os.getpid())
+        error_log.info("Listening at: %s (%d)", socket_url(sock, scheme), os.getpid())
 
 
 def _apply_process_settings(settings: Settings) -> None:
@@ -197,7 +234,8 @@ def _wait_for_daemon(read_fd: int, middle: int, settings: Settings, sockets: lis
     word, _, rest = b"".join(chunks).decode("utf-8", "replace").strip().partition(" ")
     if word == "ready" and rest.isdigit():
         for sock in sockets:
-            error_log.info("Listening at: %s (%s)", socket_url(sock), rest)
+            error_log.info("Listening at: %s (%s)", socket_url(
+                sock, "https" if settings.certfile else "http"), rest)
         error_log.info("wsgiloop runs in the background, master pid %s", rest)
         return 0
     message = rest if word == "error" else \
@@ -296,6 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reason = (e.strerror or str(e)).lower()
                 raise ConfigError(f"cannot change directory to {settings.chdir!r}: {reason}")
         prepend_sys_path(os.getcwd())
+        _check_paths(settings)
         _apply_process_settings(settings)
         if settings.check_config:
             _warn_to_stderr(warnings + [f"ignoring {name}: no such setting"
@@ -357,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           hooks=arbiter.hooks, master=arbiter)
 
     def first_ready() -> None:
-        _announce(sockets)
+        _announce(sockets, "https" if arbiter.settings.certfile else "http")
         if notice is not None:
             notice.send(f"ready {os.getpid()}")
 

@@ -228,6 +228,16 @@ def _optional_name(text: str) -> str | None:
     return text.strip() or None
 
 
+def _cert_reqs(text: str) -> int | None:
+    """gunicorn's cert_reqs: 0, 1 or 2 (``ssl.CERT_NONE``/``OPTIONAL``/``REQUIRED``)."""
+    text = text.strip()
+    if not text:
+        return None
+    if text not in ("0", "1", "2"):
+        raise ValueError("expected 0 (none), 1 (optional) or 2 (required)")
+    return int(text)
+
+
 def _optional_path(text: str) -> str | None:
     """A file or directory path; the empty string means "none"."""
     return text or None
@@ -644,6 +654,11 @@ SETTINGS: list[Setting] = [
         "ca_certs", ("--ca-certs",), "Server", None, _optional_path, kind="path",
         metavar="FILE", default_text="none",
         help="Require client certificates signed by these PEM CA certificates."),
+    Setting(
+        "cert_reqs", ("--cert-reqs",), "Server", None, _cert_reqs, kind="choice",
+        metavar="N", default_text="2 with --ca-certs, else 0",
+        help="Client certificates (gunicorn's cert_reqs, Python's ssl.CERT_*): 0 none "
+             "asked, 1 optional, 2 required; 1 and 2 need --ca-certs to verify them."),
     Setting(
         "ciphers", ("--ciphers",), "Server", None, _ciphers, metavar="CIPHERS",
         default_text="Python's defaults",
@@ -1135,8 +1150,7 @@ GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "ca_certs": _set("ca_certs"),
     "ssl_version": _ignore("wsgiloop uses Python's default TLS context: TLS 1.2 and "
                            "newer"),
-    "cert_reqs": _ignore("client certificates are required exactly when --ca-certs is "
-                         "given"),
+    "cert_reqs": _set("cert_reqs"),
     "suppress_ragged_eofs": GunicornSetting(
         "ignore", reason="wsgiloop treats an unclean TLS close as the end of the connection",
         classify=lambda value: "quiet" if value is None or value is True else "ignore"),
@@ -1556,6 +1570,7 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str], *,
               (SOURCE_PYPROJECT, pyproject), (SOURCE_PLATFORM, _platform_layer(environ)))
     values: dict[str, Any] = {"config": config}
     sources: dict[str, str] = {"config": config_source}
+    wheres: dict[str, str] = {}
     app_spec: str | None = None
     for s in SETTINGS:
         if s.name == "config":
@@ -1570,13 +1585,28 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str], *,
         else:
             values[s.name] = value
             sources[s.name] = source
+            wheres[s.name] = winner[1].where
     if app_spec is None:
         if values.get("print_config"):
             app_spec = ""
         else:
             raise ConfigError("no application given: wsgiloop [OPTIONS] module:app "
                               "(see wsgiloop --help)")
+    _check_tls_combination(values, wheres)
     return Settings._build(values, sources), app_spec
+
+
+def _check_tls_combination(values: Mapping[str, Any], wheres: Mapping[str, str]) -> None:
+    """Refuse TLS settings that would be silently ignored: without a certificate the
+    server speaks plain HTTP, which a key or CA file given by mistake must not hide."""
+    if not values.get("certfile"):
+        for name in ("keyfile", "ca_certs", "cert_reqs", "ciphers"):
+            if values.get(name):
+                raise ConfigError(f"{wheres[name]}: needs --certfile (without a certificate "
+                                  "wsgiloop serves plain HTTP)")
+    elif values.get("cert_reqs") and not values.get("ca_certs"):
+        raise ConfigError(f"{wheres['cert_reqs']}: client certificates need --ca-certs to "
+                          "verify them")
 
 
 def describe_settings(settings: Settings, app_spec: str) -> str:

@@ -104,7 +104,8 @@ def _default_ssl_context(settings: Any) -> ssl.SSLContext:
     context.load_cert_chain(settings.certfile, settings.keyfile)
     if settings.ca_certs:
         context.load_verify_locations(settings.ca_certs)
-        context.verify_mode = ssl.CERT_REQUIRED
+        context.verify_mode = ssl.VerifyMode(
+            2 if settings.cert_reqs is None else settings.cert_reqs)
     context.set_alpn_protocols(["http/1.1"])
     return context
 

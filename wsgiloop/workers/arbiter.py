@@ -518,9 +518,14 @@ class Arbiter:
         if not path:
             return
         tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w") as f:
+                f.write(f"{os.getpid()}\n")
+            os.replace(tmp, path)
+        except OSError as exc:
+            self._pid_path = None
+            raise BootError(f"--pid {path}: cannot write the pid file: "
+                            f"{(exc.strerror or str(exc)).lower()}") from None
 
     def _remove_pid(self) -> None:
         path = self._pid_path

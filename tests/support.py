@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from wsgiloop.ioloop import IOLoop
@@ -32,7 +32,7 @@ class ServerProcess:
 
     def __init__(self, app: str, *args: str, env: dict | None = None,
                  cwd: str | os.PathLike | None = None, bind: str = "127.0.0.1:0",
-                 timeout: float = 15.0) -> None:
+                 timeout: float = 15.0, preexec_fn: Any = None) -> None:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = os.pathsep.join(
             [str(ROOT), str(ROOT / "tests")] + [p for p in [full_env.get("PYTHONPATH")] if p])
@@ -44,7 +44,8 @@ class ServerProcess:
             cmd += ["--bind", bind]
         cmd += list(args)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=full_env, cwd=cwd or ROOT, text=True)
+                                     env=full_env, cwd=cwd or ROOT, text=True,
+                                     preexec_fn=preexec_fn)
         self._lines: list[str] = []
         self._out: list[str] = []
         self.urls: list[str] = []

@@ -22,6 +22,8 @@ import pytest
 from apps import pattern
 from support import ServerProcess, raw_request, rss_mb
 
+import wsgiloop
+
 ROOT = "/app"
 
 # -- helpers -----------------------------------------------------------------------------
@@ -114,6 +116,7 @@ def test_environ_basics(server: ServerProcess) -> None:
     assert env["SERVER_NAME"] == "127.0.0.1"
     assert env["SERVER_PORT"] == str(server.port)
     assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert env["SERVER_SOFTWARE"] == f"wsgiloop/{wsgiloop.__version__}"
     assert env["REMOTE_ADDR"] == "127.0.0.1"
     assert env["REMOTE_PORT"] == str(local_port)
     assert env["HTTP_HOST"] == f"{server.host}:{server.port}"

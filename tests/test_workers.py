@@ -460,8 +460,9 @@ def test_kill_9_worker_under_load(serve):
         survivor = next(p for p in first if p != victim)
         killed_at = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        server.wait_for_log(rf"worker \d+ \(pid {victim}\) was killed by SIGKILL, not by "
-                            r"wsgiloop: likely the kernel's out-of-memory killer")
+        server.wait_for_log(rf"worker \d+ \(pid {victim}\) was killed by SIGKILL, not sent "
+                            r"by wsgiloop(; no out-of-memory kill is recorded|: by another "
+                            r"process, or possibly the kernel's out-of-memory killer)")
         when, m = server.wait_for_log(r"worker \d+ \(pid (\d+)\) serving", after=killed_at)
         replacement = int(m.group(1))
         assert replacement not in first

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from . import __version__
 from .http import ProtocolError
 from .http.errors import REASONS
 from .http.proxies import TrustedProxies, resolve_forwarded
@@ -309,6 +310,7 @@ class WSGIGateway:
             "wsgi.run_once": False,
             "wsgi.input_terminated": True,
             "wsgi.file_wrapper": FileWrapper,
+            "SERVER_SOFTWARE": f"wsgiloop/{__version__}",
         }
 
     def _connection_environ(self, request: Request) -> dict[str, Any]:

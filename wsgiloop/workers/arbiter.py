@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .hooks import HookLog, Hooks
+from .oom import OOMWitness
 from .reloader import SourceWatcher, syntax_error
 from .worker import (
     DUMP_STACK_SIGNAL,
@@ -153,6 +154,7 @@ class Arbiter:
         #: The master's pid (gunicorn's ``server.pid``, also inside a worker's hooks).
         self.pid = os.getpid()
         self._install_signals()
+        self._oom_witness = OOMWitness()  # the OOM-kill counts as they are before any worker
         self._write_pid()
         self.hooks.call("on_starting", self)
         self.hooks.call("when_ready", self)
@@ -328,8 +330,8 @@ class Arbiter:
             signum = os.WTERMSIG(status)
             name = signal.Signals(signum).name
             if signum == signal.SIGKILL and not worker.killed:
-                log.error("%s was killed by SIGKILL, not by wsgiloop: likely the kernel's "
-                          "out-of-memory killer", what)
+                log.error("%s was killed by SIGKILL, %s", what,
+                          self._oom_witness.explain(worker.pid))
             elif worker.killed:
                 log.warning("%s killed (%s)", what, name)
             elif not expected:

@@ -8,6 +8,7 @@ with the working directory set to the repository root.
   with a Content-Length, so servers stream the pieces instead of re-framing them.
 * ``echo``        -- reads ``CONTENT_LENGTH`` bytes of ``wsgi.input`` and returns them.
 * ``flask_hello`` -- a real Flask application whose ``/`` returns ``Hello World!``.
+* ``mixed``       -- routes of several shapes for bench/soak.py.
 
 The payloads are built once at import time so the benchmark measures the
 server, not the application.
@@ -71,3 +72,25 @@ def _make_flask_app():
 
 
 flask_hello = _make_flask_app()
+
+
+def mixed(environ, start_response):
+    """The soak's application (bench/soak.py): a few routes of different shapes."""
+    path = environ["PATH_INFO"]
+    if path == "/hello":
+        return hello(environ, start_response)
+    if path == "/echo":
+        return echo(environ, start_response)
+    if path == "/stream":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return _chunks_of(4)  # 64 KiB, no Content-Length: chunked framing
+    if path == "/error":
+        raise RuntimeError("the soak's deliberate application error")
+    start_response("404 Not Found", [("Content-Type", "text/plain"),
+                                     ("Content-Length", "9")])
+    return [b"not found"]
+
+
+def _chunks_of(count):
+    for _ in range(count):
+        yield CHUNK

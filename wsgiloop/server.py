@@ -32,7 +32,6 @@ import io
 import logging
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -45,10 +44,15 @@ from .http.proxies import parse_proxy_header
 from .http.response import CLOSE, LENGTH, ResponseFramer, http_date
 from .ioloop import READ, IOLoop, Timer
 from .iostream import IOStream, SSLIOStream
+from .spool import BodySpool
 
 log = logging.getLogger("wsgiloop.error")
 
 _IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
+
+# Errors storing a body that mean the disk, a quota or the file size limit is full:
+# answered with 507 Insufficient Storage (anything else with 503).
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 @dataclass(frozen=True)
@@ -185,9 +189,7 @@ class HTTPConnection:
         self._processing = False
         self._request: Request | None = None
         self._head: RequestHead | None = None
-        self._chunks: list[bytes] = []
-        self._body_size = 0
-        self._spool: Any = None
+        self._spool = BodySpool(params.spool_threshold, params.spool_dir)
         self._framer: ResponseFramer | None = None
         #: True once the response head has been handed to the stream.
         self.head_sent = False
@@ -304,33 +306,29 @@ class HTTPConnection:
             self._state = _BODY
             now = self._progress = self._clock()
             self._arm(now + self.params.body_timeout)
-            self._chunks = []
-            self._body_size = 0
-            self._spool = None
+            self._spool.discard()
 
     def _add_body(self, data: bytes) -> None:
-        self._body_size += len(data)
-        if self._spool is not None:
+        try:
             self._spool.write(data)
-        elif self._body_size > self.params.spool_threshold:
-            self._spool = tempfile.TemporaryFile()
-            for chunk in self._chunks:
-                self._spool.write(chunk)
-            self._spool.write(data)
-            self._chunks = []
-        else:
-            self._chunks.append(data)
+        except OSError as exc:
+            raise self._spool_failed(exc) from None
 
     def _take_body(self, request: Request) -> None:
-        if self._spool is not None:
-            self._spool.seek(0)
-            request.body = self._spool
-            self._spool = None
-        elif self._chunks:
-            request.body = io.BytesIO(b"".join(self._chunks))
-            self._chunks = []
-        request.body_length = self._body_size
-        self._body_size = 0
+        try:
+            request.body, request.body_length = self._spool.finish()
+        except OSError as exc:
+            raise self._spool_failed(exc) from None
+
+    def _spool_failed(self, exc: OSError) -> ProtocolError:
+        """The body could not be stored (the spool is already discarded): one log line,
+        and the error to answer with -- 507 for a full disk or quota, else 503."""
+        status = 507 if exc.errno in _NO_SPACE else 503
+        reason = exc.strerror or str(exc)
+        log.error("cannot spool the request body from %s in %s: %s; answering %d",
+                  self.peer, self._spool.location, reason, status)
+        self._keep_alive = False
+        return ProtocolError(status, f"the request body could not be stored: {reason}")
 
     def _dispatch(self) -> None:
         head = self._head
@@ -394,8 +392,11 @@ class HTTPConnection:
         if self._state == _DEFERRED:
             self._state = _RESPONDING
         if error is None:
-            self._take_body(request)
-        else:
+            try:
+                self._take_body(request)
+            except ProtocolError as exc:
+                error = exc
+        if error is not None:
             if isinstance(error, ProtocolError):
                 request.protocol_error = error
             self._keep_alive = False
@@ -677,9 +678,7 @@ class HTTPConnection:
                 self._close_body(self._request)
                 self._request = None
         self._state = _CLOSING
-        if self._spool is not None:
-            self._spool.close()
-            self._spool = None
+        self._spool.discard()
         if self._on_close is not None:
             self._on_close(self)
 

@@ -41,8 +41,10 @@ class BodySpool:
 
     @property
     def location(self) -> str:
-        """The directory the temporary file goes to."""
-        return self.directory or tempfile.gettempdir()
+        """The directory the temporary file goes to, for messages (found without I/O:
+        the system temporary directory is named once :mod:`tempfile` has looked for it,
+        which a server does at start-up, while it still has descriptors to spare)."""
+        return self.directory or tempfile.tempdir or "the system temporary directory"
 
     @property
     def on_disk(self) -> bool:

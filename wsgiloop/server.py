@@ -701,12 +701,16 @@ class HTTPServer:
 
     :meth:`start` registers the sockets with the loop; :meth:`stop_accepting` and
     :meth:`close_idle` serve a graceful stop; ``connections`` are the open ones.
+
+    With ``max_connections`` open, it stops listening (the sockets leave the loop) until
+    one closes: new connections wait in the listen backlog, where another process sharing
+    the socket takes them.  It also stops for a moment when it runs out of descriptors.
     """
 
     def __init__(self, loop: IOLoop, sockets: list[socket.socket], params: ConnectionParameters,
                  delegate: RequestDelegate, *, ssl_context: ssl.SSLContext | None = None,
                  access_log: Callable[[Request, int, int], None] | None = None,
-                 accept_batch: int = 64) -> None:
+                 accept_batch: int = 64, max_connections: int | None = None) -> None:
         self.loop = loop
         self.sockets = sockets
         self.params = params
@@ -717,17 +721,34 @@ class HTTPServer:
         #: the next wake-up go to another worker instead of one taking a whole burst.
         self.accept_batch = accept_batch
         self.access_log = access_log
+        #: Most connections open at once (None: no limit); see the class docstring.
+        self.max_connections = max_connections
         self.connections: set[HTTPConnection] = set()
         self._accepting = False
-        self._paused_until = 0.0
+        self._listening = False  # the sockets' handlers are in the loop
+        self._pause: Timer | None = None  # accepting paused after EMFILE and the like
 
     def start(self) -> None:
         self._accepting = True
         for sock in self.sockets:
             sock.setblocking(False)
-            # Exclusive: of the workers sharing this socket, only one is woken per
-            # connection, instead of all of them racing for it.
-            self.loop.add_handler(sock.fileno(), self._on_acceptable, READ, exclusive=True)
+        self._update_listening()
+
+    def _update_listening(self) -> None:
+        """Listen exactly while accepting, not paused, and below ``max_connections``."""
+        listen = self._accepting and self._pause is None and (
+            self.max_connections is None or len(self.connections) < self.max_connections)
+        if listen == self._listening:
+            return
+        self._listening = listen
+        for sock in self.sockets:
+            if listen:
+                # Exclusive: of the workers sharing this socket, only one is woken per
+                # connection, instead of all of them racing for it.
+                self.loop.add_handler(sock.fileno(), self._on_acceptable, READ,
+                                      exclusive=True)
+            else:
+                self.loop.remove_handler(sock.fileno())
 
     def _on_acceptable(self, fd: int, events: int) -> None:
         sock = next(s for s in self.sockets if s.fileno() == fd)
@@ -748,18 +769,23 @@ class HTTPServer:
                     return
                 raise
             self._serve(conn_sock, peer, sock)
+            if not self._listening:
+                return  # at max_connections
 
     def _pause_accepting(self, seconds: float) -> None:
-        for sock in self.sockets:
-            self.loop.remove_handler(sock.fileno())
+        if self._pause is not None:
+            self._pause.cancel()
+        self._pause = self.loop.call_later(seconds, self._end_pause)
+        self._update_listening()
 
-        def resume() -> None:
-            if self._accepting:
-                for sock in self.sockets:
-                    self.loop.add_handler(sock.fileno(), self._on_acceptable, READ,
-                                          exclusive=True)
+    def _end_pause(self) -> None:
+        self._pause = None
+        self._update_listening()
 
-        self.loop.call_later(seconds, resume)
+    def _connection_closed(self, connection: HTTPConnection) -> None:
+        self.connections.discard(connection)
+        if not self._listening:
+            self._update_listening()
 
     def _serve(self, conn_sock: socket.socket, peer: Any, listener: socket.socket) -> None:
         params = self.params
@@ -782,16 +808,19 @@ class HTTPServer:
                               low_water=params.low_water)
         connection = HTTPConnection(stream, self.loop, params, self.delegate, peer or None,
                                     sockname, self.scheme, self.access_log,
-                                    on_close=self.connections.discard)
+                                    on_close=self._connection_closed)
         self.connections.add(connection)
+        if self.max_connections is not None and \
+                len(self.connections) >= self.max_connections:
+            self._update_listening()
 
     def stop_accepting(self) -> None:
         """Stop accepting and close the listening sockets."""
         if not self._accepting:
             return
         self._accepting = False
+        self._update_listening()
         for sock in self.sockets:
-            self.loop.remove_handler(sock.fileno())
             sock.close()
 
     def close_idle(self, grace: float = 0.0) -> int:

@@ -89,3 +89,23 @@ def test_connections_past_one_workers_limit_go_to_the_other():
         for sock, _ in held:
             sock.close()
         waiting.close()
+
+
+def test_out_of_descriptors_pauses_accepting_then_serves():
+    """The same pause with no descriptor left (a real EMFILE from accept: the app lowers
+    its worker's RLIMIT_NOFILE): the pause is logged, the connection waits in the
+    backlog, and once descriptors are back it is served."""
+    with ServerProcess(APP, "--keep-alive", "60") as server:
+        control, _ = held_connection(server)
+        control.sendall(b"GET /nofile HTTP/1.1\r\nHost: x\r\n\r\n")
+        read_response(control)
+        waiting = server.connect(timeout=10)
+        waiting.sendall(REQUEST)
+        server.wait_for_log("cannot accept a connection: .*Too many open files")
+        assert_no_answer(waiting)
+        control.sendall(b"GET /nofile-restore HTTP/1.1\r\nHost: x\r\n\r\n")
+        read_response(control)
+        assert read_response(waiting)["pid"] == server.worker_pid
+        assert "Traceback" not in server.log
+        control.close()
+        waiting.close()

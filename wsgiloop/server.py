@@ -705,6 +705,9 @@ class HTTPServer:
     With ``max_connections`` open, it stops listening (the sockets leave the loop) until
     one closes: new connections wait in the listen backlog, where another process sharing
     the socket takes them.  It also stops for a moment when it runs out of descriptors.
+    Two limits of that: a connection in a ``SO_REUSEPORT`` socket of this process's own
+    waits for it; and one whose exclusive wake-up came here just as the limit was reached
+    may wait until the next connection wakes another process, or this one has room.
     """
 
     def __init__(self, loop: IOLoop, sockets: list[socket.socket], params: ConnectionParameters,

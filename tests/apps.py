@@ -417,3 +417,37 @@ def combined(environ: dict, start_response: StartResponse) -> Any:
     if environ.get("PATH_INFO", "").startswith("/raw/"):
         return app(environ, start_response)
     return validated_app(environ, start_response)
+
+
+# -- for tests/test_spool.py and tests/test_worker_connections.py ------------------------
+
+
+def _lowest_free_fd() -> int:
+    import os
+
+    fd = os.open(os.devnull, os.O_RDONLY)
+    os.close(fd)
+    return fd
+
+
+def limits_app(environ: dict, start_response: StartResponse) -> list[bytes]:
+    """``/nofile``: lower this worker's soft RLIMIT_NOFILE to its lowest free descriptor
+    number, so that the next file or socket it opens fails with a real EMFILE;
+    ``/nofile-restore``: raise it back to the hard limit.  Anything else: the worker's
+    pid, the body's length and sha256 as JSON."""
+    import os
+    import resource
+
+    path = environ.get("PATH_INFO", "")
+    if path in ("/nofile", "/nofile-restore"):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        soft = _lowest_free_fd() if path == "/nofile" else hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        return _json(start_response, {"soft": soft, "hard": hard})
+    h = hashlib.sha256()
+    length = 0
+    while block := environ["wsgi.input"].read(65536):
+        h.update(block)
+        length += len(block)
+    return _json(start_response, {"pid": os.getpid(), "length": length,
+                                  "sha256": h.hexdigest()})

@@ -15,7 +15,7 @@ LAYERS = [
     {"ioloop", "aio"},
     {"iostream", "netutil"},
     {"http"},
-    {"server", "accesslog"},
+    {"server", "accesslog", "spool"},
     {"wsgi"},
     {"web"},
     {"workers"},

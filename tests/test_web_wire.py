@@ -48,7 +48,8 @@ def static_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(static_dir):
-    with ServerProcess("native_apps:application",
+    # --worker-connections: the 5,000 long polls are held by the one worker.
+    with ServerProcess("native_apps:application", "--worker-connections", "6000",
                        env={"NATIVE_STATIC_DIR": str(static_dir)}) as proc:
         yield proc
 

@@ -32,7 +32,6 @@ import io
 import logging
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -45,10 +44,15 @@ from .http.proxies import parse_proxy_header
 from .http.response import CLOSE, LENGTH, ResponseFramer, http_date
 from .ioloop import READ, IOLoop, Timer
 from .iostream import IOStream, SSLIOStream
+from .spool import BodySpool
 
 log = logging.getLogger("wsgiloop.error")
 
 _IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
+
+# Errors storing a body that mean the disk, a quota or the file size limit is full:
+# answered with 507 Insufficient Storage (anything else with 503).
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 @dataclass(frozen=True)
@@ -185,9 +189,7 @@ class HTTPConnection:
         self._processing = False
         self._request: Request | None = None
         self._head: RequestHead | None = None
-        self._chunks: list[bytes] = []
-        self._body_size = 0
-        self._spool: Any = None
+        self._spool = BodySpool(params.spool_threshold, params.spool_dir)
         self._framer: ResponseFramer | None = None
         #: True once the response head has been handed to the stream.
         self.head_sent = False
@@ -304,33 +306,29 @@ class HTTPConnection:
             self._state = _BODY
             now = self._progress = self._clock()
             self._arm(now + self.params.body_timeout)
-            self._chunks = []
-            self._body_size = 0
-            self._spool = None
+            self._spool.discard()
 
     def _add_body(self, data: bytes) -> None:
-        self._body_size += len(data)
-        if self._spool is not None:
+        try:
             self._spool.write(data)
-        elif self._body_size > self.params.spool_threshold:
-            self._spool = tempfile.TemporaryFile()
-            for chunk in self._chunks:
-                self._spool.write(chunk)
-            self._spool.write(data)
-            self._chunks = []
-        else:
-            self._chunks.append(data)
+        except OSError as exc:
+            raise self._spool_failed(exc) from None
 
     def _take_body(self, request: Request) -> None:
-        if self._spool is not None:
-            self._spool.seek(0)
-            request.body = self._spool
-            self._spool = None
-        elif self._chunks:
-            request.body = io.BytesIO(b"".join(self._chunks))
-            self._chunks = []
-        request.body_length = self._body_size
-        self._body_size = 0
+        try:
+            request.body, request.body_length = self._spool.finish()
+        except OSError as exc:
+            raise self._spool_failed(exc) from None
+
+    def _spool_failed(self, exc: OSError) -> ProtocolError:
+        """The body could not be stored (the spool is already discarded): one log line,
+        and the error to answer with -- 507 for a full disk or quota, else 503."""
+        status = 507 if exc.errno in _NO_SPACE else 503
+        reason = exc.strerror or str(exc)
+        log.error("cannot spool the request body from %s in %s: %s; answering %d",
+                  self.peer, self._spool.location, reason, status)
+        self._keep_alive = False
+        return ProtocolError(status, f"the request body could not be stored: {reason}")
 
     def _dispatch(self) -> None:
         head = self._head
@@ -394,8 +392,11 @@ class HTTPConnection:
         if self._state == _DEFERRED:
             self._state = _RESPONDING
         if error is None:
-            self._take_body(request)
-        else:
+            try:
+                self._take_body(request)
+            except ProtocolError as exc:
+                error = exc
+        if error is not None:
             if isinstance(error, ProtocolError):
                 request.protocol_error = error
             self._keep_alive = False
@@ -677,9 +678,7 @@ class HTTPConnection:
                 self._close_body(self._request)
                 self._request = None
         self._state = _CLOSING
-        if self._spool is not None:
-            self._spool.close()
-            self._spool = None
+        self._spool.discard()
         if self._on_close is not None:
             self._on_close(self)
 
@@ -702,12 +701,19 @@ class HTTPServer:
 
     :meth:`start` registers the sockets with the loop; :meth:`stop_accepting` and
     :meth:`close_idle` serve a graceful stop; ``connections`` are the open ones.
+
+    With ``max_connections`` open, it stops listening (the sockets leave the loop) until
+    one closes: new connections wait in the listen backlog, where another process sharing
+    the socket takes them.  It also stops for a moment when it runs out of descriptors.
+    Two limits of that: a connection in a ``SO_REUSEPORT`` socket of this process's own
+    waits for it; and one whose exclusive wake-up came here just as the limit was reached
+    may wait until the next connection wakes another process, or this one has room.
     """
 
     def __init__(self, loop: IOLoop, sockets: list[socket.socket], params: ConnectionParameters,
                  delegate: RequestDelegate, *, ssl_context: ssl.SSLContext | None = None,
                  access_log: Callable[[Request, int, int], None] | None = None,
-                 accept_batch: int = 64) -> None:
+                 accept_batch: int = 64, max_connections: int | None = None) -> None:
         self.loop = loop
         self.sockets = sockets
         self.params = params
@@ -718,17 +724,34 @@ class HTTPServer:
         #: the next wake-up go to another worker instead of one taking a whole burst.
         self.accept_batch = accept_batch
         self.access_log = access_log
+        #: Most connections open at once (None: no limit); see the class docstring.
+        self.max_connections = max_connections
         self.connections: set[HTTPConnection] = set()
         self._accepting = False
-        self._paused_until = 0.0
+        self._listening = False  # the sockets' handlers are in the loop
+        self._pause: Timer | None = None  # accepting paused after EMFILE and the like
 
     def start(self) -> None:
         self._accepting = True
         for sock in self.sockets:
             sock.setblocking(False)
-            # Exclusive: of the workers sharing this socket, only one is woken per
-            # connection, instead of all of them racing for it.
-            self.loop.add_handler(sock.fileno(), self._on_acceptable, READ, exclusive=True)
+        self._update_listening()
+
+    def _update_listening(self) -> None:
+        """Listen exactly while accepting, not paused, and below ``max_connections``."""
+        listen = self._accepting and self._pause is None and (
+            self.max_connections is None or len(self.connections) < self.max_connections)
+        if listen == self._listening:
+            return
+        self._listening = listen
+        for sock in self.sockets:
+            if listen:
+                # Exclusive: of the workers sharing this socket, only one is woken per
+                # connection, instead of all of them racing for it.
+                self.loop.add_handler(sock.fileno(), self._on_acceptable, READ,
+                                      exclusive=True)
+            else:
+                self.loop.remove_handler(sock.fileno())
 
     def _on_acceptable(self, fd: int, events: int) -> None:
         sock = next(s for s in self.sockets if s.fileno() == fd)
@@ -749,18 +772,23 @@ class HTTPServer:
                     return
                 raise
             self._serve(conn_sock, peer, sock)
+            if not self._listening:
+                return  # at max_connections
 
     def _pause_accepting(self, seconds: float) -> None:
-        for sock in self.sockets:
-            self.loop.remove_handler(sock.fileno())
+        if self._pause is not None:
+            self._pause.cancel()
+        self._pause = self.loop.call_later(seconds, self._end_pause)
+        self._update_listening()
 
-        def resume() -> None:
-            if self._accepting:
-                for sock in self.sockets:
-                    self.loop.add_handler(sock.fileno(), self._on_acceptable, READ,
-                                          exclusive=True)
+    def _end_pause(self) -> None:
+        self._pause = None
+        self._update_listening()
 
-        self.loop.call_later(seconds, resume)
+    def _connection_closed(self, connection: HTTPConnection) -> None:
+        self.connections.discard(connection)
+        if not self._listening:
+            self._update_listening()
 
     def _serve(self, conn_sock: socket.socket, peer: Any, listener: socket.socket) -> None:
         params = self.params
@@ -783,16 +811,19 @@ class HTTPServer:
                               low_water=params.low_water)
         connection = HTTPConnection(stream, self.loop, params, self.delegate, peer or None,
                                     sockname, self.scheme, self.access_log,
-                                    on_close=self.connections.discard)
+                                    on_close=self._connection_closed)
         self.connections.add(connection)
+        if self.max_connections is not None and \
+                len(self.connections) >= self.max_connections:
+            self._update_listening()
 
     def stop_accepting(self) -> None:
         """Stop accepting and close the listening sockets."""
         if not self._accepting:
             return
         self._accepting = False
+        self._update_listening()
         for sock in self.sockets:
-            self.loop.remove_handler(sock.fileno())
             sock.close()
 
     def close_idle(self, grace: float = 0.0) -> int:

@@ -21,6 +21,7 @@ import signal
 import socket
 import ssl
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -79,6 +80,41 @@ def connection_parameters(settings: Any) -> ConnectionParameters:
 def trusted_proxies(settings: Any) -> TrustedProxies:
     """The peers whose forwarding headers and PROXY headers are believed."""
     return TrustedProxies(settings.forwarded_allow_ips)
+
+
+def spool_dir_problem(directory: str | None) -> str | None:
+    """Why ``--spool-dir`` cannot take spooled request bodies, in one line; None if it can.
+
+    It must be a directory in which this process (after any ``--user``) can create a
+    temporary file.  For None, the system temporary directory is looked for now (later,
+    without a descriptor to spare, :mod:`tempfile` would fail to find it) but a missing one
+    is not an error: only bodies above ``--spool-threshold`` need it.
+    """
+    if directory is None:
+        try:
+            tempfile.gettempdir()
+        except OSError:
+            pass
+        return None
+    prefix = f"--spool-dir {directory}"
+    try:
+        os.stat(directory)
+    except FileNotFoundError:
+        return f"{prefix}: no such directory"
+    except OSError as exc:
+        return f"{prefix}: {_reason(exc)}"
+    if not os.path.isdir(directory):
+        return f"{prefix}: not a directory"
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        return f"{prefix}: cannot create a file in it: {_reason(exc)}"
+    return None
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
 
 
 def ssl_context(settings: Any, hooks: Hooks | None = None) -> ssl.SSLContext | None:
@@ -169,6 +205,10 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
            load_app: Callable[[], Callable[..., Any]],
            reopen_logs: Callable[[], None] | None, hooks: Hooks) -> int:
     status = worker.status
+    problem = spool_dir_problem(settings.spool_dir)
+    if problem is not None:
+        status.message = problem  # the master's start-up error: one line, exit status 2
+        return EXIT_BOOT_ERROR
     try:
         app = load_app()
     except Exception as exc:
@@ -211,7 +251,8 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
         listening += _own_sockets(sockets, settings.backlog)
     server = HTTPServer(loop, listening, connection_parameters(settings), delegate,
                         ssl_context=tls, access_log=on_response,
-                        accept_batch=1 if settings.workers > 1 else 64)
+                        accept_batch=1 if settings.workers > 1 else 64,
+                        max_connections=settings.worker_connections)
     stopping: dict[str, Any] = {"deadline": None}
     parent = os.getppid()
 

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "wsgiloop"
 
 # Bottom-up; a module may import modules of its own layer or of layers listed before it.
 LAYERS = [
-    {"ioloop", "aio"},
+    {"__init__", "ioloop", "aio"},  # __init__ holds only the version: any layer reads it
     {"iostream", "netutil"},
     {"http"},
     {"server", "accesslog", "spool"},
@@ -20,7 +20,7 @@ LAYERS = [
     {"web"},
     {"workers"},
     {"serving", "request_hooks"},
-    {"config", "loader", "cli", "testing", "__main__", "__init__"},
+    {"config", "loader", "cli", "testing", "__main__"},
 ]
 
 

@@ -8,18 +8,16 @@ responder, on a private loop.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import webtest
+from responders import FakeResponder, parsed_request
 
 from wsgiloop import aio
-from wsgiloop.http import END_OF_MESSAGE, NEED_DATA, RequestParser
 from wsgiloop.ioloop import CancelledError, IOLoop
 from wsgiloop.web import (
     Application,
@@ -40,75 +38,18 @@ from wsgiloop.web.httputil import (
     parse_multipart,
     parse_query,
 )
-from wsgiloop.web.inprocess import CollectingResponder, private_loop
+from wsgiloop.web.inprocess import private_loop
 from wsgiloop.web.routing import Router, literal_prefix
 from wsgiloop.web.static import UNSATISFIABLE, parse_range, resolve_static_path
 
 # -- helpers -----------------------------------------------------------------------------------
 
 
-class FakeResponder(CollectingResponder):
-    """A responder for the delegate convention that can disconnect and fill up."""
-
-    def __init__(self, method: str, writable: bool = True) -> None:
-        super().__init__(method)
-        self.writable = writable
-        self.abort_callbacks: list[Any] = []
-        self.writable_callbacks: list[Any] = []
-
-    def on_abort(self, callback: Any) -> None:
-        self.abort_callbacks.append(callback)
-
-    def write(self, data: bytes) -> bool:
-        super().write(data)
-        return self.writable
-
-    def when_writable(self, callback: Any) -> None:
-        self.writable_callbacks.append(callback)
-
-    def disconnect(self) -> None:
-        self.client_gone = True
-        for callback in self.abort_callbacks:
-            callback()
-
-    def drain(self) -> None:
-        callbacks, self.writable_callbacks = self.writable_callbacks, []
-        for callback in callbacks:
-            callback()
-
-    @property
-    def code(self) -> int:
-        assert self.status is not None
-        return int(self.status.split()[0])
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(self.chunks)
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-
 def native(app: Application, raw: bytes, responder: FakeResponder | None = None
            ) -> FakeResponder:
     """Parse ``raw`` with the real parser and hand it to ``app`` as the server would."""
-    parser = RequestParser()
-    parser.feed(raw)
-    head = parser.next_event()
-    body = b""
-    while True:
-        event = parser.next_event()
-        if event is END_OF_MESSAGE or event is NEED_DATA:
-            break
-        body += event
-    request = SimpleNamespace(head=head, body=io.BytesIO(body) if body else None,
-                              body_length=len(body), peer=("10.0.0.1", 5555),
-                              sockname=("127.0.0.1", 80), scheme="http",
-                              body_deferred=False, protocol_error=None, connection_data={})
-    responder = responder or FakeResponder(head.method)
+    request = parsed_request(raw)
+    responder = responder or FakeResponder(request.head.method)
     app(request, responder)
     return responder
 

@@ -57,6 +57,20 @@ class ServerProcess(LiveServer):
         return socket.create_connection((self.host, self.port), timeout=timeout)
 
 
+#: What wsgiref's validator (around the applications of tests/apps.py) can only print, or
+#: raises where no test sees it: in a server's log, each means a PEP 3333 violation.
+VALIDATOR_COMPLAINTS = ("garbage collected without being closed", "WSGIWarning",
+                        "AssertionError")
+
+
+def assert_no_validator_complaints(server: LiveServer) -> None:
+    """For the teardown of a server fixture (after the server stopped, so that its log is
+    whole): nothing in its log says the validator caught the server out."""
+    log = server.log
+    found = [complaint for complaint in VALIDATOR_COMPLAINTS if complaint in log]
+    assert not found, f"the validator complained ({', '.join(found)}):\n{log}"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as sock:

@@ -174,6 +174,25 @@ def run_until(loop: IOLoop, predicate: Callable[[], object], timeout: float = 3.
     return outcome[0]
 
 
+def run_for(loop: IOLoop, seconds: float) -> None:
+    """Run ``loop`` for about ``seconds`` of real time, whatever clock it uses."""
+    run_until(loop, lambda: False, timeout=seconds)
+
+
+class FakeClock:
+    """A clock the test moves by hand (``clock.now += 5``): call it (as an IOLoop's
+    ``clock``), or ask its ``time()`` (in place of the ``time`` module)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+
 def header_value(headers: list[tuple[str, str]], name: str) -> str | None:
     """The value of the first header called ``name`` (in any case), or None."""
     for key, value in headers:

@@ -32,6 +32,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/native.py`: make bench importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.procstats import children, rss_kib  # noqa: E402
 
 
 def free_port() -> int:
@@ -85,22 +89,6 @@ def wrk(port: int, duration: int, path: str = "/") -> dict:
                 f", socket errors: {sock_errors.group(1)}" if sock_errors else "")}
 
 
-def children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def get(port: int, path: str) -> dict:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n".encode())
@@ -121,7 +109,7 @@ def long_poll_memory(count: int) -> dict:
     try:
         time.sleep(0.5)
         worker = children(proc.pid)[0]
-        idle = rss_mib(worker)
+        idle = rss_kib([worker]) / 1024
         selector = selectors.DefaultSelector()
         request = b"GET /wait HTTP/1.1\r\nHost: b\r\n\r\n"
         socks = []
@@ -148,7 +136,7 @@ def long_poll_memory(count: int) -> dict:
             if waiting >= count:
                 break
             time.sleep(0.2)
-        held = rss_mib(worker)
+        held = rss_kib([worker]) / 1024
         for s in socks:
             selector.register(s, selectors.EVENT_READ)
         released = get(port, "/release")["released"]

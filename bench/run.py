@@ -13,6 +13,10 @@ The exception is ``hello-2w``: two worker processes per server, NOT pinned to on
 (``taskset -c 0,1``, the cores wrk uses too), each writing its pid to an access log per
 request so the report can show how evenly the requests spread over the workers.
 See bench/README.md for what is measured and how to read the table.
+
+This script runs the benchmark (servers, wrk, sampling, flags); the servers and scenarios
+are in bench/catalogue.py, the /proc readings in bench/procstats.py and the markdown
+report in bench/report.py.
 """
 
 from __future__ import annotations
@@ -20,11 +24,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import http.client
-import importlib.metadata
 import importlib.util
 import json
 import os
-import platform
 import re
 import resource
 import shutil
@@ -35,16 +37,37 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-HOST = "127.0.0.1"
-BASELINE = "gunicorn-sync"
-RESULT_MARK = "WSGILOOP_BENCH_RESULT "
 if str(ROOT) not in sys.path:  # `python bench/run.py`: make wsgiloop/bench importable
     sys.path.insert(0, str(ROOT))
+
+from bench.catalogue import (  # noqa: E402
+    BENCH,
+    HOST,
+    SCENARIOS,
+    SERVERS,
+    Scenario,
+    Server,
+    multi_cpus,
+    not_applicable,
+)
+from bench.procstats import (  # noqa: E402
+    OtherCpu,
+    connections_per_process,
+    group_alive,
+    listen_overflows,
+    proc_stat,
+    process_tree,
+    processes_named,
+    rss_kib,
+    tcp_connections,
+)
+from bench.report import Run, fmt_latency, fmt_spread, multi_worker_caveat, render  # noqa: E402
+
+RESULT_MARK = "WSGILOOP_BENCH_RESULT "
+OTHER_CPU_LIMIT = 0.2  # CPUs used by other processes during a run that flag it
 
 APT_WRK = "apt-get install -y wrk"
 APT_TASKSET = "apt-get install -y util-linux"
@@ -52,391 +75,8 @@ PIP_BENCH = "pip install -e '.[bench]'"
 PIP_SELF = "pip install -e ."
 
 
-# --------------------------------------------------------------------------- scenarios
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    title: str
-    app: str  # attribute of bench.apps
-    connections: int = 50
-    method: str = "GET"
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = ()
-    expect_body: bytes | None = None  # exact body the sanity check expects
-    expect_length: int | None = None  # or just its length
-    min_bytes_per_response: int = 0  # wrk bytes/requests must be at least this
-    report_connections: bool = False  # sample open/queued connections at the end
-    workers: int = 1  # > 1: multi-process commands, unpinned, per-worker request counts
-
-    @property
-    def needs_flask(self) -> bool:
-        return self.app == "flask_hello"
-
-
-HELLO = b"Hello World!"
-STREAM_LEN = 256 * 1024
-POST_LEN = 64 * 1024
-POST_BODY = b"x" * POST_LEN
-
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
-    Scenario("hello", "12-byte `Hello World!`, keep-alive, 50 connections", "hello",
-             expect_body=HELLO, min_bytes_per_response=len(HELLO)),
-    Scenario("hello-close", "12-byte hello with `Connection: close` on every request, "
-             "50 connections", "hello",
-             headers=(("Connection", "close"),), expect_body=HELLO,
-             min_bytes_per_response=len(HELLO)),
-    Scenario("stream-256k", "256 KiB response yielded as 16 KiB chunks, 50 connections",
-             "chunked", expect_length=STREAM_LEN, min_bytes_per_response=STREAM_LEN),
-    Scenario("post-64k", "64 KiB POST echoed back (reads wsgi.input by CONTENT_LENGTH), "
-             "50 connections", "echo", method="POST", body=POST_BODY,
-             headers=(("Content-Type", "application/octet-stream"),),
-             expect_body=POST_BODY, min_bytes_per_response=POST_LEN),
-    Scenario("flask", "Hello World! from a real Flask app, keep-alive, 50 connections",
-             "flask_hello", expect_body=HELLO, min_bytes_per_response=len(HELLO)),
-    Scenario("hello-1000c", "12-byte hello over 1,000 keep-alive connections; RSS is the sum "
-             "over the server's process tree, read while the connections are still open",
-             "hello",
-             connections=1000, expect_body=HELLO, min_bytes_per_response=len(HELLO),
-             report_connections=True),
-    Scenario("hello-2w", "12-byte hello, keep-alive, 50 connections, **2 worker processes** "
-             "per server, not pinned: the workers share both cores with wrk, and each "
-             "writes one access-log line (its pid) per request", "hello",
-             expect_body=HELLO, min_bytes_per_response=len(HELLO), workers=2),
-]}
-
-
-# --------------------------------------------------------------------------- servers
-
-
-@dataclass(frozen=True)
-class Server:
-    name: str
-    package: str | None  # distribution to report the version of / to check for
-    argv: tuple[str, ...]  # {app} -> bench.apps:NAME, {port}, {host}, {python}
-    hello_only: bool = False  # Tornado's native handler only knows hello
-    note: str = ""
-    # Scenarios with workers > 1 run multi_argv instead ({workers}; {pidlog}: a file that
-    # gets one `<pid>` line per request). None: no multi-process mode, multi_na says why.
-    multi_argv: tuple[str, ...] | None = None
-    multi_na: str = ""
-    multi_only: bool = False  # meaningless with one worker: multi-worker scenarios only
-    needs_option: str | None = None  # run only if `python -m wsgiloop --help` lists it
-
-    def command(self, app: str, port: int, workers: int = 1,
-                pidlog: str | None = None) -> list[str]:
-        subst = {"app": f"bench.apps:{app}", "port": str(port), "host": HOST,
-                 "python": sys.executable, "bench": str(BENCH), "workers": str(workers),
-                 "pidlog": pidlog or os.devnull}
-        argv = self.multi_argv if workers > 1 else self.argv
-        assert argv is not None
-        return [a.format(**subst) for a in argv]
-
-
-# The two-process Tornado line: tornado_forked() below, started as
-# `python -c TORNADO_FORKED ARGS` so that bench/tornado_native.py stays single-process.
-TORNADO_FORKED = "import sys; from bench.run import tornado_forked; tornado_forked(sys.argv[1:])"
-
-
-WSGILOOP_PIDLOG = ("--access-log", "{pidlog}", "--access-log-format", "%(p)s")
-GUNICORN_PIDLOG = ("--access-logfile", "{pidlog}", "--access-logformat", "%(p)s")
-
-SERVERS: dict[str, Server] = {s.name: s for s in [
-    Server("wsgiloop", "wsgiloop",
-           ("{python}", "-m", "wsgiloop", "{app}", "--bind", "{host}:{port}"),
-           multi_argv=("{python}", "-m", "wsgiloop", "{app}", "--bind", "{host}:{port}",
-                       "-w", "{workers}") + WSGILOOP_PIDLOG,
-           note="a master plus one worker process; with -w N the workers share one "
-                "listening socket, each polling it with EPOLLEXCLUSIVE"),
-    Server("wsgiloop-reuseport", "wsgiloop", (),
-           multi_argv=("{python}", "-m", "wsgiloop", "{app}", "--bind", "{host}:{port}",
-                       "-w", "{workers}", "--reuse-port") + WSGILOOP_PIDLOG,
-           multi_only=True, needs_option="--reuse-port",
-           note="the second accept mode: every worker also opens its own SO_REUSEPORT "
-                "socket on the address, beside the shared one, and the kernel spreads new "
-                "connections over all of them; multi-worker scenarios only, and n/a if "
-                "`wsgiloop --help` does not list --reuse-port"),
-    Server("gunicorn-sync", "gunicorn",
-           ("{python}", "-m", "gunicorn", "-w", "1", "-k", "sync",
-            "--bind", "{host}:{port}", "{app}"),
-           multi_argv=("{python}", "-m", "gunicorn", "-w", "{workers}", "-k", "sync",
-                       "--bind", "{host}:{port}") + GUNICORN_PIDLOG + ("{app}",),
-           note="the sync worker does not keep connections alive: it closes after "
-                "every response"),
-    Server("gunicorn-gthread", "gunicorn",
-           ("{python}", "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "4",
-            "--bind", "{host}:{port}", "{app}"),
-           multi_argv=("{python}", "-m", "gunicorn", "-w", "{workers}", "-k", "gthread",
-                       "--threads", "4", "--bind", "{host}:{port}") + GUNICORN_PIDLOG
-           + ("{app}",)),
-    Server("waitress", "waitress",
-           ("{python}", "-m", "waitress", "--threads=4", "--listen={host}:{port}", "{app}"),
-           multi_na="one process with a thread pool: waitress has no worker processes",
-           note="`python -m waitress` is `waitress-serve`; its default connection_limit "
-                "is 100, so with 1,000 connections the rest wait un-accepted"),
-    Server("tornado-wsgi", "tornado",
-           ("{python}", "{bench}/tornado_native.py", "--host", "{host}", "--port", "{port}",
-            "--wsgi", "{app}"),
-           multi_na="single process here; the multi-process Tornado line is tornado-native",
-           note="tornado.wsgi.WSGIContainer, app called on the IOLoop thread"),
-    Server("tornado-native", "tornado",
-           ("{python}", "{bench}/tornado_native.py", "--host", "{host}", "--port", "{port}"),
-           multi_argv=("{python}", "-c", TORNADO_FORKED, "--host", "{host}", "--port",
-                       "{port}", "--processes", "{workers}", "--pid-log", "{pidlog}"),
-           hello_only=True,
-           note="reference line: Tornado's own RequestHandler hello, not WSGI; "
-                "hello scenarios only. With N workers: `tornado.netutil.bind_sockets`, "
-                "then `tornado.process.fork_processes(N)`, every child serving the "
-                "shared socket"),
-]}
-
-
-def tornado_forked(argv: list[str]) -> None:
-    """Tornado's native hello (bench/tornado_native.py's handler) in N processes: bind the
-    socket, ``tornado.process.fork_processes(N)``, every child serves the shared socket
-    on its own IOLoop and appends ``<pid>`` to --pid-log for every request."""
-    import asyncio
-
-    import tornado.httpserver
-    import tornado.netutil
-    import tornado.process
-    import tornado.web
-
-    from bench.tornado_native import HelloHandler
-
-    parser = argparse.ArgumentParser(prog="tornado_forked")
-    parser.add_argument("--host", default=HOST)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--pid-log", required=True)
-    opts = parser.parse_args(argv)
-    sockets = tornado.netutil.bind_sockets(opts.port, opts.host)
-    print(f"Listening at: http://{opts.host}:{opts.port}", file=sys.stderr, flush=True)
-    tornado.process.fork_processes(opts.processes)  # the parent stays here, as supervisor
-    # One O_APPEND write per request, like the access logs of the other servers.
-    fd = os.open(opts.pid_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    line = f"<{os.getpid()}>\n".encode()
-
-    def log_request(handler) -> None:
-        os.write(fd, line)
-
-    async def serve() -> None:
-        app = tornado.web.Application([(r"/", HelloHandler)], log_function=log_request)
-        server = tornado.httpserver.HTTPServer(app)
-        server.add_sockets(sockets)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        server.stop()
-
-    asyncio.run(serve())  # a clean exit: fork_processes does not restart the child
-
-
-# --------------------------------------------------------------------------- /proc helpers
-
-
-def _stat(pid: int) -> tuple[int, int, int] | None:
-    """(ppid, pgid, starttime) of ``pid`` from /proc, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rindex(b")") + 2:].split()
-    return int(fields[1]), int(fields[2]), int(fields[19])
-
-
-def _all_pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
-def process_tree(root: int) -> dict[int, int]:
-    """{pid: starttime} of ``root`` and all its descendants."""
-    parents: dict[int, list[tuple[int, int]]] = {}
-    root_start = None
-    for pid in _all_pids():
-        st = _stat(pid)
-        if st is None:
-            continue
-        if pid == root:
-            root_start = st[2]
-        parents.setdefault(st[0], []).append((pid, st[2]))
-    if root_start is None:
-        return {}
-    tree = {root: root_start}
-    todo = [root]
-    while todo:
-        for child, start in parents.get(todo.pop(), []):
-            if child not in tree:
-                tree[child] = start
-                todo.append(child)
-    return tree
-
-
-def group_alive(pgid: int) -> bool:
-    for pid in _all_pids():
-        st = _stat(pid)
-        if st is not None and st[1] == pgid:
-            return True
-    return False
-
-
-def listen_overflows() -> int:
-    """The kernel's TcpExt ListenOverflows counter (system-wide): SYNs dropped because an
-    accept queue was full."""
-    try:
-        with open("/proc/net/netstat") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return 0
-    for names, values in zip(lines[::2], lines[1::2], strict=False):
-        if names.startswith("TcpExt:"):
-            table = dict(zip(names.split()[1:], values.split()[1:], strict=True))
-            return int(table.get("ListenOverflows", 0))
-    return 0
-
-
-def other_wrk_processes() -> list[int]:
-    """wrk processes that this script did not start (they would disturb the numbers)."""
-    ours = {p.pid for p in _LIVE}
-    found = []
-    for pid in _all_pids():
-        if pid in ours:
-            continue
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() == "wrk":
-                    found.append(pid)
-        except OSError:
-            pass
-    return found
-
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-OTHER_CPU_LIMIT = 0.2  # CPUs used by other processes during a run that flag it
-
-
-def busy_jiffies() -> int:
-    """user + nice + system time of all CPUs (/proc/stat; irq and softirq left out)."""
-    with open("/proc/stat") as f:
-        fields = f.readline().split()
-    return int(fields[1]) + int(fields[2]) + int(fields[3])
-
-
-def cpu_jiffies(pids) -> dict[int, tuple[int, int]]:
-    """{pid: (starttime, utime + stime)}."""
-    found = {}
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        fields = data[data.rindex(b")") + 2:].split()
-        found[pid] = (int(fields[19]), int(fields[11]) + int(fields[12]))
-    return found
-
-
-def kernel_threads() -> list[int]:
-    return [pid for pid in _all_pids() if pid == 2 or ((st := _stat(pid)) and st[0] == 2)]
-
-
-class OtherCpu:
-    """CPU time that neither this script, the server's process tree, wrk nor the kernel's
-    threads used between start() and stop(): some other program's load, which disturbs the
-    numbers. System-wide busy time minus ours, so short-lived processes count too."""
-
-    def start(self, server_tree) -> None:
-        self.server0 = cpu_jiffies(server_tree)
-        self.kthreads0 = cpu_jiffies(kernel_threads())
-        self.self0 = os.times()
-        self.busy0 = busy_jiffies()
-        self.t0 = time.monotonic()
-
-    def stop(self, server_tree) -> float:
-        """Average CPUs used by others (1.0 = one core busy all the time)."""
-        busy = busy_jiffies() - self.busy0
-        elapsed = time.monotonic() - self.t0
-        t = os.times()
-        ours = (t.user + t.system + t.children_user + t.children_system  # we and wrk
-                - self.self0.user - self.self0.system - self.self0.children_user
-                - self.self0.children_system) * CLK_TCK
-        for before, after in ((self.server0, cpu_jiffies(server_tree)),
-                              (self.kthreads0, cpu_jiffies(kernel_threads()))):
-            for pid, (start, used) in after.items():
-                old = before.get(pid)
-                ours += used - old[1] if old and old[0] == start else used
-        return max(0.0, (busy - ours) / CLK_TCK / elapsed) if elapsed > 0 else 0.0
-
-
-def rss_kib(pids) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
-        except OSError:
-            pass
-    return total
-
-
-def tcp_connections(port: int) -> tuple[int, int]:
-    """(established connections to ``port``, length of its listen socket's accept queue)."""
-    established = queued = 0
-    try:
-        with open("/proc/net/tcp") as f:
-            next(f)
-            for line in f:
-                parts = line.split()
-                local, state = parts[1], parts[3]
-                if int(local.rsplit(":", 1)[1], 16) != port:
-                    continue
-                if state == "01":
-                    established += 1
-                elif state == "0A":  # LISTEN: rx_queue is the accept-queue length
-                    queued = int(parts[4].split(":")[1], 16)
-    except OSError:
-        pass
-    return established, queued
-
-
-def connections_per_process(pids, port: int) -> dict[int, int]:
-    """{pid: established connections to ``port`` whose socket that process holds open}."""
-    inodes = set()
-    try:
-        with open("/proc/net/tcp") as f:
-            next(f)
-            for line in f:
-                parts = line.split()
-                if parts[3] == "01" and int(parts[1].rsplit(":", 1)[1], 16) == port:
-                    inodes.add(parts[9])
-    except OSError:
-        return {}
-    counts = {}
-    for pid in pids:
-        n = 0
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:[") and target[8:-1] in inodes:
-                n += 1
-        counts[pid] = n
-    return counts
-
-
 # --------------------------------------------------------------------------- processes
+
 
 _LIVE: list[subprocess.Popen] = []
 
@@ -453,7 +93,7 @@ def kill_tree(proc: subprocess.Popen, grace: float = 5.0) -> None:
     pgid = proc.pid  # start_new_session=True: the child leads its own group
     tree = process_tree(proc.pid) if proc.poll() is None else {}
     strays = {pid: start for pid, start in tree.items()
-              if (st := _stat(pid)) is not None and st[1] != pgid}
+              if (st := proc_stat(pid)) is not None and st[1] != pgid}
 
     def signal_all(sig: int) -> None:
         try:
@@ -461,7 +101,7 @@ def kill_tree(proc: subprocess.Popen, grace: float = 5.0) -> None:
         except (ProcessLookupError, PermissionError):
             pass
         for pid, start in strays.items():
-            st = _stat(pid)
+            st = proc_stat(pid)
             if st is not None and st[2] == start:  # still the same process, not a reused pid
                 try:
                     os.kill(pid, sig)
@@ -470,7 +110,7 @@ def kill_tree(proc: subprocess.Popen, grace: float = 5.0) -> None:
 
     def settled() -> bool:
         return proc.poll() is not None and not group_alive(pgid) and not any(
-            (st := _stat(pid)) is not None and st[2] == start for pid, start in strays.items())
+            (st := proc_stat(pid)) is not None and st[2] == start for pid, start in strays.items())
 
     signal_all(signal.SIGTERM)
     deadline = time.monotonic() + grace
@@ -571,38 +211,6 @@ def lua_script(scenario: Scenario) -> str:
     return "\n".join(lines) + "\n" + LUA_DONE.replace("__MARK__", RESULT_MARK)
 
 
-@dataclass
-class Run:
-    scenario: str
-    server: str
-    rps: float | None = None
-    p50_us: float | None = None
-    p90_us: float | None = None
-    p99_us: float | None = None
-    max_us: float | None = None
-    requests: int = 0
-    bytes: int = 0
-    non2xx: int = 0
-    socket_errors: dict[str, int] = field(default_factory=dict)
-    rss_idle_kib: int | None = None
-    rss_end_kib: int | None = None
-    rss_peak_kib: int | None = None
-    conns_end: tuple[int, int] | None = None  # (established, accept queue)
-    # workers > 1: {worker pid: requests it logged during the measured run}, and
-    # {worker pid: connections it held at the end}
-    worker_requests: dict[int, int] | None = None
-    worker_conns: dict[int, int] | None = None
-    problems: list[str] = field(default_factory=list)  # these flag the run
-    notes: list[str] = field(default_factory=list)  # worth knowing, not an error
-    disturbed: bool = False  # someone else's wrk, or other load, ran at the same time
-    other_cpu: float | None = None  # CPUs used by other processes during the measurement
-    skipped: str | None = None
-
-    @property
-    def flagged(self) -> bool:
-        return bool(self.problems)
-
-
 def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
             server_pids=None, run: Run | None = None) -> dict | None:
     cmd = ["taskset", "-c", str(args.client_cpu), "wrk", "-t1", f"-c{scenario.connections}",
@@ -622,7 +230,7 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
                         else None)
             samples.append((time.monotonic(), rss_kib(tree), conns, per_proc))
             if n % 4 == 0:
-                foreign.update(other_wrk_processes())
+                foreign.update(processes_named("wrk", {p.pid for p in _LIVE}))
             n += 1
 
     other_cpu = OtherCpu() if server_pids is not None else None
@@ -673,11 +281,6 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
     if run is not None:
         run.problems.append("wrk failed: " + (text.strip().splitlines() or ["no output"])[-1])
     return None
-
-
-def multi_cpus(args) -> str:
-    """taskset CPU list of multi-worker servers: the server's and wrk's CPU together."""
-    return ",".join(str(c) for c in sorted({args.server_cpu, args.client_cpu}))
 
 
 def server_cpus(args, scenario: Scenario) -> str:
@@ -804,274 +407,7 @@ def bench_one(args, scenario: Scenario, server: Server, lua_path: str, logdir: P
     return run
 
 
-# --------------------------------------------------------------------------- report
-
-
-def version_of(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        if dist == "wsgiloop":  # not installed, run from the source tree
-            init = ROOT / "wsgiloop" / "__init__.py"
-            m = re.search(r'__version__\s*=\s*"([^"]+)"', init.read_text()) if init.exists() \
-                else None
-            if m:
-                return m.group(1) + " (source tree)"
-        return "not installed"
-
-
-def machine_info(args) -> list[tuple[str, str]]:
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout
-        wrk = wrk.splitlines()[0].split(" Copyright")[0].strip() if wrk else "?"
-    except OSError:
-        wrk = "?"
-    versions = ", ".join(f"{d} {version_of(d)}"
-                         for d in ("wsgiloop", "gunicorn", "waitress", "tornado", "flask"))
-    return [
-        ("nproc", str(len(os.sched_getaffinity(0)))),
-        ("CPU", model),
-        ("Kernel", f"{platform.system()} {platform.release()}"),
-        ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
-        ("Servers", versions),
-        ("Client", wrk),
-        ("Load average at start", args.loadavg_at_start),
-        ("Pinning", f"server on CPU {args.server_cpu}, wrk (1 thread) on CPU {args.client_cpu}"
-                    + ("; multi-worker scenarios: the server's processes on CPUs "
-                       f"{multi_cpus(args)} (shared with wrk)"
-                       if any(sc.workers > 1 for sc in args.scenarios) else "")),
-        ("Runs", f"{args.duration}s each after a {args.warmup}s warm-up; fresh server per run; "
-                 f"wrk --timeout {args.wrk_timeout}"),
-    ]
-
-
-def fmt_latency(us: float | None) -> str:
-    if us is None:
-        return "—"
-    if us >= 1e6:
-        return f"{us / 1e6:.2f} s"
-    if us >= 1e3:
-        return f"{us / 1e3:.2f} ms"
-    return f"{us:.0f} µs"
-
-
-def fmt_mib(kib: int | None) -> str:
-    return "—" if kib is None else f"{kib / 1024:.1f}"
-
-
-def scenario_table(scenario: Scenario, runs: list[Run]) -> list[str]:
-    base = next((r for r in runs if r.server == BASELINE and r.rps), None)
-    head = ["Server", "Req/s", f"vs {BASELINE}", "p50", "p99", "Non-2xx",
-            "Socket errors", "RSS MiB idle → end"]
-    if scenario.report_connections:
-        head.append("Open conns (un-accepted)")
-    head.append("Status")
-    rows = [head, ["---", "---:", "---:", "---:", "---:", "---:", "---", "---:"]
-            + (["---:"] if scenario.report_connections else []) + ["---"]]
-    for r in runs:
-        ratio = f"{r.rps / base.rps:.2f}×" if base and r.rps is not None else "—"
-        sock = ", ".join(f"{k} {v}" for k, v in r.socket_errors.items()) or "0"
-        rss = (f"{fmt_mib(r.rss_idle_kib)} → {fmt_mib(r.rss_end_kib)}"
-               if r.rss_end_kib is not None else fmt_mib(r.rss_idle_kib))
-        row = [r.server, f"{r.rps:,.0f}" if r.rps is not None else "—", ratio,
-               fmt_latency(r.p50_us), fmt_latency(r.p99_us),
-               str(r.non2xx) if r.rps is not None else "—",
-               sock if r.rps is not None else "—", rss]
-        if scenario.report_connections:
-            row.append(f"{r.conns_end[0]} ({r.conns_end[1]})" if r.conns_end else "—")
-        status = "**FLAGGED**: " + "; ".join(r.problems) if r.flagged else "ok"
-        if r.notes:
-            status += " (" + "; ".join(r.notes) + ")"
-        row.append(status)
-        rows.append(row)
-    return ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-
-
-def spread(counts: dict[int, int]) -> tuple[float, float]:
-    """(max/min ratio, busiest worker's share) of per-worker request counts."""
-    total = sum(counts.values())
-    hi, lo = max(counts.values()), min(counts.values())
-    return (hi / lo if lo else float("inf")), (hi / total if total else 0.0)
-
-
-def fmt_spread(run: Run) -> str:
-    counts = run.worker_requests or {}
-    if not counts:
-        return "—"
-    parts = []
-    for pid in sorted(counts):
-        conns = (run.worker_conns or {}).get(pid)
-        parts.append(f"{counts[pid]:,}" + (f" ({conns} conns)" if conns is not None else ""))
-    ratio, share = spread(counts)
-    ratio_s = "∞" if ratio == float("inf") else f"{ratio:.2f}"
-    return (" / ".join(parts) + f"; max/min {ratio_s}, busiest {share:.1%}"
-            f" (even: {1 / len(counts):.1%})")
-
-
-def multi_worker_caveat(args, scenario: Scenario) -> str:
-    cpus = multi_cpus(args)
-    ncpu = len(os.sched_getaffinity(0))
-    text = (f"{scenario.workers} worker processes per server, NOT pinned to one core: "
-            f"they run on CPUs {cpus} together with wrk (pinned to CPU {args.client_cpu})")
-    if len(cpus.split(",")) < scenario.workers or ncpu <= scenario.workers:
-        text += (f"; with {ncpu} cores and the load generator on the same cores this "
-                 "measures contention, not scaling")
-    return text + "."
-
-
-def multi_table(scenario: Scenario, runs: list[Run]) -> list[str]:
-    base = next((r for r in runs if r.server == BASELINE and r.rps), None)
-    head = ["Server", "Req/s", f"vs {BASELINE}", "p50", "p99", "Non-2xx", "Socket errors",
-            "RSS MiB idle → end", "Requests per worker (open conns at end)", "Max/min",
-            "Busiest worker", "Status"]
-    rows = [head, ["---", "---:", "---:", "---:", "---:", "---:", "---", "---:", "---",
-                   "---:", "---:", "---"]]
-    for r in runs:
-        if r.skipped:
-            rows.append([r.server, "n/a"] + [""] * 9 + [f"n/a: {r.skipped}"])
-            continue
-        ratio = f"{r.rps / base.rps:.2f}×" if base and r.rps is not None else "—"
-        sock = ", ".join(f"{k} {v}" for k, v in r.socket_errors.items()) or "0"
-        rss = (f"{fmt_mib(r.rss_idle_kib)} → {fmt_mib(r.rss_end_kib)}"
-               if r.rss_end_kib is not None else fmt_mib(r.rss_idle_kib))
-        per_worker = mm = busiest = "—"
-        if r.worker_requests:
-            conns = r.worker_conns or {}
-            per_worker = " / ".join(
-                f"{r.worker_requests[pid]:,}"
-                + (f" ({conns[pid]})" if pid in conns else "")
-                for pid in sorted(r.worker_requests))
-            ratio_mm, share = spread(r.worker_requests)
-            mm = "∞" if ratio_mm == float("inf") else f"{ratio_mm:.2f}"
-            busiest = f"{share:.1%}"
-        status = "**FLAGGED**: " + "; ".join(r.problems) if r.flagged else "ok"
-        if r.notes:
-            status += " (" + "; ".join(r.notes) + ")"
-        rows.append([r.server, f"{r.rps:,.0f}" if r.rps is not None else "—", ratio,
-                     fmt_latency(r.p50_us), fmt_latency(r.p99_us),
-                     str(r.non2xx) if r.rps is not None else "—",
-                     sock if r.rps is not None else "—", rss, per_worker, mm, busiest,
-                     status])
-    return ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-
-
-def render(args, scenarios: list[Scenario], servers: list[Server], runs: list[Run],
-           started: datetime.datetime, elapsed: float) -> str:
-    out = ["# wsgiloop benchmark", "",
-           f"Run {started:%Y-%m-%d %H:%M} UTC, {elapsed:.0f} s in all: "
-           f"`python bench/run.py {' '.join(sys.argv[1:])}`".rstrip(), ""]
-    out += ["| Machine | |", "| --- | --- |"]
-    out += [f"| {k} | {v} |" for k, v in machine_info(args)]
-    out.append("")
-    ncpu = len(os.sched_getaffinity(0))
-    if args.server_cpu == args.client_cpu:
-        out.append("> Note: server and wrk share one CPU, so the numbers are not comparable "
-                   "with pinned runs.")
-    elif ncpu == 2:
-        out.append("> Note: this machine has 2 cores: the client (wrk) and the server each "
-                   "get one core, and nothing else is left for either.")
-    else:
-        out.append(f"> Note: {ncpu} cores; the server gets one core and wrk another.")
-    if getattr(args, "interrupted", False):
-        out += ["> **Interrupted**: only the runs that finished are shown.", ""]
-    out += ["> Every server runs one worker process (except in multi-worker scenarios such "
-            "as `hello-2w`, see there). `vs gunicorn-sync` is Req/s divided "
-            "by gunicorn-sync's Req/s in the same scenario of this run. p50/p99 come from "
-            "wrk's latency histogram (responses slower than the wrk timeout are counted as "
-            "`timeout` socket errors instead). A row with non-2xx answers, socket errors, "
-            "a failed start or a wrong answer to the check request is **FLAGGED**.", ""]
-    for sc in scenarios:
-        if sc.workers > 1:
-            sc_runs = [r for r in runs if r.scenario == sc.name]
-            if not any(not r.skipped for r in sc_runs):
-                continue
-            out += [f"## {sc.name}", "", sc.title + ".", ""]
-            out += [f"> **Not pinned**: {multi_worker_caveat(args, sc)} Every server here "
-                    "writes one access-log line per request (its pid, `%(p)s`), so Req/s is "
-                    "not comparable with the single-worker tables. Requests per worker are "
-                    "the lines each worker logged during the measured run (pid order), in "
-                    "brackets the connections it held shortly before wrk stopped; Max/min "
-                    "is the busiest worker's count over the idlest's, Busiest worker its "
-                    f"share of all requests (even: {1 / sc.workers:.0%}).", ""]
-            out += multi_table(sc, sc_runs)
-            out.append("")
-            continue
-        sc_runs = [r for r in runs if r.scenario == sc.name and not r.skipped]
-        if not sc_runs:
-            continue
-        out += [f"## {sc.name}", "", sc.title + ".", ""]
-        out += scenario_table(sc, sc_runs)
-        out.append("")
-    out += ["## Commands", "", "Each server command is prefixed with "
-            f"`taskset -c {args.server_cpu}` and runs with the repository root as cwd "
-            "(`{port}` is a free port, `{app}` e.g. `bench.apps:hello`):", ""]
-    def show(argv: tuple[str, ...], workers: int = 1) -> str:
-        words = [f"'{a}'" if (" " in a or "%" in a) else a for a in argv]
-        cmd = " ".join(words).replace("{python}", "python").replace("{bench}", "bench")
-        return (cmd.replace("{host}", HOST).replace("{workers}", str(workers))
-                .replace("{pidlog}", "PIDLOG"))
-
-    for s in servers:
-        if not s.multi_only:
-            out.append(f"- **{s.name}**: `{show(s.argv)}`" + (f" — {s.note}" if s.note else ""))
-    for sc in scenarios:
-        if sc.workers == 1:
-            continue
-        out += ["", f"In `{sc.name}` the servers run as below, prefixed with "
-                f"`taskset -c {multi_cpus(args)}` (`PIDLOG` is a temporary file of `<pid>` "
-                "lines):", ""]
-        for s in servers:
-            if s.hello_only and sc.app != "hello":
-                continue
-            why_not = not_applicable(s, sc)
-            if s.multi_argv is not None:
-                line = f"- **{s.name}**: `{show(s.multi_argv, sc.workers)}`"
-                out.append(line + (f" — n/a: {why_not}" if why_not else ""))
-            else:
-                out.append(f"- **{s.name}**: n/a — {why_not}")
-        out.append("")
-    out.append(f"- **wrk**: `taskset -c {args.client_cpu} wrk -t1 -c50 -d{args.duration}s "
-               f"--timeout={args.wrk_timeout} --latency -s SCENARIO.lua "
-               f"http://{HOST}:PORT/` (-c1000 for hello-1000c)")
-    out.append("")
-    return "\n".join(out)
-
-
 # --------------------------------------------------------------------------- main
-
-_HELP_CACHE: dict[str, str] = {}
-
-
-def wsgiloop_help() -> str:
-    """`python -m wsgiloop --help` (to see which options this wsgiloop has), cached."""
-    if "text" not in _HELP_CACHE:
-        try:
-            done = subprocess.run([sys.executable, "-m", "wsgiloop", "--help"], cwd=ROOT,
-                                  capture_output=True, text=True, timeout=30)
-            _HELP_CACHE["text"] = done.stdout
-        except (OSError, subprocess.TimeoutExpired):
-            _HELP_CACHE["text"] = ""
-    return _HELP_CACHE["text"]
-
-
-def not_applicable(server: Server, scenario: Scenario) -> str | None:
-    """Why ``server`` has no row in ``scenario`` (shown as n/a), or None."""
-    if scenario.workers > 1 and server.multi_argv is None:
-        return server.multi_na or "no multi-process mode"
-    if server.needs_option and server.needs_option not in wsgiloop_help().split():
-        return (f"this wsgiloop has no {server.needs_option} (`wsgiloop --help`): its only "
-                "accept mode is one listening socket shared by the workers, each polling "
-                "it with EPOLLEXCLUSIVE")
-    return None
 
 
 def parse_list(value: str, known: dict, what: str) -> list:

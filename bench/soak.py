@@ -31,6 +31,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/soak.py`: make bench importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.procstats import fd_count, rss_kib  # noqa: E402
 
 # Each entry is one raw request; wrk sends them in turn on each connection.
 _MIX = [
@@ -83,20 +87,8 @@ def worker_pids(log_text: str) -> list[int]:
     return [int(p) for p in serving if os.path.exists(f"/proc/{p}")]
 
 
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def fd_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
 def snapshot(pids: list[int]) -> dict[int, tuple[int, int]]:
-    return {pid: (rss_kib(pid), fd_count(pid)) for pid in pids}
+    return {pid: (rss_kib([pid]), fd_count(pid)) for pid in pids}
 
 
 def run_wrk(port: int, seconds: int, connections: int, lua: str) -> tuple[int, int, str]:

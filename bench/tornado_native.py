@@ -56,7 +56,11 @@ async def serve(host: str, port: int, wsgi: str | None) -> None:
     server = tornado.httpserver.HTTPServer(target)
     server.listen(port, host)
     print(f"Listening at: http://{host}:{port}", file=sys.stderr, flush=True)
+    await serve_until_signalled(server)
 
+
+async def serve_until_signalled(server: tornado.httpserver.HTTPServer) -> None:
+    """Let ``server`` serve until SIGTERM or SIGINT, then stop it."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

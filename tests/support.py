@@ -5,132 +5,70 @@ parsing helpers."""
 from __future__ import annotations
 
 import os
-import re
-import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wsgiloop.testing import LiveServer
+
 if TYPE_CHECKING:
     from wsgiloop.ioloop import IOLoop
 
 ROOT = Path(__file__).resolve().parent.parent
-_LISTENING = re.compile(r"Listening at: (\S+)")
 
 
-class ServerProcess:
-    """A ``python -m wsgiloop`` subprocess bound to a free port.
+def server_env(extra: dict | None = None) -> dict:
+    """The environment of a wsgiloop the tests start: this one, with the worktree root
+    and ``tests/`` first on ``PYTHONPATH``, unbuffered output, and ``extra``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), str(ROOT / "tests")] + [p for p in [env.get("PYTHONPATH")] if p])
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
 
-    ``url`` is the first address the server reported; ``log`` collects stderr so far.
-    Use as a context manager: the process is always stopped on exit.
+
+class ServerProcess(LiveServer):
+    """``python -m wsgiloop APP ARGS...`` as the tests run it: from the worktree root
+    (or ``cwd``), with :func:`server_env`, bound to ``bind`` (a free port of 127.0.0.1;
+    "" or None: only where the arguments or the configuration say), and otherwise with
+    wsgiloop's own defaults (no forced foreground or stderr logging), at any kind of
+    address (``host`` and ``port`` are None for a Unix socket).
+
+    Everything else is :class:`wsgiloop.testing.LiveServer`'s: ``url``, ``log``,
+    ``wait_for_log``, ``worker_pids``..., and ``stop()``, also on leaving a ``with``
+    block, ends the whole process group.
     """
 
+    forced_args = ()
+    tcp_only = False
+
     def __init__(self, app: str, *args: str, env: dict | None = None,
-                 cwd: str | os.PathLike | None = None, bind: str = "127.0.0.1:0",
-                 timeout: float = 15.0, preexec_fn: Any = None) -> None:
-        full_env = dict(os.environ)
-        full_env["PYTHONPATH"] = os.pathsep.join(
-            [str(ROOT), str(ROOT / "tests")] + [p for p in [full_env.get("PYTHONPATH")] if p])
-        full_env["PYTHONUNBUFFERED"] = "1"
-        if env:
-            full_env.update(env)
-        cmd = [sys.executable, "-m", "wsgiloop", app]
-        if bind:
-            cmd += ["--bind", bind]
-        cmd += list(args)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=full_env, cwd=cwd or ROOT, text=True,
-                                     preexec_fn=preexec_fn)
-        self._lines: list[str] = []
-        self._out: list[str] = []
-        self.urls: list[str] = []
-        self._ready = threading.Event()
-        threading.Thread(target=self._pump_stderr, daemon=True).start()
-        threading.Thread(target=self._pump_stdout, daemon=True).start()
-        if not self._ready.wait(timeout) or not self.urls:
-            self.stop()
-            raise RuntimeError("server did not start:\n" + self.log)
-        self.url = self.urls[0]
-        m = re.match(r"https?://(\[[^\]]+\]|[^:/]+):(\d+)", self.url)
-        if m:
-            self.host = m.group(1).strip("[]")
-            self.port = int(m.group(2))
-
-    def _pump_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self._lines.append(line)
-            m = _LISTENING.search(line)
-            if m:
-                self.urls.append(m.group(1))
-                self._ready.set()
-        self._ready.set()
-
-    def _pump_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._out.append(line)
-
-    @property
-    def log(self) -> str:
-        """Everything the server wrote to stderr so far."""
-        return "".join(self._lines)
-
-    @property
-    def stdout(self) -> str:
-        return "".join(self._out)
-
-    def wait_for_log(self, pattern: str, timeout: float = 10.0) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = re.search(pattern, self.log)
-            if m:
-                return m
-            time.sleep(0.02)
-        raise AssertionError(f"{pattern!r} not in the server log:\n{self.log}")
-
-    @property
-    def worker_pids(self) -> list[int]:
-        """Pids of the workers that reported serving and have not exited, oldest first."""
-        log = self.log
-        serving = [int(p) for p in re.findall(r"worker \d+ \(pid (\d+)\) serving", log)]
-        gone = {int(p) for p in re.findall(
-            r"worker \d+ \(pid (\d+)\) (?:exited|stopped|killed|died|was killed|ended)", log)}
-        return [p for p in serving if p not in gone]
-
-    @property
-    def worker_pid(self) -> int:
-        """The pid of the (first) serving worker: where requests are handled."""
-        deadline = time.monotonic() + 5
-        while not self.worker_pids and time.monotonic() < deadline:
-            time.sleep(0.02)  # the line follows "Listening at" in the same pass
-        pids = self.worker_pids
-        assert pids, "no worker is serving:\n" + self.log
-        return pids[0]
+                 cwd: str | os.PathLike | None = None, bind: str | None = "127.0.0.1:0",
+                 timeout: float = 15.0, **options: Any) -> None:
+        super().__init__(app, args, cwd=ROOT if cwd is None else cwd, env=server_env(env),
+                         start_timeout=timeout, bind=bind or None, **options)
 
     def connect(self, timeout: float = 5.0) -> socket.socket:
         return socket.create_connection((self.host, self.port), timeout=timeout)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
 
-    def __enter__(self) -> ServerProcess:
-        return self
+#: What wsgiref's validator (around the applications of tests/apps.py) can only print, or
+#: raises where no test sees it: in a server's log, each means a PEP 3333 violation.
+VALIDATOR_COMPLAINTS = ("garbage collected without being closed", "WSGIWarning",
+                        "AssertionError")
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+
+def assert_no_validator_complaints(server: LiveServer) -> None:
+    """For the teardown of a server fixture (after the server stopped, so that its log is
+    whole): nothing in its log says the validator caught the server out."""
+    log = server.log
+    found = [complaint for complaint in VALIDATOR_COMPLAINTS if complaint in log]
+    assert not found, f"the validator complained ({', '.join(found)}):\n{log}"
 
 
 def free_port() -> int:
@@ -234,6 +172,25 @@ def run_until(loop: IOLoop, predicate: Callable[[], object], timeout: float = 3.
         finished.set()
         thread.join()
     return outcome[0]
+
+
+def run_for(loop: IOLoop, seconds: float) -> None:
+    """Run ``loop`` for about ``seconds`` of real time, whatever clock it uses."""
+    run_until(loop, lambda: False, timeout=seconds)
+
+
+class FakeClock:
+    """A clock the test moves by hand (``clock.now += 5``): call it (as an IOLoop's
+    ``clock``), or ask its ``time()`` (in place of the ``time`` module)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
 
 
 def header_value(headers: list[tuple[str, str]], name: str) -> str | None:

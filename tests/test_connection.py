@@ -9,7 +9,7 @@ import struct
 from dataclasses import dataclass, field
 
 import pytest
-from support import header_value, run_until
+from support import FakeClock, header_value, run_until
 
 from wsgiloop.ioloop import IOLoop
 from wsgiloop.iostream import IOStream
@@ -17,16 +17,6 @@ from wsgiloop.server import ConnectionParameters, HTTPConnection, Request
 
 PEER = ("10.0.0.1", 4321)
 SOCKNAME = ("10.0.0.2", 80)
-
-
-class FakeClock:
-    """The loop's clock: a float the test moves by hand."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

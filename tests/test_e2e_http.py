@@ -19,7 +19,7 @@ from typing import Any
 
 import apps
 import pytest
-from support import ServerProcess, raw_request, rss_mb
+from support import ServerProcess, assert_no_validator_complaints, raw_request, rss_mb
 
 # -- helpers -----------------------------------------------------------------------------
 
@@ -113,6 +113,7 @@ def get_json(conn: http.client.HTTPConnection, path: str, **kwargs: Any) -> dict
 def server():
     with ServerProcess("apps:combined", "--access-log", "-") as s:
         yield s
+    assert_no_validator_complaints(s)
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +126,7 @@ def strict():
                        "--header-timeout", "1", "--keep-alive", "1", "--body-timeout", "1",
                        "--server-header", "") as s:
         yield s
+    assert_no_validator_complaints(s)
 
 
 # -- malformed requests --------------------------------------------------------------------
@@ -768,17 +770,6 @@ def test_slow_but_steady_body_is_not_cut(strict: ServerProcess) -> None:
             c.send(piece)
         resp, body = c.response()
     assert resp.status == 200 and body == b"abcdefgh"
-
-
-# -- last: nothing the validator could only print ---------------------------------------------
-
-
-def test_zz_no_validator_complaints(server: ServerProcess, strict: ServerProcess) -> None:
-    time.sleep(0.2)
-    for s in (server, strict):
-        assert "garbage collected without being closed" not in s.log
-        assert "WSGIWarning" not in s.log
-        assert "AssertionError" not in s.log
 
 
 def test_access_log_escapes_control_characters_of_decoded_atoms() -> None:

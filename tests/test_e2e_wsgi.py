@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 from apps import pattern
-from support import ServerProcess, raw_request, rss_mb
+from support import ServerProcess, assert_no_validator_complaints, raw_request, rss_mb
 
 import wsgiloop
 
@@ -87,6 +87,7 @@ def server():
     with ServerProcess("apps:combined", "--root-path", ROOT,
                        "--spool-threshold", "65536") as s:
         yield s
+    assert_no_validator_complaints(s)
 
 
 @pytest.fixture(scope="module")
@@ -673,17 +674,6 @@ def test_sigint_stops_an_idle_server() -> None:
         s.proc.send_signal(signal.SIGINT)
         assert s.proc.wait(10) == 0
         assert "Traceback" not in s.log
-
-
-# -- last: nothing the validator could only print ---------------------------------------------
-
-
-def test_zz_no_validator_complaints(server: ServerProcess) -> None:
-    time.sleep(0.2)
-    log = server.log
-    assert "garbage collected without being closed" not in log
-    assert "WSGIWarning" not in log
-    assert "AssertionError" not in log
 
 
 def test_header_names_with_underscores_do_not_reach_the_app(server):

@@ -143,7 +143,7 @@ def test_the_hooks_of_a_gunicorn_config_file(tmp_path: Path) -> None:
             assert seen.index(pre[0]) < seen.index(post[0]) < seen.index(init[0])
         server.wait_for_log(r"worker 1 \(pid \d+\) serving")
         server.wait_for_log(r"worker 2 \(pid \d+\) serving")
-        assert sorted(n["pid"] for n in named(seen, "post_fork")) == sorted(server.worker_pids)
+        assert sorted(n["pid"] for n in named(seen, "post_fork")) == sorted(server.worker_pids())
 
         # pre_request and post_request around each request, in the worker serving it.
         status, body, headers = exchange(server, "/hello?x=1", {"X-Probe": "p"})
@@ -160,7 +160,7 @@ def test_the_hooks_of_a_gunicorn_config_file(tmp_path: Path) -> None:
         assert post == {"hook": "post_request", "process": pre["process"],
                         "pid": pre["process"], "path": "/hello", "status": "200 OK",
                         "code": 200, "sent": len(body), "path_info": "/hello"}
-        assert pre["process"] in server.worker_pids
+        assert pre["process"] in server.worker_pids()
 
         # A file response still goes out whole, and post_request counts its bytes.
         status, body = get(server, "/file")
@@ -304,7 +304,7 @@ def test_worker_int_and_pre_exec_hooks(tmp_path: Path) -> None:
     with ServerProcess("hooked_app:app", "-w", "2", "--worker-int", "my_hooks:interrupted",
                        "--pre-exec", "my_hooks:before_exec", cwd=tmp_path) as server:
         server.wait_for_log(r"worker 2 \(pid \d+\) serving")
-        workers = sorted(server.worker_pids)
+        workers = sorted(server.worker_pids())
         server.proc.send_signal(signal.SIGUSR2)
         match = server.wait_for_log(r"USR2: started a new master \(pid (\d+)\)")
         new_master = int(match.group(1))

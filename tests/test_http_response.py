@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from support import FakeClock
 
 from wsgiloop.http import ResponseFramer, http_date
 from wsgiloop.http import response as response_mod
@@ -351,14 +352,6 @@ def test_date_header_is_an_imf_fixdate() -> None:
     (date,) = values(f.head, b"Date")
     assert IMF_FIXDATE.fullmatch(date), date
     assert IMF_FIXDATE.fullmatch(http_date())
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
 
 
 def test_date_is_cached_per_second(monkeypatch) -> None:

@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from support import run_for
 
 from wsgiloop.ioloop import ERROR, READ, WRITE, IOLoop, _SelectorPoller
 
@@ -27,12 +28,6 @@ def loop():
     while _guards:  # before the loop's fds close and their numbers get reused
         _guards.pop().cancel()
     loop.close()
-
-
-def run_for(loop: IOLoop, seconds: float) -> None:
-    """Run the loop for about ``seconds`` of real time (the loop uses the real clock)."""
-    loop.call_later(seconds, loop.stop)
-    loop.run_forever()
 
 
 def guard(loop: IOLoop, seconds: float = 3.0) -> threading.Timer:

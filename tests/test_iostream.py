@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from support import run_until
+from support import run_for, run_until
 
 from wsgiloop.ioloop import IOLoop
 from wsgiloop.iostream import BufferFullError, IOStream, StreamClosedError
@@ -43,10 +43,6 @@ def tcp_pair():
     yield ours, peer
     ours.close()
     peer.close()
-
-
-def run_for(loop: IOLoop, seconds: float) -> None:
-    run_until(loop, lambda: False, timeout=seconds)
 
 
 class Reader(threading.Thread):

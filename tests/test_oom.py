@@ -98,7 +98,7 @@ def test_a_real_oom_kill_is_named_as_such():
             server.wait_for_log(rf"worker \d+ \(pid {victim}\) was killed by SIGKILL, sent by "
                                 r"the kernel's out-of-memory killer \(\S+memory.oom_control: "
                                 r"oom_kill 0 -> 1\)")
-            replacement = [p for p in server.worker_pids if p != victim]
+            replacement = [p for p in server.worker_pids() if p != victim]
             assert urllib.request.urlopen(server.url + "/", timeout=10).read() == b"ok\n", (
                 replacement, server.log)
     finally:

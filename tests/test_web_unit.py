@@ -1,4 +1,4 @@
-"""In-process tests of the native handler mode (``wsgiloop.web``) and ``wsgiloop.aio``.
+"""In-process tests of the native handler mode (``wsgiloop.web``).
 
 Most go through ``webtest.TestApp(application)`` -- the Application's WSGI calling
 convention.  What WSGI cannot express (raw request targets, a client that disconnects, a
@@ -8,19 +8,17 @@ responder, on a private loop.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import webtest
+from responders import FakeResponder, parsed_request
 
 from wsgiloop import aio
-from wsgiloop.http import END_OF_MESSAGE, NEED_DATA, RequestParser
-from wsgiloop.ioloop import CancelledError, IOLoop
+from wsgiloop.ioloop import CancelledError
 from wsgiloop.web import (
     Application,
     ClientDisconnected,
@@ -40,75 +38,18 @@ from wsgiloop.web.httputil import (
     parse_multipart,
     parse_query,
 )
-from wsgiloop.web.inprocess import CollectingResponder, private_loop
+from wsgiloop.web.inprocess import private_loop
 from wsgiloop.web.routing import Router, literal_prefix
 from wsgiloop.web.static import UNSATISFIABLE, parse_range, resolve_static_path
 
 # -- helpers -----------------------------------------------------------------------------------
 
 
-class FakeResponder(CollectingResponder):
-    """A responder for the delegate convention that can disconnect and fill up."""
-
-    def __init__(self, method: str, writable: bool = True) -> None:
-        super().__init__(method)
-        self.writable = writable
-        self.abort_callbacks: list[Any] = []
-        self.writable_callbacks: list[Any] = []
-
-    def on_abort(self, callback: Any) -> None:
-        self.abort_callbacks.append(callback)
-
-    def write(self, data: bytes) -> bool:
-        super().write(data)
-        return self.writable
-
-    def when_writable(self, callback: Any) -> None:
-        self.writable_callbacks.append(callback)
-
-    def disconnect(self) -> None:
-        self.client_gone = True
-        for callback in self.abort_callbacks:
-            callback()
-
-    def drain(self) -> None:
-        callbacks, self.writable_callbacks = self.writable_callbacks, []
-        for callback in callbacks:
-            callback()
-
-    @property
-    def code(self) -> int:
-        assert self.status is not None
-        return int(self.status.split()[0])
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(self.chunks)
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-
 def native(app: Application, raw: bytes, responder: FakeResponder | None = None
            ) -> FakeResponder:
     """Parse ``raw`` with the real parser and hand it to ``app`` as the server would."""
-    parser = RequestParser()
-    parser.feed(raw)
-    head = parser.next_event()
-    body = b""
-    while True:
-        event = parser.next_event()
-        if event is END_OF_MESSAGE or event is NEED_DATA:
-            break
-        body += event
-    request = SimpleNamespace(head=head, body=io.BytesIO(body) if body else None,
-                              body_length=len(body), peer=("10.0.0.1", 5555),
-                              sockname=("127.0.0.1", 80), scheme="http",
-                              body_deferred=False, protocol_error=None, connection_data={})
-    responder = responder or FakeResponder(head.method)
+    request = parsed_request(raw)
+    responder = responder or FakeResponder(request.head.method)
     app(request, responder)
     return responder
 
@@ -126,14 +67,6 @@ def run_loop_until(predicate: Any, timeout: float = 5.0) -> None:
     loop.call_soon(check)
     loop.run_forever()
     assert predicate(), "timed out"
-
-
-def run(coro: Any) -> Any:
-    loop = IOLoop(slow_callback_threshold=None)
-    try:
-        return loop.run_until_complete(aio.Task(loop, coro))
-    finally:
-        loop.close()
 
 
 # -- handlers used below -----------------------------------------------------------------------
@@ -1010,198 +943,6 @@ def test_static_handler_in_a_custom_rule(static_root):
     client = webtest.TestApp(Application([
         (r"/files/(.*)", StaticFileHandler, {"path": str(static_root)})]))
     assert client.get("/files/hello.txt").body == b"0123456789"
-
-
-# -- aio ---------------------------------------------------------------------------------------
-
-
-def test_sleep_and_gather():
-    async def job(delay: float, value: int) -> int:
-        await aio.sleep(delay)
-        return value
-
-    async def main() -> list[int]:
-        return await aio.gather(job(0.02, 1), job(0.01, 2), aio.sleep(0, 3))
-
-    started = time.monotonic()
-    assert run(main()) == [1, 2, 3]
-    assert time.monotonic() - started < 1
-
-
-def test_gather_fails_with_the_first_error():
-    async def bad() -> None:
-        await aio.sleep(0)
-        raise ValueError("x")
-
-    async def main() -> None:
-        await aio.gather(aio.sleep(0.01), bad())
-
-    with pytest.raises(ValueError):
-        run(main())
-
-
-def test_event():
-    async def main() -> list[Any]:
-        event = aio.Event()
-        order: list[Any] = []
-
-        async def waiter(tag: str) -> None:
-            await event.wait()
-            order.append(tag)
-
-        tasks = [aio.spawn(waiter("a")), aio.spawn(waiter("b"))]
-        await aio.sleep(0.01)
-        order.append(event.waiters)
-        event.set()
-        await aio.gather(*tasks)
-        order.append(event.is_set())
-        event.clear()
-        try:
-            await event.wait(timeout=0.01)
-        except TimeoutError:
-            order.append("timeout")
-        order.append(event.waiters)
-        return order
-
-    assert run(main()) == [2, "a", "b", True, "timeout", 0]
-
-
-def test_queue():
-    async def main() -> list[Any]:
-        queue = aio.Queue(maxsize=1)
-        got: list[Any] = []
-
-        async def consumer() -> None:
-            for _ in range(3):
-                got.append(await queue.get())
-
-        task = aio.spawn(consumer())
-        for i in range(3):
-            await queue.put(i)
-        await task
-        queue.put_nowait("x")
-        with pytest.raises(aio.QueueFull):
-            queue.put_nowait("y")
-        assert queue.get_nowait() == "x"
-        with pytest.raises(aio.QueueEmpty):
-            queue.get_nowait()
-        with pytest.raises(TimeoutError):
-            await queue.get(timeout=0.01)
-        queue.put_nowait("after-timeout")  # not swallowed by the timed-out getter
-        got.append(await queue.get())
-        return got
-
-    assert run(main()) == [0, 1, 2, "after-timeout"]
-
-
-def test_queue_put_waits_for_room():
-    async def main() -> list[Any]:
-        queue = aio.Queue(maxsize=1)
-        queue.put_nowait(1)
-        put = queue.put(2)
-        await aio.sleep(0.01)
-        state = [put.done()]
-        state.append(await queue.get())
-        await put
-        state.append(await queue.get())
-        return state
-
-    assert run(main()) == [False, 1, 2]
-
-
-def test_with_timeout_cancels_the_task():
-    log: list[str] = []
-
-    async def slow() -> None:
-        try:
-            await aio.sleep(10)
-        except CancelledError:
-            log.append("cancelled")
-            raise
-
-    async def main() -> None:
-        with pytest.raises(TimeoutError):
-            await aio.with_timeout(slow(), 0.01)
-        await aio.sleep(0.01)
-        assert await aio.with_timeout(aio.sleep(0, "fast"), 1) == "fast"
-
-    run(main())
-    assert log == ["cancelled"]
-
-
-def test_task_cancel():
-    async def main() -> list[Any]:
-        log: list[Any] = []
-
-        async def worker() -> str:
-            try:
-                await aio.sleep(10)
-            except CancelledError:
-                log.append("caught")
-                await aio.sleep(0)
-                return "cleaned up"
-            return "finished"
-
-        async def plain() -> None:
-            await aio.sleep(10)
-
-        task = aio.spawn(worker())
-        await aio.sleep(0.01)
-        task.cancel()
-        log.append(await task)
-        other = aio.spawn(plain())
-        await aio.sleep(0)
-        other.cancel()
-        try:
-            await other
-        except CancelledError:
-            log.append("other cancelled")
-        log.append(other.cancelled())
-        log.append(other.cancel())  # already done
-        return log
-
-    assert run(main()) == ["caught", "cleaned up", "other cancelled", True, False]
-
-
-def test_task_rejects_foreign_awaitables():
-    class Foreign:
-        def __await__(self):
-            yield "not a future"
-
-    async def main() -> str:
-        try:
-            await Foreign()
-        except TypeError as exc:
-            return str(exc)
-        return "no error"
-
-    assert "not a wsgiloop Future" in run(main())
-
-
-def test_run_in_executor():
-    import threading
-
-    async def main() -> list[Any]:
-        names = await aio.gather(aio.run_in_executor(lambda: threading.current_thread().name),
-                                 aio.run_in_executor(pow, 2, 10))
-        try:
-            await aio.run_in_executor(int, "not a number")
-        except ValueError:
-            names.append("error passed on")
-        return names
-
-    result = run(main())
-    assert result[0].startswith("wsgiloop-aio") and result[1:] == [1024, "error passed on"]
-
-
-def test_aio_import_makes_no_threads():
-    import subprocess
-    import sys
-
-    code = ("import threading, wsgiloop.aio, wsgiloop.web; "
-            "assert threading.active_count() == 1, threading.enumerate()")
-    subprocess.run([sys.executable, "-c", code], check=True,
-                   cwd=os.path.dirname(os.path.dirname(__file__)))
 
 
 def test_hooks_and_overrides_added_after_the_class_is_made_are_honoured():

@@ -1,451 +1,52 @@
 """The master and its workers, as processes: real signals, real sockets, real load.
 
 Every test runs ``python -m wsgiloop workers_apps:app`` (``tests/workers_apps.py``) in
-its own session (so its process group holds the master, its workers and any master it
-re-executes), and the ``serve`` fixture kills that whole group at the end whatever
-happened.  While signals fly, :class:`Load` keeps a few keep-alive clients busy and
-counts every request and every failure.
+its own session through the ``serve`` fixture, which kills that whole process group at
+the end whatever happened; while signals fly, ``Load`` keeps a few keep-alive clients
+busy and counts every request and every failure (all in ``tests/workers_support.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import http.client
 import os
 import random
 import re
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import ROOT
-
-APP = "workers_apps:app"
-_LINE = re.compile(r"^\[[^\]]*\] \[(\d+)\] \[(\w+)\] (.*)$")
-_LISTENING = re.compile(r"Listening at: (\S+) \((\d+)\)")
-_GONE = r"(?:exited|stopped by|killed|died|was killed|ended itself|failed to boot)"
-
-
-def server_env(extra: dict | None = None) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT), str(ROOT / "tests")] + [p for p in [env.get("PYTHONPATH")] if p])
-    env["PYTHONUNBUFFERED"] = "1"
-    for name in list(env):
-        if name.startswith("WSGILOOP_") or name.startswith("LISTEN_"):
-            del env[name]
-    env.update(extra or {})
-    return env
-
-
-# -- processes ---------------------------------------------------------------------------
-
-
-def proc_state(pid: int) -> str | None:
-    """The state letter of ``pid`` (``R``, ``S``, ``Z``...), or None if there is none."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
-def alive(pid: int) -> bool:
-    state = proc_state(pid)
-    return state is not None and state not in ("Z", "X")
-
-
-def children(pid: int) -> list[int]:
-    """Live children of ``pid`` (the master is single-threaded: one task holds them)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split() if alive(int(p))]
-    except OSError:
-        return []
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live processes in process group ``pgid``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            found.append(int(entry))
-    return found
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str,
-               log: Callable[[], str] | None = None) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            detail = "\n--- server log ---\n" + log() if log is not None else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
-        time.sleep(0.02)
-
-
-def log_record(text: str, pattern: str) -> str:
-    """The whole (multi-line) log record whose first line matches ``pattern``."""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if re.search(pattern, line):
-            end = i + 1
-            while end < len(lines) and not _LINE.match(lines[end]):
-                end += 1
-            return "\n".join(lines[i:end])
-    raise AssertionError(f"no log record matches {pattern!r}:\n{text}")
-
-
-#: A frame of ``wsgiloop_test_stuck_forever`` as faulthandler prints it (``line N in f``,
-#: where the traceback module prints ``line N, in f``).
-FAULTHANDLER_FRAME = (r'File "[^"]*workers_apps\.py", line \d+ in '
-                      r"wsgiloop_test_stuck_forever")
-
-
-def set_child_subreaper(on: bool) -> None:
-    """Make this process adopt orphaned descendants (a re-executed master), so that it
-    can reap them and see their exit status (PR_SET_CHILD_SUBREAPER)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(36, 1 if on else 0, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-
-
-class Server:
-    """A wsgiloop master in its own session, its stderr collected with arrival times.
-
-    ``cmd`` replaces the usual ``python -m wsgiloop APP --bind ...`` command (for a
-    wrapper); ``log_file`` is where to look for the "Listening at" line when the error
-    log goes to a file.
-    """
-
-    def __init__(self, *args: str, app: str = APP, bind: str | None = "127.0.0.1:0",
-                 env: dict | None = None, cmd: list[str] | None = None,
-                 pass_fds: tuple[int, ...] = (), cwd: str | os.PathLike = ROOT,
-                 log_file: Path | None = None, timeout: float = 20.0) -> None:
-        if cmd is None:
-            cmd = [sys.executable, "-m", "wsgiloop", app]
-            if bind:
-                cmd += ["--bind", bind]
-        self.cmd = cmd + list(args)
-        self.log_file = log_file
-        self.lines: list[tuple[float, str]] = []
-        self._out: list[str] = []
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=server_env(env), cwd=cwd, text=True,
-                                     pass_fds=pass_fds, start_new_session=True)
-        self.pid = self.proc.pid
-        self.pgid = self.proc.pid
-        self._pumps = [threading.Thread(target=self._pump, args=(self.proc.stderr, True),
-                                        daemon=True),
-                       threading.Thread(target=self._pump, args=(self.proc.stdout, False),
-                                        daemon=True)]
-        for pump in self._pumps:
-            pump.start()
-        try:
-            wait_until(lambda: self.listening() or self.proc.poll() is not None, timeout,
-                       "the server to listen", self.full_log)
-            urls = self.listening()
-            assert urls, f"the server did not start:\n{self.full_log()}"
-        except BaseException:
-            self.kill_group()
-            raise
-        self.url = urls[0][0]
-        m = re.match(r"http://(\[[^\]]+\]|[^:/]+):(\d+)", self.url)
-        assert m, self.url
-        self.host = m.group(1).strip("[]")
-        self.port = int(m.group(2))
-
-    def _pump(self, stream, is_err: bool) -> None:
-        for line in stream:
-            if is_err:
-                self.lines.append((time.monotonic(), line))
-            else:
-                self._out.append(line)
-
-    # -- the log ---------------------------------------------------------------------------
-
-    @property
-    def log(self) -> str:
-        """Everything written to stderr so far (all masters: they share it)."""
-        return "".join(line for _, line in list(self.lines))
-
-    def full_log(self) -> str:
-        text = self.log
-        if self.log_file is not None and self.log_file.exists():
-            text += f"--- {self.log_file} ---\n" + self.log_file.read_text(errors="replace")
-        return text
-
-    def listening(self, text: str | None = None) -> list[tuple[str, int]]:
-        """(url, master pid) of each "Listening at" line so far."""
-        if text is None:
-            text = self.full_log()
-        return [(m.group(1), int(m.group(2))) for m in _LISTENING.finditer(text)]
-
-    def wait_for_log(self, pattern: str, timeout: float = 10.0, after: float = 0.0
-                     ) -> tuple[float, re.Match]:
-        """The first stderr line matching ``pattern`` that arrived after ``after``
-        (monotonic time): its arrival time and the match."""
-        rx = re.compile(pattern)
-
-        def find() -> tuple[float, re.Match] | None:
-            for when, line in list(self.lines):
-                if when >= after:
-                    m = rx.search(line)
-                    if m:
-                        return when, m
-            return None
-
-        return wait_until(find, timeout, f"{pattern!r} in the log", self.full_log)
-
-    def worker_pids(self, master: int | None = None, text: str | None = None) -> list[int]:
-        """Workers that reported serving and have not exited (by the log), oldest first;
-        only those of ``master`` if given."""
-        serving: list[int] = []
-        gone: set[int] = set()
-        for line in (self.full_log() if text is None else text).splitlines():
-            m = _LINE.match(line)
-            if not m or (master is not None and int(m.group(1)) != master):
-                continue
-            message = m.group(3)
-            s = re.match(r"worker \d+ \(pid (\d+)\) serving", message)
-            if s:
-                serving.append(int(s.group(1)))
-            g = re.match(r"worker \d+ \(pid (\d+)\) " + _GONE, message)
-            if g:
-                gone.add(int(g.group(1)))
-        return [p for p in serving if p not in gone]
-
-    def wait_workers(self, count: int, master: int | None = None, timeout: float = 15.0,
-                     exclude: set[int] | frozenset[int] = frozenset()) -> list[int]:
-        """Wait until exactly ``count`` workers serve (log) and they are exactly the live
-        children of the master, none of them in ``exclude``; returns their pids."""
-        master = self.pid if master is None else master
-
-        def check() -> list[int] | None:
-            pids = self.worker_pids(master)
-            kids = children(master)
-            if len(pids) == count and sorted(pids) == sorted(kids) and \
-                    not set(pids) & set(exclude):
-                return pids
-            return None
-
-        return wait_until(check, timeout, f"{count} serving worker(s) of master {master}",
-                          self.full_log)
-
-    # -- control ---------------------------------------------------------------------------
-
-    def signal(self, sig: int, pid: int | None = None) -> None:
-        os.kill(self.pid if pid is None else pid, sig)
-
-    def wait(self, timeout: float = 20.0) -> int:
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"the master did not exit within {timeout}s:\n"
-                                 f"{self.full_log()}")
-
-    def kill_group(self) -> None:
-        """SIGKILL whatever is left of the process group, and reap the master."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pgid, signal.SIGKILL)
-        with contextlib.suppress(Exception):
-            self.proc.wait(10)
-        for pump in self._pumps:
-            pump.join(2)
-
-    def stop(self, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout)
-        self.kill_group()
-        return self.proc.returncode
-
-    # -- requests --------------------------------------------------------------------------
-
-    def get(self, path: str = "/", timeout: float = 10.0) -> tuple[int, str, dict]:
-        """One request on a new connection: status, body, headers (lower-case names)."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            body = resp.read().decode()
-            return resp.status, body, {k.lower(): v for k, v in resp.getheaders()}
-        finally:
-            conn.close()
-
-    def pid_of_response(self, path: str = "/") -> int:
-        status, body, _ = self.get(path)
-        assert status == 200, body
-        return int(body.split()[0])
-
-    def wait_served_by(self, pids: list[int] | set[int], timeout: float = 15.0) -> None:
-        """Send requests on new connections until each of ``pids`` has answered one.
-
-        The kernel hands a new connection to the first idle worker (they wait with
-        EPOLLEXCLUSIVE), so a worker that answers and is not wanted is kept busy for a
-        second, by a slow request on the connection it just answered, to let the others
-        have the next connections.  (Loop-mode workers only: ``--threads 0``.)
-        """
-        missing = set(pids)
-        deadline = time.monotonic() + timeout
-        busy: list[tuple[http.client.HTTPConnection, threading.Thread]] = []
-
-        def occupy(conn: http.client.HTTPConnection) -> None:
-            with contextlib.suppress(Exception):
-                conn.request("GET", "/slow?s=1")
-                conn.getresponse().read()
-
-        try:
-            while missing:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"no response from {sorted(missing)} in {timeout}s:\n"
-                                         f"{self.full_log()}")
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
-                conn.request("GET", "/")
-                resp = conn.getresponse()
-                body = resp.read().decode()
-                assert resp.status == 200, body
-                pid = int(body.split()[0])
-                if pid in missing:
-                    missing.discard(pid)
-                    conn.close()
-                    continue
-                thread = threading.Thread(target=occupy, args=(conn,), daemon=True)
-                thread.start()
-                busy.append((conn, thread))
-                time.sleep(0.1)
-        finally:
-            for conn, thread in busy:
-                thread.join(10)
-                conn.close()
+from support import server_env
+from workers_support import (
+    FAULTHANDLER_FRAME,
+    Server,
+    alive,
+    children,
+    group_members,
+    listener,
+    load_on,
+    log_record,
+    reap,
+    run_to_exit,
+    set_child_subreaper,
+    stack_dumps,
+    started_servers,
+    stuck_request,
+    usr2,
+    wait_until,
+)
 
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Server]]:
     """Start servers; whatever happens, every process they made is killed at the end."""
-    started: list[Server] = []
-
-    def start(*args: str, **kwargs) -> Server:
-        server = Server(*args, **kwargs)
-        started.append(server)
-        return server
-
-    yield start
-    leftovers = []
-    for server in started:
-        server.stop(timeout=10)
-        left = group_members(server.pgid)
-        if left:
-            leftovers.append((server.cmd, left))
-            server.kill_group()
-    assert not leftovers, f"processes left behind: {leftovers}"
-
-
-# -- load --------------------------------------------------------------------------------
-
-
-class Load:
-    """A few threads, each with one keep-alive ``http.client`` connection, sending
-    requests back to back; a response that says ``Connection: close`` makes the thread
-    reconnect.  Every request is counted: ``ok`` (2xx) or a failure (anything else:
-    another status, a reset, a refused connection, a timeout)."""
-
-    def __init__(self, host: str, port: int, threads: int = 3, path: str = "/",
-                 pause: float = 0.0) -> None:
-        self.host, self.port, self.path, self.pause = host, port, path, pause
-        self.ok = 0
-        self.failures: list[tuple[float, str]] = []
-        self.pids: Counter[int] = Counter()
-        self.reconnects = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True)
-                         for _ in range(threads)]
-
-    @property
-    def requests(self) -> int:
-        return self.ok + len(self.failures)
-
-    def start(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self) -> Load:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
-        assert not any(t.is_alive() for t in self._threads), "a load thread hangs"
-        return self
-
-    def wait_requests(self, more: int, timeout: float = 20.0) -> None:
-        target = self.requests + more
-        wait_until(lambda: self.requests >= target, timeout, f"{more} more requests")
-
-    def summary(self) -> str:
-        return (f"{self.requests} requests, {self.ok} ok, {len(self.failures)} failed, "
-                f"{self.reconnects} reconnects, pids {dict(self.pids)}, "
-                f"failures {self.failures[:10]}")
-
-    def _run(self) -> None:
-        conn: http.client.HTTPConnection | None = None
-        while not self._stop.is_set():
-            if conn is None:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=15)
-            try:
-                conn.request("GET", self.path)
-                resp = conn.getresponse()
-                body = resp.read()
-            except Exception as exc:
-                with self._lock:
-                    self.failures.append((time.monotonic(), f"{type(exc).__name__}: {exc}"))
-                conn.close()
-                conn = None
-                time.sleep(0.01)
-                continue
-            with self._lock:
-                if 200 <= resp.status < 300 and body.split()[:1] and body.split()[0].isdigit():
-                    self.ok += 1
-                    self.pids[int(body.split()[0])] += 1
-                else:
-                    self.failures.append((time.monotonic(), f"status {resp.status}: {body!r}"))
-            if resp.will_close:
-                conn.close()
-                conn = None
-                with self._lock:
-                    self.reconnects += 1
-            if self.pause:
-                time.sleep(self.pause)
-        if conn is not None:
-            conn.close()
-
-
-@contextlib.contextmanager
-def load_on(server: Server, **kwargs) -> Iterator[Load]:
-    load = Load(server.host, server.port, **kwargs).start()
-    try:
-        load.wait_requests(20)
-        yield load
-    finally:
-        load.stop()
+    with started_servers() as start:
+        yield start
 
 
 # -- worker deaths -----------------------------------------------------------------------
@@ -463,7 +64,7 @@ def test_kill_9_worker_under_load(serve):
         server.wait_for_log(rf"worker \d+ \(pid {victim}\) was killed by SIGKILL, not sent "
                             r"by wsgiloop(; no out-of-memory kill is recorded|: by another "
                             r"process, or possibly the kernel's out-of-memory killer)")
-        when, m = server.wait_for_log(r"worker \d+ \(pid (\d+)\) serving", after=killed_at)
+        when, m = server.wait_for_line(r"worker \d+ \(pid (\d+)\) serving", after=killed_at)
         replacement = int(m.group(1))
         assert replacement not in first
         assert when - killed_at < 1.0, f"replacement served after {when - killed_at:.2f}s"
@@ -521,7 +122,7 @@ def test_term_lets_the_request_in_flight_finish(serve, mode):
     client.start()
     time.sleep(0.5)  # the request is being handled
     server.signal(signal.SIGTERM)
-    termed, _ = server.wait_for_log(r"SIGTERM: stopping gracefully")
+    termed, _ = server.wait_for_line(r"SIGTERM: stopping gracefully")
     time.sleep(0.3)  # the master and the idle worker close their listening sockets
     # From now until the master exits, every new connection must be refused -- not
     # accepted by the kernel into the listen queue of a worker that is busy, only to be
@@ -564,21 +165,11 @@ def test_term_lets_the_request_in_flight_finish(serve, mode):
     assert not accepted, "\n".join(accepted)
 
 
-def _stuck_request(server: Server) -> threading.Thread:
-    def call() -> None:
-        with contextlib.suppress(Exception):
-            server.get("/stuck", timeout=20)
-
-    thread = threading.Thread(target=call, daemon=True)
-    thread.start()
-    return thread
-
-
 def test_stuck_worker_stack_is_dumped_and_worker_replaced(serve):
     server = serve("-w", "1", "-t", "2", "--graceful-timeout", "3")
     [stuck] = server.wait_workers(1)
     sent = time.monotonic()
-    client = _stuck_request(server)
+    client = stuck_request(server)
     server.wait_for_log(rf"worker \d+ \(pid {stuck}\) sent no heartbeat for [\d.]+s "
                         r"\(--timeout 2", timeout=10)
     server.wait_for_log(rf"worker \d+ \(pid {stuck}\) killed \(SIGKILL\)", timeout=10)
@@ -601,8 +192,8 @@ def test_request_timeout_logs_stack_and_replaces_worker(serve, threads):
     server = serve("-w", "1", "--threads", threads, "--request-timeout", "1",
                    "--graceful-timeout", "3")
     [stuck] = server.wait_workers(1)
-    client = _stuck_request(server)
-    _, m = server.wait_for_log(r"worker \d+: request 'GET /stuck' has run [\d.]+s, past "
+    client = stuck_request(server)
+    _, m = server.wait_for_line(r"worker \d+: request 'GET /stuck' has run [\d.]+s, past "
                                r"--request-timeout 1", timeout=10)
     server.wait_for_log(rf"worker \d+ \(pid {stuck}\) ended itself: a request ran longer "
                         r"than --request-timeout", timeout=10)
@@ -616,21 +207,6 @@ def test_request_timeout_logs_stack_and_replaces_worker(serve, threads):
 
 
 # -- boot failures -----------------------------------------------------------------------
-
-
-def _run_to_exit(cmd: list[str], env: dict, cwd: Path) -> tuple[int, str, str, list[int]]:
-    """Run ``cmd`` in its own session to its end: status, stdout, stderr, and the
-    processes of its group still alive afterwards (killed then)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            cwd=cwd, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=30)
-    finally:
-        left = group_members(proc.pid)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    return proc.returncode, out, err, left
 
 
 @pytest.mark.parametrize("workers", ["1", "3"])
@@ -647,7 +223,7 @@ def test_app_that_cannot_load_exits_2_with_one_line(tmp_path, case, workers):
     cmd = [sys.executable, "-m", "wsgiloop", spec, "--bind", "127.0.0.1:0", "-w", workers]
     # With several workers the outcome depends on which fails first: try a few times.
     for attempt in range(1 if workers == "1" else 5):
-        status, out, err, left = _run_to_exit(cmd, env, tmp_path)
+        status, out, err, left = run_to_exit(cmd, env, tmp_path)
         assert status == 2, err
         lines = [line for line in err.splitlines() if line.strip()]
         assert len(lines) == 1, f"attempt {attempt + 1}: expected one line on stderr, got:\n{err}"
@@ -672,7 +248,7 @@ def test_ttin_ttou_change_the_number_of_workers(serve):
     for expected in (3, 2, 1, 1):
         sent = time.monotonic()
         server.signal(signal.SIGTTOU)
-        server.wait_for_log(rf"SIGTTOU: now {expected} worker\(s\)", after=sent)
+        server.wait_for_line(rf"SIGTTOU: now {expected} worker\(s\)", after=sent)
         left = server.wait_workers(expected)
     # The oldest go first.
     assert left == [pids[-1]]
@@ -736,29 +312,6 @@ def test_max_rss_recycles_a_growing_worker_without_failures(serve):
 # -- re-exec -----------------------------------------------------------------------------
 
 
-def _reap(pid: int, timeout: float) -> int | None:
-    """Reap our (adopted) child ``pid``: its exit status, or None if still running."""
-    deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(0.02)
-
-
-def _usr2(server: Server) -> int:
-    """USR2 to the master; returns the new master's pid once its workers serve."""
-    server.signal(signal.SIGUSR2)
-    _, m = server.wait_for_log(r"USR2: started a new master \(pid (\d+)\)")
-    new = int(m.group(1))
-    wait_until(lambda: [p for _, p in server.listening() if p == new], 15,
-               "the new master to listen", server.full_log)
-    assert server.listening()[-1][0] == server.url  # the same socket
-    return new
-
-
 def test_usr2_then_term_hands_over_without_failures(serve, tmp_path):
     set_child_subreaper(True)
     new = 0
@@ -768,7 +321,7 @@ def test_usr2_then_term_hands_over_without_failures(serve, tmp_path):
         old_workers = server.wait_workers(2)
         with load_on(server, threads=4) as load:
             server.wait_served_by(old_workers)
-            new = _usr2(server)
+            new = usr2(server)
             assert new != server.pid
             new_workers = server.wait_workers(2, master=new)
             assert pidfile.read_text().strip() == str(new)
@@ -788,7 +341,7 @@ def test_usr2_then_term_hands_over_without_failures(serve, tmp_path):
         # Stop the new master too; it was adopted by this process (a subreaper).
         assert pidfile.read_text().strip() == str(new)
         os.kill(new, signal.SIGTERM)
-        assert _reap(new, 20) == 0, server.full_log()
+        assert reap(new, 20) == 0, server.full_log()
         wait_until(lambda: not group_members(server.pgid), 10, "every process to exit")
         assert not pidfile.exists()
         assert re.search(rf"\[{new}\] \[INFO\] master {new} stopped", server.log)
@@ -797,7 +350,7 @@ def test_usr2_then_term_hands_over_without_failures(serve, tmp_path):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(new, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
-                _reap(new, 5)
+                reap(new, 5)
         set_child_subreaper(False)
 
 
@@ -806,7 +359,7 @@ def test_usr2_old_pid_file_removed_when_old_master_exits(serve, tmp_path):
     oldbin = Path(f"{pidfile}.oldbin")
     server = serve("-w", "1", "--pid", str(pidfile))
     server.wait_workers(1)
-    new = _usr2(server)
+    new = usr2(server)
     server.wait_workers(1, master=new)
     assert oldbin.read_text().strip() == str(server.pid)
     server.signal(signal.SIGTERM)
@@ -853,16 +406,9 @@ def test_preload_imports_the_app_once_in_the_master(serve, tmp_path, preload):
     assert server.stop() == 0
 
 
-def _listener() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    return sock
-
 
 def test_fd_serves_an_inherited_socket(serve):
-    with _listener() as sock:
+    with listener() as sock:
         port = sock.getsockname()[1]
         fd = sock.fileno()
         server = serve("-w", "2", "--fd", str(fd), bind=None, pass_fds=(fd,))
@@ -876,7 +422,7 @@ def test_fd_serves_an_inherited_socket(serve):
 
 def test_bind_fd_url_serves_an_inherited_socket(serve):
     """gunicorn's ``--bind fd://N``, beside a second, bound address."""
-    with _listener() as sock:
+    with listener() as sock:
         port = sock.getsockname()[1]
         fd = sock.fileno()
         server = serve("--bind", f"fd://{fd}", "--bind", "127.0.0.1:0", bind=None,
@@ -896,11 +442,11 @@ def test_systemd_socket_activation(serve):
                "os.environ['LISTEN_FDS'] = '1'\n"
                "os.environ['LISTEN_PID'] = str(os.getpid())\n"
                "os.execv(sys.executable, [sys.executable, '-m', 'wsgiloop', *sys.argv[2:]])\n")
-    with _listener() as sock:
+    with listener() as sock:
         port = sock.getsockname()[1]
         fd = sock.fileno()
-        server = serve(cmd=[sys.executable, "-c", wrapper, str(fd), APP, "-w", "2"],
-                       pass_fds=(fd,))
+        server = serve("-w", "2", launcher=[sys.executable, "-c", wrapper, str(fd)],
+                       bind=None, pass_fds=(fd,))
     assert server.port == port
     assert server.listening()[0][1] == server.pid  # LISTEN_PID matched: the same process
     workers = server.wait_workers(2)
@@ -939,11 +485,6 @@ def test_usr1_reopens_the_error_log(serve, tmp_path):
     assert server.log == "", server.log  # nothing on stderr
 
 
-def _dumps(text: str) -> int:
-    """How many faulthandler dumps of the stuck application ``text`` holds."""
-    return len(re.findall(FAULTHANDLER_FRAME, text))
-
-
 def test_usr1_wsgi_errors_and_stack_dumps_follow_the_reopened_log(serve, tmp_path):
     """After USR1, what the workers write outside the logging module -- the application's
     ``wsgi.errors`` and the watchdog's stack dumps (faulthandler) -- goes to the new
@@ -969,7 +510,7 @@ def test_usr1_wsgi_errors_and_stack_dumps_follow_the_reopened_log(serve, tmp_pat
     while not response.endswith(str(worker).encode()):
         response += bystander.recv(4096)
     # The worker started before the USR1 gets stuck and is killed by the watchdog.
-    _stuck_request(server).join(15)
+    stuck_request(server).join(15)
     wait_until(lambda: f"(pid {worker}) killed" in errlog.read_text(), 15,
                "the stuck worker to be killed", server.full_log)
     bystander.settimeout(2)
@@ -981,19 +522,19 @@ def test_usr1_wsgi_errors_and_stack_dumps_follow_the_reopened_log(serve, tmp_pat
     if extra:
         problems.append(f"a client connected after USR1 received, after its response, "
                         f"{len(extra)} more bytes: {extra[:120]!r}...")
-    if not _dumps(errlog.read_text()):
+    if not stack_dumps(errlog.read_text()):
         problems.append("the stack dump of the worker started before USR1 is not in the "
                         "error log")
     # Its replacement, started after the USR1, gets stuck too.
     [second] = server.wait_workers(1, exclude={worker})
-    _stuck_request(server).join(15)
+    stuck_request(server).join(15)
     wait_until(lambda: f"(pid {second}) killed" in errlog.read_text(), 15,
                "the second stuck worker to be killed", server.full_log)
     server.stop()
     text = errlog.read_text()
     dump_after = text[text.index(f"(pid {second}) sent no heartbeat"):]
-    if not _dumps(dump_after):
-        where = "stderr" if _dumps(server.log) else "nowhere"
+    if not stack_dumps(dump_after):
+        where = "stderr" if stack_dumps(server.log) else "nowhere"
         problems.append(f"the stack dump of the worker started after USR1 is not in the "
                         f"error log (it went to {where})")
     if "marker-after-usr1" not in text:
@@ -1012,20 +553,20 @@ def test_hup_stack_dumps_stay_in_the_error_log(serve, tmp_path):
     [first] = server.wait_workers(1)
     server.signal(signal.SIGHUP)
     [worker] = server.wait_workers(1, exclude={first})
-    _stuck_request(server).join(15)
+    stuck_request(server).join(15)
     wait_until(lambda: f"(pid {worker}) killed" in errlog.read_text(), 15,
                "the stuck worker to be killed", server.full_log)
     assert server.stop() == 0
     text = errlog.read_text()
-    assert _dumps(text) == 1, (f"stack dumps: {_dumps(text)} in {errlog}, "
-                               f"{_dumps(server.log)} on stderr\n--- stderr ---\n{server.log}")
+    assert stack_dumps(text) == 1, (f"stack dumps: {stack_dumps(text)} in {errlog}, "
+                               f"{stack_dumps(server.log)} on stderr\n--- stderr ---\n{server.log}")
 
 
 def test_usr1_does_not_kill_a_booting_worker(serve):
     server = serve("-w", "1", env={"WORKERS_APPS_IMPORT_DELAY": "1.5"})
     [first] = server.wait_workers(1)
     server.signal(signal.SIGTTIN)
-    _, m = server.wait_for_log(r"booting worker 2 \(pid (\d+)\)")
+    _, m = server.wait_for_line(r"booting worker 2 \(pid (\d+)\)")
     booting = int(m.group(1))
     time.sleep(0.3)  # it is importing the application
     server.signal(signal.SIGUSR1)

@@ -18,9 +18,9 @@ with the directories of pytest's ``pythonpath`` option, is put on ``PYTHONPATH``
 to a free port of 127.0.0.1, and waits for its ``Listening at:`` line.  It yields a
 :class:`LiveServer`: ``url``, ``host``, ``port``, ``log`` (stderr so far), ``stdout`` (the
 access log with ``--access-log -``).  One server is shared by the tests of a module and
-stopped (TERM, then KILL if it lingers) after the module's last test; with
-``wsgiloop_scope = "session"`` (or ``--wsgiloop-scope session``) it is shared by the whole
-run instead.  Each different application and argument list gets its own server.
+stopped (TERM, then KILL for whatever of its process group lingers) after the module's
+last test; with ``wsgiloop_scope = "session"`` (or ``--wsgiloop-scope session``) it is
+shared by the whole run instead.  Each different application and argument list gets its own server.
 
 Choosing the application: the ``wsgiloop_app`` ini option, or override the
 ``wsgiloop_app`` fixture (any scope) to return the spec; when both give nothing the
@@ -36,6 +36,7 @@ This module imports nothing from the rest of wsgiloop: the server runs in its ow
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -44,14 +45,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-_LISTENING = re.compile(r"Listening at: (\S+)")
+_LISTENING = re.compile(r"Listening at: (\S+)(?: \((\d+)\))?")
 _URL = re.compile(r"(https?)://(\[[^\]]+\]|[^:/]+):(\d+)")
+# One record of the error log: "[time] [pid] [LEVEL] message".
+_RECORD = re.compile(r"^\[[^\]]*\] \[(\d+)\] \[(\w+)\] (.*)$")
+_SERVING = re.compile(r"worker \d+ \(pid (\d+)\) serving")
+_GONE = re.compile(r"worker \d+ \(pid (\d+)\) (?:exited|stopped by|killed|died|was killed|"
+                   r"ended itself|failed to boot|aborted)")
 _SCOPES = ("module", "session")
 
 
@@ -62,12 +68,27 @@ class LiveServer:
     ``port`` its parts.  ``log`` is everything it wrote to stderr so far, ``stdout``
     likewise for stdout.  Raises :class:`RuntimeError`, with the log, if the server
     exits or says nothing within ``start_timeout`` seconds.
+
+    The server runs in a session of its own, so that its process group holds the master,
+    its workers and any master it re-executes; :meth:`stop` (also on leaving a ``with``
+    block) ends them all.  ``bind`` is the address added when ``args`` name none (None:
+    add none); ``launcher`` replaces ``python -m wsgiloop`` (a wrapper that runs it);
+    ``log_file`` is where the error log goes when the arguments send it to a file (it is
+    then searched for the ``Listening at:`` line, and part of :meth:`full_log`).
     """
+
+    #: Added after the caller's arguments: run in the foreground, log to stderr.
+    forced_args: tuple[str, ...] = ("--no-daemon", "--error-log", "-")
+    #: Whether an address other than TCP (a Unix socket) is an error.
+    tcp_only = True
 
     def __init__(self, app: str | None, args: Sequence[str] = (), *,
                  cwd: str | os.PathLike[str] | None = None,
                  env: dict[str, str] | None = None, python_path: Sequence[str] = (),
-                 start_timeout: float = 30.0) -> None:
+                 start_timeout: float = 30.0, bind: str | None = "127.0.0.1:0",
+                 launcher: Sequence[str] | None = None, pass_fds: Sequence[int] = (),
+                 preexec_fn: Callable[[], Any] | None = None,
+                 log_file: str | os.PathLike[str] | None = None) -> None:
         self.app = app
         self.args = list(args)
         environ = dict(os.environ if env is None else env)
@@ -77,52 +98,68 @@ class LiveServer:
         if paths:
             environ["PYTHONPATH"] = os.pathsep.join(paths)
         environ["PYTHONUNBUFFERED"] = "1"
-        command = [sys.executable, "-m", "wsgiloop", *([app] if app else []), *self.args]
-        if not any(a in ("-b", "--bind") or a.startswith("--bind=") for a in self.args):
-            command += ["--bind", "127.0.0.1:0"]
-        command += ["--no-daemon", "--error-log", "-"]
+        if launcher is None:
+            launcher = [sys.executable, "-m", "wsgiloop"]
+        command = [*launcher, *([app] if app else []), *self.args]
+        if bind and not any(a in ("-b", "--bind") or a.startswith("--bind=")
+                            for a in self.args):
+            command += ["--bind", bind]
+        command += self.forced_args
         self.command = command
-        self._err: list[str] = []
+        self.log_file = Path(log_file) if log_file is not None else None
+        self._lines: list[tuple[float, str]] = []  # stderr: (arrival time, line)
         self._out: list[str] = []
-        self._urls: list[str] = []
-        self._ready = threading.Event()
         self.proc = subprocess.Popen(command, cwd=cwd, env=environ, text=True,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+                                     stderr=subprocess.PIPE, start_new_session=True,
+                                     pass_fds=tuple(pass_fds), preexec_fn=preexec_fn)
+        #: The process group of the master, its workers and any re-executed master.
+        self.pgid = self.proc.pid
         self._pumps = [threading.Thread(target=self._pump, args=(self.proc.stderr, True),
                                         daemon=True),
                        threading.Thread(target=self._pump, args=(self.proc.stdout, False),
                                         daemon=True)]
         for pump in self._pumps:
             pump.start()
-        if not self._ready.wait(start_timeout) or not self._urls:
+        deadline = time.monotonic() + start_timeout
+        while not self.listening():
+            if self.proc.poll() is not None:
+                for pump in self._pumps:
+                    pump.join(timeout=5)  # what it wrote before it exited
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        urls = self.listening()
+        if not urls:
             self.stop()
             status = self.proc.returncode
             raise RuntimeError(
                 f"wsgiloop did not start ({shlex.join(command)}; "
                 f"{'exit status ' + str(status) if status is not None else 'timed out'}):\n"
-                f"{self.log}")
-        self.url = self._urls[0]
+                f"{self.full_log()}")
+        self.url = urls[0][0]
         m = _URL.match(self.url)
         if not m:
-            self.stop()
-            raise RuntimeError(f"wsgiloop listens at {self.url}, not at a TCP address")
+            if self.tcp_only:
+                self.stop()
+                raise RuntimeError(f"wsgiloop listens at {self.url}, not at a TCP address")
+            self.scheme: str | None = None
+            self.host: str | None = None
+            self.port: int | None = None
+            return
         self.scheme = m.group(1)
         self.host = m.group(2).strip("[]")
         self.port = int(m.group(3))
 
     def _pump(self, stream: Any, is_stderr: bool) -> None:
         for line in stream:
-            if not is_stderr:
+            if is_stderr:
+                self._lines.append((time.monotonic(), line))
+            else:
                 self._out.append(line)
-                continue
-            self._err.append(line)
-            m = _LISTENING.search(line)
-            if m:
-                self._urls.append(m.group(1))
-                self._ready.set()
-        if is_stderr:
-            self._ready.set()  # it exited before it listened
+
+    # -- what it wrote -----------------------------------------------------------------------
 
     @property
     def pid(self) -> int:
@@ -132,12 +169,19 @@ class LiveServer:
     @property
     def log(self) -> str:
         """What the server wrote to stderr so far (its error log)."""
-        return "".join(self._err)
+        return "".join(line for _, line in list(self._lines))
 
     @property
     def stdout(self) -> str:
         """What the server wrote to stdout so far (the access log, with --access-log -)."""
         return "".join(self._out)
+
+    def full_log(self) -> str:
+        """:attr:`log`, followed by the error log file's text when there is one."""
+        text = self.log
+        if self.log_file is not None and self.log_file.exists():
+            text += f"--- {self.log_file} ---\n" + self.log_file.read_text(errors="replace")
+        return text
 
     @property
     def running(self) -> bool:
@@ -154,21 +198,89 @@ class LiveServer:
                 raise AssertionError(f"{pattern!r} not in the wsgiloop log:\n{self.log}")
             time.sleep(0.02)
 
-    def stop(self, timeout: float = 15.0) -> int:
-        """TERM the master and wait; KILL its whole process group if it lingers."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                # The master (not reaped yet, so the group is still its) and its workers.
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-                self.proc.wait()
+    def wait_for_line(self, pattern: str, timeout: float = 10.0, after: float = 0.0
+                      ) -> tuple[float, re.Match[str]]:
+        """The first stderr line matching ``pattern`` that arrived at or after ``after``
+        (a :func:`time.monotonic` time), once there is one: its arrival time and the
+        match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            for when, line in list(self._lines):
+                if when >= after:
+                    m = rx.search(line)
+                    if m:
+                        return when, m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} not in the wsgiloop log after "
+                                     f"{timeout}s:\n{self.full_log()}")
+            time.sleep(0.02)
+
+    def listening(self) -> list[tuple[str, int | None]]:
+        """(address, master pid) of each ``Listening at:`` line so far (every master's:
+        a re-executed one writes to the same log)."""
+        return [(m.group(1), int(m.group(2)) if m.group(2) else None)
+                for m in _LISTENING.finditer(self.full_log())]
+
+    def worker_pids(self, master: int | None = None) -> list[int]:
+        """Workers that reported serving and have not ended (by the log), oldest first;
+        only those of ``master`` (a pid) if given."""
+        serving: list[int] = []
+        gone: set[int] = set()
+        for line in self.full_log().splitlines():
+            m = _RECORD.match(line)
+            if not m or (master is not None and int(m.group(1)) != master):
+                continue
+            message = m.group(3)
+            s = _SERVING.match(message)
+            if s:
+                serving.append(int(s.group(1)))
+            g = _GONE.match(message)
+            if g:
+                gone.add(int(g.group(1)))
+        return [p for p in serving if p not in gone]
+
+    @property
+    def worker_pid(self) -> int:
+        """The pid of the (first) serving worker: where requests are handled."""
+        deadline = time.monotonic() + 5
+        while not self.worker_pids() and time.monotonic() < deadline:
+            time.sleep(0.02)  # the line follows "Listening at" in the same pass
+        pids = self.worker_pids()
+        assert pids, "no worker is serving:\n" + self.full_log()
+        return pids[0]
+
+    # -- control -------------------------------------------------------------------------------
+
+    def signal(self, sig: int, pid: int | None = None) -> None:
+        """Send ``sig`` to the master (or to ``pid``)."""
+        os.kill(self.pid if pid is None else pid, sig)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        """Wait for the master to exit; its exit status."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the master did not exit within {timeout}s:\n"
+                                 f"{self.full_log()}") from None
+
+    def kill_group(self) -> None:
+        """SIGKILL whatever is left of the process group; reap the master."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(10)
         for pump in self._pumps:
             pump.join(timeout=5)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """TERM the master and wait; then KILL whatever is left of its process group
+        (all of it, if the master lingers).  Returns the master's exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout)
+        self.kill_group()
         return self.proc.returncode
 
     def __enter__(self) -> LiveServer:

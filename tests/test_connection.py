@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import socket
 import struct
+import weakref
 from dataclasses import dataclass, field
 
 import pytest
@@ -723,3 +725,56 @@ def test_respond_after_client_gone_does_not_revive_the_connection(make):
     h.settle()
     assert [path for path, _ in calls] == ["/1"]
     assert not h.conn.idle
+
+
+# -- closed connections are freed --------------------------------------------------------------
+
+
+def _loose_connections(loop: IOLoop, delegate, params: ConnectionParameters, count: int):
+    """``count`` HTTPConnections that nothing but the loop refers to; returns weak
+    references to them and to their streams, and the client sockets."""
+    refs, clients = [], []
+    for _ in range(count):
+        ours, theirs = socket.socketpair()
+        stream = IOStream(ours, loop, high_water=params.high_water, low_water=params.low_water)
+        conn = HTTPConnection(stream, loop, params, delegate, PEER, SOCKNAME)
+        refs += [weakref.ref(conn), weakref.ref(stream), weakref.ref(conn.parser)]
+        clients.append(Client(theirs))
+    return refs, clients
+
+
+@pytest.mark.parametrize("how", ["header-timeout", "served-then-closed", "idle-timeout"])
+def test_closed_connections_are_freed_without_the_cycle_collector(how):
+    """Once closed, a connection, its stream and parser are freed by reference counting
+    alone: no reference cycle keeps them (with a thousand stalled clients, waiting for
+    the cycle collector let a worker grow by megabytes a round)."""
+    clock = FakeClock()
+    loop = IOLoop(slow_callback_threshold=None, clock=clock)
+    params = ConnectionParameters(header_timeout=10.0, keepalive_timeout=5.0, linger=2.0)
+    gc.collect()
+    gc.disable()
+    try:
+        refs, clients = _loose_connections(loop, echo, params, 5)
+        for client in clients:
+            if how == "header-timeout":
+                client.send(b"GET /slow HTTP/1.1\r\nHost: exa")
+            else:
+                client.send(get("/"))
+        run_until(loop, lambda: False, 0.05)
+        if how == "served-then-closed":
+            assert run_until(loop, lambda: all(c.responses() for c in clients))
+            for client in clients:
+                client.sock.close()
+        else:
+            clock.now += 11.0  # the header (or keep-alive) deadline
+            run_until(loop, lambda: False, 0.05)
+            clock.now += 3.0  # past the linger time
+        assert run_until(loop, lambda: all(ref() is None for ref in refs)), \
+            [type(ref()).__name__ for ref in refs if ref() is not None]
+        if how == "header-timeout":
+            assert all(c.responses()[0].status == 408 for c in clients)
+    finally:
+        gc.enable()
+        for client in clients:
+            client.sock.close()
+        loop.close()

@@ -12,7 +12,9 @@ never used at the same time on one stream:
 Writing appends to a queue that is flushed with ``send``/``sendmsg`` and, for files,
 ``os.sendfile``.  Writes first try the socket directly, so a small response costs one
 system call.  ``buffered_bytes`` above ``high_water`` means the producer should wait for
-the drain callback, called once the queue falls to ``low_water``.
+the drain callback, called once the queue falls to ``low_water``.  While the socket
+refuses part of the queue, ``write_blocked`` is true and ``write_progress`` is the loop
+time at which it last took any bytes (for a send timeout).
 
 All methods run on the loop thread.  A reset or broken pipe closes the stream quietly.
 """
@@ -78,6 +80,12 @@ class IOStream:
         self.closed = False
         self.error: BaseException | None = None
         self.buffered_bytes = 0
+        #: True while the socket has refused part of the write queue.
+        self.write_blocked = False
+        #: Loop time of the last send that took bytes while ``write_blocked`` (or of the
+        #: send that found the socket full).
+        self.write_progress = 0.0
+        self._sent = 0  # bytes sent, ever
         self._write_queue: collections.deque = collections.deque()
         self._read_buffer = bytearray()
         self._on_data: Callable[[bytes], Any] | None = None
@@ -297,6 +305,7 @@ class IOStream:
     def _flush(self) -> None:
         queue = self._write_queue
         sock = self.socket
+        sent_before = self._sent
         try:
             if len(queue) == 1 and type(queue[0]) is bytes:
                 # The usual case, one response's bytes: one send, no gathering.  A part
@@ -304,6 +313,7 @@ class IOStream:
                 data = queue[0]
                 sent = sock.send(data)
                 self.buffered_bytes -= sent
+                self._sent += sent
                 if sent == len(data):
                     queue.clear()
                 else:
@@ -315,6 +325,12 @@ class IOStream:
         except OSError as exc:
             self._fail(exc)
             return
+        if queue:
+            if not self.write_blocked or self._sent != sent_before:
+                self.write_blocked = True
+                self.write_progress = self.loop.clock()
+        else:
+            self.write_blocked = False
         if queue or self._interest != (0 if self._read_paused else READ):
             self._set_interest(self._wanted_interest())
         if self._drain_callback is not None and self.buffered_bytes <= self.low_water \
@@ -348,6 +364,7 @@ class IOStream:
             else:
                 sent = sock.send(b"".join(buffers[:16]))
             self.buffered_bytes -= sent
+            self._sent += sent
             while sent:
                 item = queue[0]
                 if sent >= len(item):
@@ -373,6 +390,7 @@ class IOStream:
             if sent == 0:
                 chunk.remaining = 0  # the file is shorter than promised
                 break
+            self._sent += sent
             chunk.offset += sent
             chunk.remaining -= sent
         return True
@@ -399,6 +417,7 @@ class IOStream:
             pass
         self._write_queue.clear()
         self.buffered_bytes = 0
+        self.write_blocked = False
         future, self._pull_future = self._pull_future, None
         if future is not None and not future.done():
             future.set_exception(StreamClosedError("stream closed"))

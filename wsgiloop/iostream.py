@@ -26,6 +26,7 @@ import errno
 import os
 import socket
 import ssl
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +59,7 @@ class IOStream:
 
     _WOULD_BLOCK: tuple[type[BaseException], ...] = (BlockingIOError, InterruptedError)
     _gather = True  # the socket has sendmsg (scatter/gather)
+    _max_send = 0  # most bytes handed to one send (0: no limit)
 
     def __init__(self, sock: socket.socket, loop: IOLoop, *,
                  max_buffer_size: int = 1 << 20, read_chunk_size: int = 65536,
@@ -311,13 +313,15 @@ class IOStream:
                 # The usual case, one response's bytes: one send, no gathering.  A part
                 # left over waits until the socket is writable again.
                 data = queue[0]
+                if self._max_send and len(data) > self._max_send:
+                    data = memoryview(data)[:self._max_send]
                 sent = sock.send(data)
                 self.buffered_bytes -= sent
                 self._sent += sent
-                if sent == len(data):
+                if sent == len(queue[0]):
                     queue.clear()
                 else:
-                    queue[0] = memoryview(data)[sent:]
+                    queue[0] = memoryview(queue[0])[sent:]
             else:
                 self._send_queued(queue, sock)
         except self._WOULD_BLOCK:
@@ -357,12 +361,10 @@ class IOStream:
                 if isinstance(item, _FileChunk) or len(buffers) >= _IOV_MAX:
                     break
                 buffers.append(item)
-            if len(buffers) == 1:
-                sent = sock.send(buffers[0])
-            elif self._gather:
-                sent = sock.sendmsg(buffers)
+            if self._gather:
+                sent = sock.sendmsg(buffers) if len(buffers) > 1 else sock.send(buffers[0])
             else:
-                sent = sock.send(b"".join(buffers[:16]))
+                sent = sock.send(self._joined(buffers))
             self.buffered_bytes -= sent
             self._sent += sent
             while sent:
@@ -377,6 +379,21 @@ class IOStream:
             else:
                 continue
             break  # partial send: the socket buffer is full
+
+    def _joined(self, buffers: list) -> Any:
+        """The first bytes of ``buffers`` as one buffer of at most ``_max_send`` bytes
+        (or the first buffer whole, without a limit), copying no large buffer."""
+        limit = self._max_send
+        first = buffers[0]
+        if len(buffers) == 1 or len(first) >= limit:
+            return memoryview(first)[:limit] if limit and len(first) > limit else first
+        parts, size = [], 0
+        for item in buffers[:16]:
+            if size + len(item) > limit:
+                break
+            parts.append(item)
+            size += len(item)
+        return b"".join(parts)
 
     def _send_file_chunk(self, chunk: _FileChunk) -> bool:
         """Send part of a file; True once it is all sent.  Raises BlockingIOError when full."""
@@ -431,6 +448,17 @@ class IOStream:
         for callback in callbacks:
             self.loop.call_soon(callback)
 
+    def reset(self) -> None:
+        """Close with a reset: what the kernel still holds unsent is dropped too (a plain
+        close would leave it queued, for a peer that may never read it)."""
+        if not self.closed and self.socket.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self.close()
+
     def close_after_flush(self) -> None:
         """Close once the write queue is empty (now, if it is)."""
         if not self._write_queue:
@@ -452,6 +480,9 @@ class SSLIOStream(IOStream):
     _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError,
                     ssl.SSLWantWriteError)
     _gather = False
+    # A TLS send takes all it is given or reports nothing sent: smaller pieces keep the
+    # progress seen (for the send timeout) and the copies made by joining small.
+    _max_send = 65536
 
     def __init__(self, sock: ssl.SSLSocket, loop: IOLoop, **kwargs: Any) -> None:
         kwargs["use_sendfile"] = False

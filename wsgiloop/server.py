@@ -52,6 +52,7 @@ from .iostream import IOStream, SSLIOStream
 log = logging.getLogger("wsgiloop.error")
 
 _IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
+_COPY_LIMIT = 1 << 16  # a response body larger than this is not joined to its head
 
 
 @dataclass(frozen=True)
@@ -434,7 +435,10 @@ class HTTPConnection:
         payload = framer.encode(data)
         if not self.head_sent:
             self.head_sent = True
-            payload = framer.head + payload
+            if len(payload) > _COPY_LIMIT:
+                self.stream.write(framer.head)  # a large body is queued, not copied
+            else:
+                payload = framer.head + payload
         if payload:
             self.stream.write(payload)
         return self.stream.buffered_bytes <= self.params.high_water
@@ -484,7 +488,11 @@ class HTTPConnection:
         self.head_sent = True
         if framer.mode == LENGTH and len(body) == framer.content_length:
             framer.sent = len(body)
-            payload = framer.head + body
+            if len(body) > _COPY_LIMIT:
+                self.stream.write(framer.head)  # a large body is queued, not copied
+                payload = body
+            else:
+                payload = framer.head + body
         else:
             payload = framer.head + framer.encode(body) + framer.end()
         self.stream.write(payload)
@@ -707,7 +715,7 @@ class HTTPConnection:
         abort callbacks close the application's iterable)."""
         log.info("sending to %s timed out: nothing taken for %gs, %d bytes unsent; closing",
                  self.peer, self.params.send_timeout, self.stream.buffered_bytes)
-        self.stream.close()
+        self.stream.reset()  # the kernel's copy of the unsent part goes too
 
     def _on_stream_closed(self) -> None:
         self._cancel_timer()

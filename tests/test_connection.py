@@ -910,3 +910,68 @@ def test_body_at_the_minimum_rate_is_received(make):
     [response] = h.wait_responses(1)
     assert response.status == 200
     assert bodies == [b"q" * 6000]
+
+
+class _LateStart:
+    """An iterable that calls start_response when iterated, as many do: it refers to
+    start_response, a reference cycle through the gateway's response object, the
+    request and the connection."""
+
+    def __init__(self, start_response, count: int) -> None:
+        self.start_response = start_response
+        self.count = count
+
+    def __iter__(self):
+        self.start_response("200 OK", [("Content-Type", "text/plain")])
+        for _ in range(self.count):
+            yield b"z" * 65536
+
+    def close(self) -> None:
+        pass
+
+
+def _generator_app(environ, start_response):
+    return _LateStart(start_response, int(environ["QUERY_STRING"] or 1))
+
+
+def _native_app():
+    from wsgiloop.web import Application, RequestHandler
+
+    class Big(RequestHandler):
+        async def get(self) -> None:
+            for _ in range(int(self.request.query or 1)):
+                self.write(b"n" * 65536)
+                await self.flush()
+
+    return Application([("/", Big)])
+
+
+@pytest.mark.parametrize("app", ["wsgi", "wsgi-threads", "native"])
+@pytest.mark.parametrize("chunks", [1, 256])  # 256: the client leaves part way through
+def test_served_connections_are_freed_without_the_cycle_collector(app, chunks):
+    """After a response through the WSGI gateway (on the loop or on worker threads) or a
+    native handler, finished or cut short by the client leaving, nothing keeps the
+    connection: not the iterable's reference to start_response, not a worker thread's
+    last task, not the traceback of the disconnect a handler was told of."""
+    from wsgiloop.wsgi import WSGIGateway
+
+    loop = IOLoop(slow_callback_threshold=None)
+    if app == "native":
+        delegate = _native_app()
+    else:
+        delegate = WSGIGateway(_generator_app, threads=2 if app == "wsgi-threads" else 0)
+    gc.collect()
+    gc.disable()
+    try:
+        refs, clients = _loose_connections(loop, delegate, ConnectionParameters(), 3)
+        for client in clients:
+            client.send(get(f"/?{chunks}"))
+        assert run_until(loop, lambda: all(len(c.data) > 1000 for c in clients if
+                                           not c.pump()))
+        for client in clients:
+            client.sock.close()
+        assert run_until(loop, lambda: all(ref() is None for ref in refs)), \
+            [type(ref()).__name__ for ref in refs if ref() is not None]
+    finally:
+        gc.enable()
+        loop.close()

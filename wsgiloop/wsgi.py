@@ -170,6 +170,7 @@ class _WorkerThreads:
                 call()
             except Exception:
                 log.exception("unhandled error on a worker thread")
+            call = None  # not kept (with its response and connection) while idle
 
 
 class _LoopProxy:
@@ -607,6 +608,9 @@ class _Response:
             return
         self.closed = True
         close = getattr(self.result, "close", None)
+        # An iterable that refers to start_response (a generator calling it, say) and is
+        # referred to from here is a cycle through the request and its connection: cut.
+        self.result = self.iterator = None
         if close is not None:
             try:
                 close()

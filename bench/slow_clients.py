@@ -28,7 +28,7 @@ defaults: wrk -t2 -c50 -d10s, 2 workers, --header-timeout 10, --send-timeout 30;
 ratio: 13.7 -> 16.1 ms (1.18), 0.60; 23.9 -> 14.2 (0.59), 0.59; 17.7 -> 13.9 (0.79),
 0.94; 15.1 -> 26.9 (1.78), 1.05; 11.8 -> 28.5 (2.42), 0.88; 21.0 -> 16.1 (0.77), 0.73
 (p50 0.69 -> 1.00 ms).  Every run: 1,000 tricklers answered 408 and reconnected, all
-1,100 attackers connected throughout, the workers at 29-30 MiB before, 31-39 MiB
+1,100 attackers connected throughout, the workers at 29-30 MiB before, 30-40 MiB
 during, back to 10 fds each 3 s after.
 """
 

@@ -451,3 +451,44 @@ def limits_app(environ: dict, start_response: StartResponse) -> list[bytes]:
         length += len(block)
     return _json(start_response, {"pid": os.getpid(), "length": length,
                                   "sha256": h.hexdigest()})
+
+
+# -- slow clients (tests/test_slow_clients.py) ---------------------------------------------------
+
+
+def write_big(environ: dict, start_response: StartResponse) -> Tracked:
+    """``count`` chunks of ``size`` bytes through the ``write()`` callable, then a
+    :class:`Tracked` iterable (tag ``tag``) over nothing."""
+    query = _query(environ)
+    count, size = _int(query, "count", 16), _int(query, "size", 65536)
+    write = start_response("200 OK", TEXT + [("Content-Length", str(count * size))])
+    chunk = pattern(size)
+    for _ in range(count):
+        write(chunk)
+    return Tracked(query.get("tag", "untagged"), [])
+
+
+ROUTES["write-big"] = write_big
+
+
+def native_slow_application() -> Any:
+    """A native application: ``/big?n=MiB&tag=T`` streams with back-pressure and records
+    ``T`` in :data:`CLOSE_LOG` when it hears the client is gone; ``/closes`` reports it."""
+    from wsgiloop.web import Application, RequestHandler
+
+    class Big(RequestHandler):
+        async def get(self) -> None:
+            block = pattern(1 << 16)
+            self.set_header("Content-Length", str(int(self.get_argument("n")) << 20))
+            for _ in range(int(self.get_argument("n")) * 16):
+                self.write(block)
+                await self.flush()
+
+        def on_connection_close(self) -> None:
+            CLOSE_LOG.append(self.get_argument("tag"))
+
+    class Closes(RequestHandler):
+        def get(self) -> None:
+            self.write(json.dumps(CLOSE_LOG))
+
+    return Application([("/big", Big), ("/closes", Closes)])

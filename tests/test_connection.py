@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import socket
 import struct
+import weakref
 from dataclasses import dataclass, field
 
 import pytest
@@ -484,7 +486,8 @@ def test_body_progress_pushes_the_body_deadline_back(make):
         bodies.append(request.body.read())
         responder.respond("200 OK", [], b"got it")
 
-    h = make(delegate, header_timeout=5.0, body_timeout=8.0)
+    # (No minimum rate here: 30 bytes in 18 s is far below any.)
+    h = make(delegate, header_timeout=5.0, body_timeout=8.0, body_min_rate=0)
     h.client.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\n")
     for piece in (b"0123456789", b"abcdefghij"):
         h.settle(0.01)
@@ -713,3 +716,252 @@ def test_respond_after_client_gone_does_not_revive_the_connection(make):
     h.settle()
     assert [path for path, _ in calls] == ["/1"]
     assert not h.conn.idle
+
+
+# -- closed connections are freed --------------------------------------------------------------
+
+
+def _loose_connections(loop: IOLoop, delegate, params: ConnectionParameters, count: int):
+    """``count`` HTTPConnections that nothing but the loop refers to; returns weak
+    references to them and to their streams, and the client sockets."""
+    refs, clients = [], []
+    for _ in range(count):
+        ours, theirs = socket.socketpair()
+        stream = IOStream(ours, loop, high_water=params.high_water, low_water=params.low_water)
+        conn = HTTPConnection(stream, loop, params, delegate, PEER, SOCKNAME)
+        refs += [weakref.ref(conn), weakref.ref(stream), weakref.ref(conn.parser)]
+        clients.append(Client(theirs))
+    return refs, clients
+
+
+@pytest.mark.parametrize("how", ["header-timeout", "served-then-closed", "idle-timeout"])
+def test_closed_connections_are_freed_without_the_cycle_collector(how):
+    """Once closed, a connection, its stream and parser are freed by reference counting
+    alone: no reference cycle keeps them (with a thousand stalled clients, waiting for
+    the cycle collector let a worker grow by megabytes a round)."""
+    clock = FakeClock()
+    loop = IOLoop(slow_callback_threshold=None, clock=clock)
+    params = ConnectionParameters(header_timeout=10.0, keepalive_timeout=5.0, linger=2.0)
+    gc.collect()
+    gc.disable()
+    try:
+        refs, clients = _loose_connections(loop, echo, params, 5)
+        for client in clients:
+            if how == "header-timeout":
+                client.send(b"GET /slow HTTP/1.1\r\nHost: exa")
+            else:
+                client.send(get("/"))
+        run_until(loop, lambda: False, 0.05)
+        if how == "served-then-closed":
+            assert run_until(loop, lambda: all(c.responses() for c in clients))
+            for client in clients:
+                client.sock.close()
+        else:
+            clock.now += 11.0  # the header (or keep-alive) deadline
+            run_until(loop, lambda: False, 0.05)
+            clock.now += 3.0  # past the linger time
+        assert run_until(loop, lambda: all(ref() is None for ref in refs)), \
+            [type(ref()).__name__ for ref in refs if ref() is not None]
+        if how == "header-timeout":
+            assert all(c.responses()[0].status == 408 for c in clients)
+    finally:
+        gc.enable()
+        for client in clients:
+            client.sock.close()
+        loop.close()
+
+
+# -- send timeout and minimum body rate (fake clock) -------------------------------------------
+
+
+def _small_receive_buffer(h: Harness) -> None:
+    h.client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    h.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+
+
+def test_response_nobody_takes_is_dropped_after_send_timeout(make, caplog):
+    """A client that reads nothing: once no byte is taken for ``send_timeout`` the
+    connection closes, the producer hears of it (its abort callback), and the unsent
+    bytes are dropped."""
+    events = []
+
+    def delegate(request, responder):
+        responder.on_abort(lambda: events.append("aborted"))
+        responder.start("200 OK", [("Content-Length", str(64 << 20))])
+        chunk = b"x" * 65536
+
+        def produce() -> None:
+            while responder.write(chunk):
+                events.append("chunk")
+            responder.when_writable(produce)
+
+        produce()
+
+    h = make(delegate, send_timeout=5.0, keepalive_timeout=30.0, high_water=65536,
+             low_water=16384)
+    _small_receive_buffer(h)
+    caplog.set_level("INFO", "wsgiloop.error")
+    h.client.send(get("/big"))
+    h.settle(0.1)
+    assert not h.stream.closed and h.stream.write_blocked
+    assert h.stream.buffered_bytes <= 2 * 65536  # pulled only as the socket drains
+    h.advance(4.0)
+    assert not h.stream.closed
+    h.advance(1.5)
+    assert h.run_until(lambda: h.closed)
+    assert h.stream.closed and h.stream.buffered_bytes == 0
+    assert events[-1] == "aborted" and events.count("aborted") == 1
+    assert events.count("chunk") < 8
+    lines = [r for r in caplog.records if "timed out" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelname == "INFO" and not lines[0].exc_info
+    assert "sending to" in lines[0].getMessage()
+
+
+@pytest.mark.parametrize("close", [False, True])
+def test_whole_response_nobody_takes_is_dropped_after_send_timeout(make, close):
+    """A response handed over whole (``respond``) is no longer the delegate's, but a
+    reader that takes none of it still loses the connection after ``send_timeout`` --
+    whether the connection would be kept alive or closed after it."""
+    body = b"y" * (8 << 20)
+
+    def delegate(request, responder):
+        responder.respond("200 OK", [], body)
+
+    h = make(delegate, send_timeout=5.0, keepalive_timeout=30.0)
+    _small_receive_buffer(h)
+    h.client.send(get("/big", extra="Connection: close\r\n" if close else ""))
+    h.settle(0.1)
+    assert h.stream.writing and not h.stream.closed
+    h.advance(4.0)
+    assert not h.stream.closed
+    h.advance(1.5)
+    assert h.run_until(lambda: h.closed)
+    assert h.stream.closed
+
+
+def test_slow_reader_making_progress_is_not_cut(make):
+    """``send_timeout`` is about progress: a reader that takes a little within each
+    period gets the whole response, however long it takes."""
+    total = 256 * 1024
+    body = pattern(total)
+
+    def delegate(request, responder):
+        responder.respond("200 OK", [], body)
+
+    h = make(delegate, send_timeout=5.0, keepalive_timeout=30.0)
+    _small_receive_buffer(h)
+    h.client.send(get("/big"))
+    h.settle(0.05)
+    for _ in range(200):
+        h.advance(3.0)  # 3 s at a time: never 5 s without progress
+        try:
+            h.client.data += h.client.sock.recv(8192)
+        except BlockingIOError:
+            pass
+        if len(h.client.data) > total:
+            break
+    assert not h.stream.closed, len(h.client.data)
+    [response] = h.wait_responses(1)
+    assert response.body == body
+
+
+def test_body_below_the_minimum_rate_gets_408(make, caplog):
+    """A body trickled just often enough for ``body_timeout`` but below
+    ``body_min_rate`` on average gets 408 once ``body_timeout`` has passed."""
+    calls = []
+    h = make(lambda request, responder: calls.append(request), body_timeout=10.0,
+             body_min_rate=100, header_timeout=60.0)
+    caplog.set_level("INFO", "wsgiloop.error")
+    h.client.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+    for _ in range(4):  # 10 bytes every 3 s: progress, but 3 bytes/s
+        h.settle(0.01)
+        h.client.send(b"z" * 10)
+        h.advance(3.0)
+    assert h.wait_eof()
+    [response] = h.client.responses()
+    assert response.status == 408
+    assert calls == []
+    assert any("too slow" in r.getMessage() for r in caplog.records)
+
+
+def test_body_at_the_minimum_rate_is_received(make):
+    bodies = []
+
+    def delegate(request, responder):
+        bodies.append(request.body.read())
+        responder.respond("200 OK", [], b"ok")
+
+    h = make(delegate, body_timeout=10.0, body_min_rate=100, header_timeout=60.0)
+    h.client.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 6000\r\n\r\n")
+    for _ in range(20):  # 300 bytes every 2 s: 150 bytes/s
+        h.settle(0.01)
+        h.client.send(b"q" * 300)
+        h.advance(2.0)
+    [response] = h.wait_responses(1)
+    assert response.status == 200
+    assert bodies == [b"q" * 6000]
+
+
+class _LateStart:
+    """An iterable that calls start_response when iterated, as many do: it refers to
+    start_response, a reference cycle through the gateway's response object, the
+    request and the connection."""
+
+    def __init__(self, start_response, count: int) -> None:
+        self.start_response = start_response
+        self.count = count
+
+    def __iter__(self):
+        self.start_response("200 OK", [("Content-Type", "text/plain")])
+        for _ in range(self.count):
+            yield b"z" * 65536
+
+    def close(self) -> None:
+        pass
+
+
+def _generator_app(environ, start_response):
+    return _LateStart(start_response, int(environ["QUERY_STRING"] or 1))
+
+
+def _native_app():
+    from wsgiloop.web import Application, RequestHandler
+
+    class Big(RequestHandler):
+        async def get(self) -> None:
+            for _ in range(int(self.request.query or 1)):
+                self.write(b"n" * 65536)
+                await self.flush()
+
+    return Application([("/", Big)])
+
+
+@pytest.mark.parametrize("app", ["wsgi", "wsgi-threads", "native"])
+@pytest.mark.parametrize("chunks", [1, 256])  # 256: the client leaves part way through
+def test_served_connections_are_freed_without_the_cycle_collector(app, chunks):
+    """After a response through the WSGI gateway (on the loop or on worker threads) or a
+    native handler, finished or cut short by the client leaving, nothing keeps the
+    connection: not the iterable's reference to start_response, not a worker thread's
+    last task, not the traceback of the disconnect a handler was told of."""
+    from wsgiloop.wsgi import WSGIGateway
+
+    loop = IOLoop(slow_callback_threshold=None)
+    if app == "native":
+        delegate = _native_app()
+    else:
+        delegate = WSGIGateway(_generator_app, threads=2 if app == "wsgi-threads" else 0)
+    gc.collect()
+    gc.disable()
+    try:
+        refs, clients = _loose_connections(loop, delegate, ConnectionParameters(), 3)
+        for client in clients:
+            client.send(get(f"/?{chunks}"))
+        assert run_until(loop, lambda: all(len(c.data) > 1000 for c in clients if
+                                           not c.pump()))
+        for client in clients:
+            client.sock.close()
+        assert run_until(loop, lambda: all(ref() is None for ref in refs)), \
+            [type(ref()).__name__ for ref in refs if ref() is not None]
+    finally:
+        gc.enable()
+        loop.close()

@@ -567,3 +567,80 @@ def test_close_drops_queue_and_runs_close_callbacks_soon(loop, pair):
     assert fd not in loop._handlers
     assert run_until(loop, lambda: closed == [True])
     assert flushed == []
+
+
+# -- write progress, reset, and what a closed stream keeps -------------------------------------
+
+
+def test_write_blocked_and_write_progress_follow_the_socket(pair):
+    """``write_blocked`` is set while the socket refuses part of the queue, and
+    ``write_progress`` moves only when the socket takes bytes."""
+    now = [100.0]
+    loop = IOLoop(slow_callback_threshold=None, clock=lambda: now[0])
+    ours, peer = pair
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+    stream = IOStream(ours, loop)
+    try:
+        stream.write(b"a" * 100)
+        run_for(loop, 0.02)
+        assert not stream.write_blocked  # all taken at once
+        stream.write(b"x" * MB)
+        run_for(loop, 0.02)
+        assert stream.write_blocked and stream.write_progress == 100.0
+        now[0] = 105.0
+        run_for(loop, 0.05)  # the peer reads nothing: no progress
+        assert stream.write_blocked and stream.write_progress == 100.0
+        peer.settimeout(5)
+        peer.recv(65536)
+        assert run_until(loop, lambda: stream.write_progress == 105.0)
+        while stream.writing:
+            peer.recv(MB)
+            run_for(loop, 0.005)
+        assert not stream.write_blocked
+    finally:
+        stream.close()
+        loop.close()
+
+
+def test_reset_drops_what_the_kernel_has_not_sent(loop, tcp_pair):
+    """``reset`` aborts the connection: the peer is not sent the kernel's queued bytes
+    (a plain close would deliver them all, then EOF)."""
+    ours, peer = tcp_pair
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stream = IOStream(ours, loop)
+    stream.write(b"r" * (8 * MB))
+    run_for(loop, 0.1)
+    assert stream.write_blocked
+    stream.reset()
+    assert stream.closed
+    peer.settimeout(5)
+    received = 0
+    with pytest.raises(ConnectionResetError):
+        while True:
+            chunk = peer.recv(MB)
+            assert chunk, "EOF instead of a reset"
+            received += len(chunk)
+    assert received < 4 * MB
+
+
+def test_closed_stream_lets_go_of_its_callbacks(loop, pair):
+    """A closed stream keeps no callback of its owner, so the owner (which refers to the
+    stream) is freed by reference counting, without the cycle collector."""
+    ours, _ = pair
+
+    class Owner:
+        def on_data(self, data: bytes) -> None: ...
+
+        def on_drain(self) -> None: ...
+
+    owner = Owner()
+    stream = IOStream(ours, loop)
+    owner.stream = stream  # type: ignore[attr-defined]
+    stream.start_reading(owner.on_data)
+    stream.write(b"x" * (4 * MB))
+    stream.set_drain_callback(owner.on_drain)
+    stream.on_flushed(owner.on_drain)
+    stream.close()
+    run_for(loop, 0.02)
+    assert stream._on_data is None and stream._drain_callback is None
+    assert not stream._flushed_callbacks and not stream._close_callbacks

@@ -517,6 +517,10 @@ class IOLoop:
                         handler(fd, mask)
                     except Exception:
                         log.exception("exception in handler for fd %d", fd)
+                # The names used below would keep the last handler, callback and streams
+                # alive until the next pass -- a whole batch of closed connections on an
+                # idle server -- so each pass drops them.
+                handler = None
                 if timers:
                     now = monotonic()
                     while timers and timers[0].deadline <= now:
@@ -526,19 +530,17 @@ class IOLoop:
                             continue
                         timer.cancelled = True  # fired: a later cancel() is a no-op
                         ready.append((timer.callback, timer.args))
+                        timer.callback, timer.args = None, ()  # type: ignore[assignment]
+                    timer = None
                 for _ in range(len(ready)):
                     callback, args = ready.popleft()
                     try:
                         callback(*args)
                     except Exception:
                         log.exception("exception in callback %r", callback)
+                callback = args = None
                 if self._to_flush:
-                    streams, self._to_flush = self._to_flush, []
-                    for stream in streams:
-                        try:
-                            stream.flush()
-                        except Exception:
-                            log.exception("exception flushing %r", stream)
+                    self._flush_streams()
                 self._busy_since = None
         finally:
             _running.loop = outer
@@ -546,6 +548,14 @@ class IOLoop:
             self._running = False
             if watchdog is not None:
                 watchdog.stop()
+
+    def _flush_streams(self) -> None:
+        streams, self._to_flush = self._to_flush, []
+        for stream in streams:
+            try:
+                stream.flush()
+            except Exception:
+                log.exception("exception flushing %r", stream)
 
     def close(self, all_fds: bool = False) -> None:
         if self._closed:

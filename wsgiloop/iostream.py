@@ -12,7 +12,9 @@ never used at the same time on one stream:
 Writing appends to a queue that is flushed with ``send``/``sendmsg`` and, for files,
 ``os.sendfile``.  Writes first try the socket directly, so a small response costs one
 system call.  ``buffered_bytes`` above ``high_water`` means the producer should wait for
-the drain callback, called once the queue falls to ``low_water``.
+the drain callback, called once the queue falls to ``low_water``.  While the socket
+refuses part of the queue, ``write_blocked`` is true and ``write_progress`` is the loop
+time at which it last took any bytes (for a send timeout).
 
 All methods run on the loop thread.  A reset or broken pipe closes the stream quietly.
 """
@@ -24,6 +26,7 @@ import errno
 import os
 import socket
 import ssl
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +59,7 @@ class IOStream:
 
     _WOULD_BLOCK: tuple[type[BaseException], ...] = (BlockingIOError, InterruptedError)
     _gather = True  # the socket has sendmsg (scatter/gather)
+    _max_send = 0  # most bytes handed to one send (0: no limit)
 
     def __init__(self, sock: socket.socket, loop: IOLoop, *,
                  max_buffer_size: int = 1 << 20, read_chunk_size: int = 65536,
@@ -78,6 +82,12 @@ class IOStream:
         self.closed = False
         self.error: BaseException | None = None
         self.buffered_bytes = 0
+        #: True while the socket has refused part of the write queue.
+        self.write_blocked = False
+        #: Loop time of the last send that took bytes while ``write_blocked`` (or of the
+        #: send that found the socket full).
+        self.write_progress = 0.0
+        self._sent = 0  # bytes sent, ever
         self._write_queue: collections.deque = collections.deque()
         self._read_buffer = bytearray()
         self._on_data: Callable[[bytes], Any] | None = None
@@ -297,17 +307,21 @@ class IOStream:
     def _flush(self) -> None:
         queue = self._write_queue
         sock = self.socket
+        sent_before = self._sent
         try:
             if len(queue) == 1 and type(queue[0]) is bytes:
                 # The usual case, one response's bytes: one send, no gathering.  A part
                 # left over waits until the socket is writable again.
                 data = queue[0]
+                if self._max_send and len(data) > self._max_send:
+                    data = memoryview(data)[:self._max_send]
                 sent = sock.send(data)
                 self.buffered_bytes -= sent
-                if sent == len(data):
+                self._sent += sent
+                if sent == len(queue[0]):
                     queue.clear()
                 else:
-                    queue[0] = memoryview(data)[sent:]
+                    queue[0] = memoryview(queue[0])[sent:]
             else:
                 self._send_queued(queue, sock)
         except self._WOULD_BLOCK:
@@ -315,6 +329,12 @@ class IOStream:
         except OSError as exc:
             self._fail(exc)
             return
+        if queue:
+            if not self.write_blocked or self._sent != sent_before:
+                self.write_blocked = True
+                self.write_progress = self.loop.clock()
+        else:
+            self.write_blocked = False
         if queue or self._interest != (0 if self._read_paused else READ):
             self._set_interest(self._wanted_interest())
         if self._drain_callback is not None and self.buffered_bytes <= self.low_water \
@@ -341,13 +361,12 @@ class IOStream:
                 if isinstance(item, _FileChunk) or len(buffers) >= _IOV_MAX:
                     break
                 buffers.append(item)
-            if len(buffers) == 1:
-                sent = sock.send(buffers[0])
-            elif self._gather:
-                sent = sock.sendmsg(buffers)
+            if self._gather:
+                sent = sock.sendmsg(buffers) if len(buffers) > 1 else sock.send(buffers[0])
             else:
-                sent = sock.send(b"".join(buffers[:16]))
+                sent = sock.send(self._joined(buffers))
             self.buffered_bytes -= sent
+            self._sent += sent
             while sent:
                 item = queue[0]
                 if sent >= len(item):
@@ -361,6 +380,21 @@ class IOStream:
                 continue
             break  # partial send: the socket buffer is full
 
+    def _joined(self, buffers: list) -> Any:
+        """The first bytes of ``buffers`` as one buffer of at most ``_max_send`` bytes
+        (or the first buffer whole, without a limit), copying no large buffer."""
+        limit = self._max_send
+        first = buffers[0]
+        if len(buffers) == 1 or len(first) >= limit:
+            return memoryview(first)[:limit] if limit and len(first) > limit else first
+        parts, size = [], 0
+        for item in buffers[:16]:
+            if size + len(item) > limit:
+                break
+            parts.append(item)
+            size += len(item)
+        return b"".join(parts)
+
     def _send_file_chunk(self, chunk: _FileChunk) -> bool:
         """Send part of a file; True once it is all sent.  Raises BlockingIOError when full."""
         while chunk.remaining > 0:
@@ -373,6 +407,7 @@ class IOStream:
             if sent == 0:
                 chunk.remaining = 0  # the file is shorter than promised
                 break
+            self._sent += sent
             chunk.offset += sent
             chunk.remaining -= sent
         return True
@@ -399,14 +434,30 @@ class IOStream:
             pass
         self._write_queue.clear()
         self.buffered_bytes = 0
+        self.write_blocked = False
         future, self._pull_future = self._pull_future, None
         if future is not None and not future.done():
             future.set_exception(StreamClosedError("stream closed"))
+        # Drop every callback: they are bound to the stream's owner, which refers to the
+        # stream, and a cycle would wait for the cycle collector -- with thousands of
+        # closed connections, megabytes at a time.
+        self._on_data = None
         self._drain_callback = None
         self._flushed_callbacks = []
         callbacks, self._close_callbacks = self._close_callbacks, []
         for callback in callbacks:
             self.loop.call_soon(callback)
+
+    def reset(self) -> None:
+        """Close with a reset: what the kernel still holds unsent is dropped too (a plain
+        close would leave it queued, for a peer that may never read it)."""
+        if not self.closed and self.socket.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self.close()
 
     def close_after_flush(self) -> None:
         """Close once the write queue is empty (now, if it is)."""
@@ -429,6 +480,9 @@ class SSLIOStream(IOStream):
     _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError,
                     ssl.SSLWantWriteError)
     _gather = False
+    # A TLS send takes all it is given or reports nothing sent: smaller pieces keep the
+    # progress seen (for the send timeout) and the copies made by joining small.
+    _max_send = 65536
 
     def __init__(self, sock: ssl.SSLSocket, loop: IOLoop, **kwargs: Any) -> None:
         kwargs["use_sendfile"] = False

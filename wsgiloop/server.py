@@ -22,7 +22,10 @@ The delegate seam (see :class:`RequestDelegate`):
 Protocol errors are answered here, at one place (:meth:`HTTPConnection._reject`), and
 the connection is closed.  Timeouts: the whole head must arrive within
 ``header_timeout``; an idle keep-alive connection is closed after
-``keepalive_timeout``; a body that makes no progress for ``body_timeout`` gets 408.
+``keepalive_timeout``; a body that makes no progress for ``body_timeout``, or whose
+average rate is below ``body_min_rate`` once ``body_timeout`` has passed, gets 408; a
+response of which the client takes nothing for ``send_timeout`` is dropped and the
+connection closed (``on_abort`` callbacks run, so the producer stops).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from .spool import BodySpool
 log = logging.getLogger("wsgiloop.error")
 
 _IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
+_COPY_LIMIT = 1 << 16  # a response body larger than this is not joined to its head
 
 # Errors storing a body that mean the disk, a quota or the file size limit is full:
 # answered with 507 Insufficient Storage (anything else with 503).
@@ -200,6 +204,7 @@ class HTTPConnection:
         now = self._clock()
         self._state_since = now
         self._progress = now
+        self._body_since = now
         self._timer: Timer | None = loop.call_at(now + params.header_timeout, self._on_timer)
         stream.set_close_callback(self._on_stream_closed)
         stream.start_reading(self._on_data)
@@ -304,7 +309,7 @@ class HTTPConnection:
         self._keep_alive = head.keep_alive
         if head.chunked or head.content_length:
             self._state = _BODY
-            now = self._progress = self._clock()
+            now = self._progress = self._body_since = self._clock()
             self._arm(now + self.params.body_timeout)
             self._spool.discard()
 
@@ -343,6 +348,7 @@ class HTTPConnection:
         self._state = _RESPONDING
         self._framer = None
         self.head_sent = False
+        self._arm(self._clock() + self.params.send_timeout)  # the send deadline's first check
         try:
             self.delegate(request, self)
         except Exception:
@@ -365,7 +371,7 @@ class HTTPConnection:
         if not self.head_sent:
             self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self._state = _DEFERRED
-        now = self._progress = self._clock()
+        now = self._progress = self._body_since = self._clock()
         self._arm(now + self.params.body_timeout)
         self._pump_deferred()
 
@@ -430,7 +436,10 @@ class HTTPConnection:
         payload = framer.encode(data)
         if not self.head_sent:
             self.head_sent = True
-            payload = framer.head + payload
+            if len(payload) > _COPY_LIMIT:
+                self.stream.write(framer.head)  # a large body is queued, not copied
+            else:
+                payload = framer.head + payload
         if payload:
             self.stream.write(payload)
         return self.stream.buffered_bytes <= self.params.high_water
@@ -480,7 +489,11 @@ class HTTPConnection:
         self.head_sent = True
         if framer.mode == LENGTH and len(body) == framer.content_length:
             framer.sent = len(body)
-            payload = framer.head + body
+            if len(body) > _COPY_LIMIT:
+                self.stream.write(framer.head)  # a large body is queued, not copied
+                payload = body
+            else:
+                payload = framer.head + body
         else:
             payload = framer.head + framer.encode(body) + framer.end()
         self.stream.write(payload)
@@ -535,6 +548,8 @@ class HTTPConnection:
         self._state = _IDLE
         now = self._state_since = self._clock()
         self._arm(now + self.params.keepalive_timeout)
+        if self.stream.writing:
+            self._arm(now + self.params.send_timeout)
         parser = self.parser
         parser.start_next_request()
         if self.stream._read_paused:
@@ -602,6 +617,9 @@ class HTTPConnection:
             self._timer = self.loop.call_later(self.params.linger, stream.close)
 
         stream.on_flushed(shut)
+        deadline = self._send_deadline()
+        if deadline is not None:  # a reader that takes nothing is not waited for
+            self._arm(deadline)
 
     def _arm(self, deadline: float) -> None:
         """Make the timer fire by ``deadline``; a later-firing timer is moved earlier.
@@ -630,38 +648,75 @@ class HTTPConnection:
         if state == _HEAD:
             return self._state_since + params.header_timeout
         if state == _BODY or state == _DEFERRED:
-            return self._progress + params.body_timeout
+            deadline = self._progress + params.body_timeout
+            if params.body_min_rate:
+                # Once body_timeout has passed since the body began, its average rate
+                # must stay at body_min_rate: the bytes so far last until this time.
+                slow = self._body_since + max(params.body_timeout,
+                                              self._spool.size / params.body_min_rate)
+                if slow < deadline:
+                    deadline = slow
+            return deadline
         return None
+
+    def _send_deadline(self) -> float | None:
+        """When the response on its way times out for want of progress (None: nothing
+        is waiting to be sent)."""
+        stream = self.stream
+        if not stream.writing:
+            return None
+        if stream.write_blocked:
+            return stream.write_progress + self.params.send_timeout
+        return self._clock() + self.params.send_timeout  # not tried yet
 
     def _on_timer(self) -> None:
         self._timer = None
-        if self.stream.closed or self._draining:
+        if self.stream.closed:
+            return
+        now = self._clock()
+        send_deadline = self._send_deadline()
+        if send_deadline is not None and send_deadline <= now:
+            self._send_timed_out()
+            return
+        if self._draining:
+            if send_deadline is not None:  # the last reply is still on its way
+                self._timer = self.loop.call_at(send_deadline, self._on_timer)
             return
         deadline = self._deadline()
-        now = self._clock()
         if deadline is None:
             # Responding: look again later; a response has no read deadline.
-            self._timer = self.loop.call_at(now + self.params.keepalive_timeout, self._on_timer)
-            return
+            deadline = now + min(self.params.keepalive_timeout, self.params.send_timeout)
+        elif deadline <= now and self._state == _IDLE and send_deadline is not None:
+            # The last response is still on its way: idleness starts when it is sent.
+            self._state_since = now
+            deadline = now + self.params.keepalive_timeout
         if deadline > now:
+            if send_deadline is not None and send_deadline < deadline:
+                deadline = send_deadline
             self._timer = self.loop.call_at(deadline, self._on_timer)
             return
-        if self._state == _DEFERRED:
-            log.info("request body from %s timed out", self.peer)
-            self._end_deferred(ProtocolError(408, "request body timed out"))
-            return
         if self._state == _IDLE:
-            if self.stream.writing:
-                # The last response is still on its way: idleness starts when it is sent.
-                self._state_since = now
-                self._timer = self.loop.call_at(now + self.params.keepalive_timeout,
-                                                self._on_timer)
-                return
             self.stream.close()
+            return
+        if self._state == _HEAD:
+            what = "request head timed out"
+        elif self._progress + self.params.body_timeout <= now:
+            what = "request body timed out"
         else:
-            what = "request head" if self._state == _HEAD else "request body"
-            log.info("%s from %s timed out", what, self.peer)
-            self._reject(ProtocolError(408, f"{what} timed out"))
+            what = (f"request body too slow ({self._spool.size} bytes in "
+                    f"{now - self._body_since:.0f}s)")
+        log.info("%s from %s", what, self.peer)
+        if self._state == _DEFERRED:
+            self._end_deferred(ProtocolError(408, what))
+        else:
+            self._reject(ProtocolError(408, what))
+
+    def _send_timed_out(self) -> None:
+        """The client took nothing for ``send_timeout``: drop the response and close (the
+        abort callbacks close the application's iterable)."""
+        log.info("sending to %s timed out: nothing taken for %gs, %d bytes unsent; closing",
+                 self.peer, self.params.send_timeout, self.stream.buffered_bytes)
+        self.stream.reset()  # the kernel's copy of the unsent part goes too
 
     def _on_stream_closed(self) -> None:
         self._cancel_timer()

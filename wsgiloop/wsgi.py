@@ -12,7 +12,10 @@ Promises:
 * ``wsgi.file_wrapper`` responses over a real file go out with ``sendfile``;
 * the response is streamed with back-pressure: iteration pauses while the client's
   write buffer is above its high-water mark, so a slow reader never makes the server
-  hold a large response in memory;
+  hold a large response in memory (the ``write()`` callable waits likewise on worker
+  threads; on the loop thread it cannot wait, and what it is given is queued); a client
+  that takes nothing for ``send_timeout`` loses the connection, and the iterable is
+  closed;
 * the iterable's ``close()`` is always called, also when the client has gone;
 * an exception in the application, or an invalid status or header, gives a 500 with no
   traceback to the client and the full traceback in the error log.
@@ -168,6 +171,7 @@ class _WorkerThreads:
                 call()
             except Exception:
                 log.exception("unhandled error on a worker thread")
+            call = None  # not kept (with its response and connection) while idle
 
 
 class _LoopProxy:
@@ -606,6 +610,9 @@ class _Response:
             return
         self.closed = True
         close = getattr(self.result, "close", None)
+        # An iterable that refers to start_response (a generator calling it, say) and is
+        # referred to from here is a cycle through the request and its connection: cut.
+        self.result = self.iterator = None
         if close is not None:
             try:
                 close()

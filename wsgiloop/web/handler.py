@@ -614,6 +614,9 @@ class RequestHandler:
 
     def _handle_exception(self, exc: BaseException) -> None:
         if isinstance(exc, ClientDisconnected):
+            # Nobody reads its traceback, whose frames (this handler's among them) would
+            # otherwise wait for the cycle collector with the connection.
+            exc.__traceback__ = None
             self._finish_quietly()
             return
         self.log_exception(exc)

@@ -696,3 +696,15 @@ def test_options_asterisk_is_answered_by_the_server(server):
     sock.close()
     assert reply.startswith(b"HTTP/1.1 200 ")
     assert b"\r\nAllow: GET, HEAD, POST" in reply
+
+
+def test_a_non_ascii_root_path_is_stripped_over_the_wire() -> None:
+    """--root-path /café: SCRIPT_NAME is the WSGI string of its UTF-8 bytes and is
+    stripped from the percent-decoded PATH_INFO (it was compared as text, never matched)."""
+    with ServerProcess("apps:environ_app", "--root-path", "/café") as server:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        conn.request("GET", "/caf%C3%A9/x")
+        env = json.loads(conn.getresponse().read())
+        conn.close()
+    assert env["SCRIPT_NAME"] == "/café".encode().decode("latin-1")
+    assert env["PATH_INFO"] == "/x"

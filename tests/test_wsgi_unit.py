@@ -146,10 +146,6 @@ def test_script_name_and_path_info_with_a_root_path(root, target, script_name, p
     assert (environ["SCRIPT_NAME"], environ["PATH_INFO"]) == (script_name, path_info)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a non-ASCII --root-path (which the configuration accepts) is compared with "
-    "PATH_INFO as text, not as the UTF-8 bytes PATH_INFO carries, so it is never "
-    "stripped; and SCRIPT_NAME is given as text, not as a latin-1 WSGI string"))
 def test_a_non_ascii_root_path_is_a_wsgi_string_and_is_stripped():
     environ = environ_for(b"GET /caf%C3%A9/x HTTP/1.1\r\nHost: x\r\n\r\n",
                           WSGIGateway(not_called, root_path="/café"))

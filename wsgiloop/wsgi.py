@@ -304,7 +304,9 @@ class WSGIGateway:
         #: With ``track_requests``: thread ident -> (start time, request line) while the
         #: application runs, for a watchdog to find requests that take too long.
         self.running: dict[int, tuple[float, str]] | None = {} if track_requests else None
-        self.root_path = root_path.rstrip("/")
+        # A WSGI string: the UTF-8 bytes of the configured text, as latin-1 (PEP 3333),
+        # like the percent-decoded PATH_INFO it is compared with.
+        self.root_path = root_path.rstrip("/").encode("utf-8").decode("latin-1")
         self._base_environ = {
             "SCRIPT_NAME": self.root_path,
             "wsgi.version": (1, 0),

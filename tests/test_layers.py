@@ -15,7 +15,7 @@ LAYERS = [
     {"__init__", "ioloop", "aio"},  # __init__ holds only the version: any layer reads it
     {"iostream", "netutil"},
     {"http"},
-    {"server", "accesslog", "spool"},
+    {"server", "httpserver", "accesslog", "spool"},
     {"wsgi"},
     {"web"},
     {"workers"},

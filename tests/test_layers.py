@@ -12,7 +12,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "wsgiloop"
 
 # Bottom-up; a module may import modules of its own layer or of layers listed before it.
 LAYERS = [
-    {"__init__", "ioloop", "aio"},  # __init__ holds only the version: any layer reads it
+    # __init__ holds only the version, which any layer may read.
+    {"__init__", "ioloop", "aio", "threadbridge"},
     {"iostream", "netutil"},
     {"http"},
     {"server", "httpserver", "accesslog", "spool"},

@@ -375,6 +375,15 @@ class IOLoop:
         """Call ``stream.flush()`` at the end of this loop pass.  Loop thread only."""
         self._to_flush.append(stream)
 
+    @property
+    def pid(self) -> int:
+        """The process that made the loop (a child of fork must make its own)."""
+        return self._pid
+
+    def in_loop_thread(self) -> bool:
+        """True on the thread running the loop (or that last ran it)."""
+        return threading.get_ident() == self._thread_ident
+
     def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
         """Like :meth:`call_soon`, from any thread: wakes the loop."""
         self._ready.append((callback, args))

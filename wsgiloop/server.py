@@ -34,7 +34,6 @@ import errno
 import io
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from .http.response import CLOSE, LENGTH, ResponseFramer, http_date
 from .ioloop import IOLoop, Timer
 from .iostream import IOStream
 from .spool import BodySpool
+from .threadbridge import LoopBridge
 
 log = logging.getLogger("wsgiloop.error")
 
@@ -140,19 +140,14 @@ class Request:
         if not self.body_deferred:
             return
         connection = self._connection
-        if threading.get_ident() == connection.loop._thread_ident:
+        if connection.loop.in_loop_thread():
             raise RuntimeError("read_body() would block the loop; run the app on a thread")
-        done = threading.Event()
-        outcome: list[BaseException | None] = []
 
-        def finished(error: BaseException | None) -> None:
-            outcome.append(error)
-            done.set()
+        def receive(done: Callable[..., None], fail: Callable[[BaseException], None]) -> None:
+            connection.receive_deferred_body(
+                self, lambda error: done() if error is None else fail(error))
 
-        connection.loop.call_soon_threadsafe(connection.receive_deferred_body, self, finished)
-        done.wait()
-        if outcome[0] is not None:
-            raise outcome[0]
+        LoopBridge(connection.loop).call(receive)
 
 
 class RequestDelegate(Protocol):
@@ -551,7 +546,7 @@ class HTTPConnection:
             self._arm(now + self.params.send_timeout)
         parser = self.parser
         parser.start_next_request()
-        if self.stream._read_paused:
+        if self.stream.reading_paused:
             self.stream.resume_reading()
         if parser.buffered and not self._processing:
             self._process()

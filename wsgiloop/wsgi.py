@@ -42,6 +42,7 @@ from .http.response import CLOSE as _CLOSE
 from .http.response import LENGTH as _LENGTH
 from .http.response import NO_BODY as _NO_BODY
 from .server import HTTPConnection, Request
+from .threadbridge import LoopBridge
 
 log = logging.getLogger("wsgiloop.error")
 
@@ -187,49 +188,8 @@ class _LoopProxy:
 
     def __init__(self, responder: HTTPConnection) -> None:
         self._responder = responder
-        self._loop = responder.loop
-        self._gone = False
-        self._waiting: threading.Event | None = None
-        responder.on_abort(self._on_gone)  # on the loop thread, before the worker starts
-
-    def _on_gone(self) -> None:
-        self._gone = True
-        waiting = self._waiting
-        if waiting is not None:
-            waiting.set()
-
-    def _run(self, action: Callable[[Callable[[Any], None], Callable[[BaseException], None]], Any]
-             ) -> Any:
-        """Run ``action(done, fail)`` on the loop; wait until it calls one of them."""
-        event = threading.Event()
-        outcome: list = []
-
-        def done(result: Any = None) -> None:
-            outcome.append((result, None))
-            event.set()
-
-        def fail(error: BaseException) -> None:
-            outcome.append((None, error))
-            event.set()
-
-        def on_loop() -> None:
-            try:
-                action(done, fail)
-            except BaseException as exc:  # handed to the worker, which decides
-                fail(exc)
-
-        self._waiting = event
-        if self._gone:
-            return None
-        self._loop.call_soon_threadsafe(on_loop)
-        event.wait()
-        self._waiting = None
-        if not outcome:
-            return None  # the client went away
-        result, error = outcome[0]
-        if error is not None:
-            raise error
-        return result
+        self._bridge = LoopBridge(responder.loop)
+        responder.on_abort(self._bridge.cancel)  # on the loop thread, before the worker starts
 
     @property
     def head_sent(self) -> bool:
@@ -237,10 +197,10 @@ class _LoopProxy:
 
     @property
     def client_gone(self) -> bool:
-        return self._gone or self._responder.client_gone
+        return self._bridge.cancelled or self._responder.client_gone
 
     def start(self, status: str, headers: list[tuple[str, str]]) -> Any:
-        return self._run(lambda done, fail: done(self._responder.start(status, headers)))
+        return self._bridge.call(lambda done, fail: done(self._responder.start(status, headers)))
 
     def write(self, data: bytes) -> bool:
         def action(done: Callable[..., None], fail: Callable[..., None]) -> None:
@@ -250,7 +210,7 @@ class _LoopProxy:
             else:
                 responder.when_writable(done)
 
-        self._run(action)
+        self._bridge.call(action)
         return True
 
     def write_file(self, fd: int, offset: int, count: int) -> None:
@@ -258,7 +218,7 @@ class _LoopProxy:
             self._responder.write_file(fd, offset, count)
             self._responder.when_flushed(done)
 
-        self._run(action)
+        self._bridge.call(action)
 
     def when_flushed(self, callback: Callable[[], Any]) -> None:
         callback()  # write_file already waited for the flush
@@ -270,13 +230,13 @@ class _LoopProxy:
         """Not needed: the worker notices ``client_gone`` and cleans up itself."""
 
     def respond(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
-        self._run(lambda done, fail: done(self._responder.respond(status, headers, body)))
+        self._bridge.call(lambda done, fail: done(self._responder.respond(status, headers, body)))
 
     def finish(self) -> None:
-        self._run(lambda done, fail: done(self._responder.finish()))
+        self._bridge.call(lambda done, fail: done(self._responder.finish()))
 
     def abort(self) -> None:
-        self._run(lambda done, fail: done(self._responder.abort()))
+        self._bridge.call(lambda done, fail: done(self._responder.abort()))
 
 
 class WSGIGateway:

@@ -46,7 +46,7 @@ _loops = threading.local()
 def private_loop() -> IOLoop:
     """This thread's loop for running async handlers in WSGI mode."""
     loop = getattr(_loops, "loop", None)
-    if loop is None or loop._pid != os.getpid():  # none yet, or inherited through fork
+    if loop is None or loop.pid != os.getpid():  # none yet, or inherited through fork
         loop = _loops.loop = IOLoop(slow_callback_threshold=None)
     return loop
 

@@ -342,6 +342,24 @@ INVALID = [
     bad("leading-cr-cr-lf", b"\r\r\n" + GET, 400),
     bad("leading-crlf-then-bare-lf", b"\r\n\n" + GET, 400),
 
+    # several errors: the one the shortest prefix shows, however the bytes are split
+    bad("bare-lf-in-field-and-bad-version", b"GET / HTTP/0.1\r\nHost: x\r\nA\nB: 1\r\n\r\n",
+        400),
+    bad("bare-cr-in-field-and-no-host", b"GET / HTTP/1.1\r\nA\rB: 1\r\n\r\n", 400),
+    bad("bare-lf-in-long-request-line", b"GET /\n" + b"a" * 100, 400, limits=SMALL),
+    bad("bare-lf-then-request-line-too-long", b"GET /\n" + b"a" * 100 + b"\r\n\r\n", 400,
+        limits=SMALL),
+    bad("request-line-too-long-then-bare-lf", b"GET /" + b"a" * 100 + b"\n\r\n\r\n", 414,
+        limits=SMALL),
+    bad("head-too-large-then-bare-lf", b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"v" * 90
+        + b"\n\r\n\r\n", 431, limits=HEAD_LIMIT),
+    bad("trailer-bare-lf-in-large-section",
+        chunked_post(b"0\r\nX: a\nb" + b"c" * 300 + b"\r\n\r\n"), 400, CHUNKED_HEAD,
+        limits=SMALL),
+    bad("trailer-section-too-large-then-bare-cr",
+        chunked_post(b"0\r\nX: " + b"c" * 300 + b"\rb\r\n\r\n"), 431, CHUNKED_HEAD,
+        limits=SMALL),
+
     # -- field syntax -----------------------------------------------------------------------
     bad("space-before-colon", msg("GET / HTTP/1.1", "Host : example.com"), 400),
     bad("tab-before-colon", msg("GET / HTTP/1.1", HOST, "X-A\t: 1"), 400),

@@ -68,6 +68,24 @@ _FORBIDDEN_TRAILERS = frozenset({
     "if-modified-since", "if-unmodified-since", "if-range", "forwarded", "x-forwarded-for",
     "x-forwarded-host", "x-forwarded-proto", "x-real-ip"})
 
+
+def _first_bare(buf: bytes, stop: int) -> tuple[int, int, int, str] | None:
+    """The first bare LF or bare CR in ``buf[:stop]`` as (length of the shortest prefix
+    that shows it, 2 or 3, 400, detail), or None.  A CR shows as bare only once the next
+    byte is there and is not LF."""
+    found = None
+    lf = buf.find(b"\n", 0, stop)
+    while lf > 0 and buf[lf - 1] == 13:
+        lf = buf.find(b"\n", lf + 1, stop)
+    if lf >= 0:
+        found = (lf + 1, 2, 400, "bare LF")
+    cr = buf.find(b"\r", 0, stop - 1)
+    while cr >= 0 and buf[cr + 1] == 10:
+        cr = buf.find(b"\r", cr + 1, stop - 1)
+    if cr >= 0 and (found is None or cr + 2 < found[0]):
+        found = (cr + 2, 3, 400, "bare CR")
+    return found
+
 class RequestHead:
     """The request line and header fields of one request, plus what framing needs.
 
@@ -184,13 +202,15 @@ class RequestParser:
             self._buffer = buf = stripped
         end = buf.find(b"\r\n\r\n")
         if end < 0:
-            self._check_incomplete_head(buf)
+            self._check_incomplete_head(buf, len(buf))
             return NEED_DATA
         limits = self.limits
-        if end > limits.max_request_line and buf.find(b"\r\n") > limits.max_request_line:
-            raise self._fail(414, "request line too long")
-        if end + 4 > limits.max_head_size:
-            raise self._fail(431, "request head too large")
+        crlf = buf.count(b"\r\n", 0, end)
+        if end >= limits.max_request_line or end + 4 > limits.max_head_size \
+                or buf.count(b"\r", 0, end) != crlf or buf.count(b"\n", 0, end) != crlf:
+            # What a reader fed fewer bytes at a time would have refused already
+            # (414, 431, a bare CR or LF) is refused the same way here.
+            self._check_incomplete_head(buf, end + 3)
         text = buf[:end].decode("latin-1")
         self._buffer = buf[end + 4:]
         lines = text.split("\r\n")
@@ -255,19 +275,45 @@ class RequestParser:
             self._apply_expect(head, get("expect"))
         return head
 
-    def _check_incomplete_head(self, buf: bytes) -> None:
+    def _check_incomplete_head(self, buf: bytes, stop: int) -> None:
+        """Refuse ``buf[:stop]``, a head without its final CRLF yet, if it is already
+        wrong: a request line over the limit (414), a head at the size limit (431), a bare
+        LF or a bare CR (400).
+
+        The error is the one the shortest wrong prefix shows (at equal length, in that
+        order), so the answer does not depend on how the bytes were split into reads.
+        """
         limits = self.limits
-        # a final CR may be the first half of a CRLF still in transit
-        complete = buf[:-1] if buf.endswith(b"\r") else buf
-        line_end = buf.find(b"\r\n")
-        if (line_end if line_end >= 0 else len(complete)) > limits.max_request_line:
-            raise self._fail(414, "request line too long")
-        if len(buf) >= limits.max_head_size:
-            raise self._fail(431, "request head too large")
-        if b"\n" in buf.replace(b"\r\n", b""):
-            raise self._fail(400, "bare LF in the request head")
-        if b"\r" in complete.replace(b"\r\n", b""):
-            raise self._fail(400, "bare CR in the request head")
+        limit = limits.max_request_line
+        found = []
+        line_end = buf.find(b"\r\n", 0, stop)
+        if line_end < 0 or line_end > limit:
+            # too long once more than ``limit`` bytes are there, a final CR not counted
+            shown = limit + 1 if buf[limit:limit + 1] != b"\r" else limit + 2
+            found.append((shown, 0, 414, "request line too long"))
+        if stop >= limits.max_head_size:
+            found.append((limits.max_head_size, 1, 431, "request head too large"))
+        bare = _first_bare(buf, stop)
+        if bare is not None:
+            found.append((*bare[:3], bare[3] + " in the request head"))
+        shown, _, status, detail = min(found, default=(stop + 1, 0, 0, ""))
+        if shown <= stop:
+            raise self._fail(status, detail)
+
+    def _check_incomplete_trailer(self, buf: bytes, stop: int) -> None:
+        """Like :meth:`_check_incomplete_head` for ``buf[:stop]``, the start of a trailer
+        line without its CRLF: the section over the head size limit (431) or a bare CR
+        or LF (400), whichever the shortest prefix shows."""
+        found = []
+        too_large = self.limits.max_head_size - self._trailer_bytes + 1
+        if too_large <= stop:
+            found.append((too_large, 1, 431, "trailer section too large"))
+        bare = _first_bare(buf, stop)
+        if bare is not None:
+            found.append((*bare[:3], bare[3] + " in the trailer section"))
+        if found:
+            _, _, status, detail = min(found)
+            raise self._fail(status, detail)
 
     @staticmethod
     def _field_error(line: str) -> str:
@@ -481,11 +527,11 @@ class RequestParser:
             elif state == _TRAILERS:
                 end = buf.find(b"\r\n")
                 if end < 0:
-                    if len(buf) + self._trailer_bytes > limits.max_head_size:
-                        raise self._fail(431, "trailer section too large")
-                    if b"\n" in buf or b"\r" in buf[:-1]:
-                        raise self._fail(400, "bare CR or LF in the trailer section")
+                    self._check_incomplete_trailer(buf, len(buf))
                     return NEED_DATA
+                if end + self._trailer_bytes >= limits.max_head_size \
+                        or b"\r" in buf[:end] or b"\n" in buf[:end]:
+                    self._check_incomplete_trailer(buf, end + 1)
                 line = buf[:end]
                 self._buffer = buf[end + 2:]
                 if not line:

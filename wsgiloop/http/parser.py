@@ -34,6 +34,7 @@ _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
 # RFC 9110 5.1, 5.5: field-name ":" OWS field-value OWS; the value (with its trailing
 # OWS, stripped afterwards) holds no CTL but HTAB.  One fullmatch per field line.
 _FIELD_LINE = re.compile(rf"({_TOKEN}):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)")
+_TOKEN_RE = re.compile(_TOKEN)
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
 _ABSOLUTE_TARGET = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
 # RFC 9112 7.1.1: chunk-size = 1*HEXDIG, then
@@ -326,7 +327,9 @@ class RequestParser:
             return "header field without a colon"
         if name != name.rstrip(" \t"):
             return "whitespace before the colon in a header field"
-        return "invalid header field"
+        if _TOKEN_RE.fullmatch(name) is None:
+            return "header field name is not a token"
+        return "control character in a header field value"
 
     @staticmethod
     def _chunk_line_error(line: bytes) -> str:
@@ -544,7 +547,8 @@ class RequestParser:
                     raise self._fail(431, "trailer field too large")
                 m = _FIELD_LINE.fullmatch(line.decode("latin-1"))
                 if m is None:
-                    raise self._fail(400, "malformed trailer field")
+                    raise self._fail(400, "in a trailer: " + self._field_error(
+                        line.decode("latin-1")))
                 if m.group(1).lower() in _FORBIDDEN_TRAILERS:
                     raise self._fail(400, f"{m.group(1)} is not allowed in a trailer")
             else:  # pragma: no cover - states are exhaustive

@@ -3,7 +3,8 @@
 :func:`requests` draws one request as bytes (method, target, fields, a Content-Length or
 chunked body with extensions and trailers); :func:`pipelines` draws one to three of them
 back to back; :func:`mutated` applies a few byte-level mutations (flips, inserted CR, LF,
-SP, HTAB, NUL, ":" or ",", duplicated, dropped or swapped lines, case changes).
+SP, HTAB, NUL, ":" or ",", duplicated, dropped, swapped or cut lines, a field line cut
+to its name, case changes).
 
 :data:`FIELD_NAMES` holds every field name the strategies use, so a server can be shown
 all of them beforehand (tests/test_fuzz_wire.py).
@@ -135,7 +136,8 @@ def mutated(draw, base=None) -> bytes:
     data = bytearray(draw(base if base is not None else pipelines()))
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["flip", "insert", "insert", "delete", "dup-line",
-                                     "drop-line", "swap-lines", "case"]))
+                                     "drop-line", "swap-lines", "cut-line", "name-only",
+                                     "case"]))
         if not data:
             data += b"\r\n"
         pos = draw(st.integers(0, len(data) - 1))
@@ -158,6 +160,10 @@ def mutated(draw, base=None) -> bytes:
                 del lines[i]
             elif kind == "swap-lines" and i + 1 < len(lines):
                 lines[i], lines[i + 1] = lines[i + 1], lines[i]
+            elif kind == "cut-line":
+                lines[i] = lines[i][:draw(st.integers(0, len(lines[i])))]
+            elif kind == "name-only":  # "Name: value" -> "Name"
+                lines[i] = lines[i].partition(b":")[0]
             data = bytearray(b"\r\n".join(lines))
     return bytes(data)
 

@@ -326,6 +326,9 @@ INVALID = [
     bad("absolute-form-empty-authority", msg("GET http:///x HTTP/1.1", HOST), 400),
     bad("absolute-form-fragment", msg("GET http://example.com/#frag HTTP/1.1", HOST), 400),
     bad("authority-form-without-connect", msg("GET example.com:80 HTTP/1.1", HOST), 400),
+    bad("connect-origin-form", msg("CONNECT /x HTTP/1.1", HOST), 400),
+    bad("connect-asterisk", msg("CONNECT * HTTP/1.1", HOST), 400),
+    bad("connect-absolute-form", msg("CONNECT http://example.com:443/ HTTP/1.1", HOST), 400),
     bad("connect-bad-authority", msg("CONNECT user@example.com:443 HTTP/1.1", HOST), 400),
     bad("only-crlfs-then-bad-line", b"\r\n\r\nHELLO\r\n\r\n", 400),
 

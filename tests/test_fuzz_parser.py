@@ -114,7 +114,7 @@ WE_REFUSE = {
     "expectation": re.compile(r"unsupported expectation"),
     "host-syntax": re.compile(r"malformed Host field"),
     "target-form": re.compile(r"asterisk-form|authority-form|malformed request target|"
-                              r"unsupported absolute-form"),
+                              r"unsupported absolute-form"),  # CONNECT's included
     "version": re.compile(r"HTTP version not supported"),
 }
 

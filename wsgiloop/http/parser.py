@@ -360,6 +360,10 @@ class RequestParser:
         head.target = target
         head.version = "HTTP/1.0" if minor == "0" else "HTTP/1.1"
         head.host = None
+        if method == "CONNECT" and target[0] == "/":
+            # RFC 9112 3.2.3: the authority-form is only for CONNECT, and CONNECT takes
+            # nothing else
+            raise self._fail(400, "CONNECT without an authority-form target")
         if target[0] == "/":
             path, _, query = target.partition("?")
         elif target == "*":

@@ -17,6 +17,11 @@ Rules:
 * Lines end in CRLF only; a bare CR or LF anywhere in the head is an error.
 * Limits (:class:`HTTPLimits`) are checked while reading, before anything is buffered
   past them.
+* The answer depends on the bytes alone: not on how they were split into reads (with
+  several faults, the one the shortest prefix shows is reported), and not on what
+  other parsers saw (the module keeps no cache of checked names or values).
+
+docs/conformance.md lists every refusal with its status and RFC clause.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ def _first_bare(buf: bytes, stop: int) -> tuple[int, int, int, str] | None:
     if cr >= 0 and (found is None or cr + 2 < found[0]):
         found = (cr + 2, 3, 400, "bare CR")
     return found
+
 
 class RequestHead:
     """The request line and header fields of one request, plus what framing needs.

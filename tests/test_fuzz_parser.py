@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from wsgiloop.http import END_OF_MESSAGE, NEED_DATA, ProtocolError, RequestHead, RequestParser
 
-BOUNDED = settings(max_examples=400, deadline=None, derandomize=True, database=None,
+BOUNDED = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -83,7 +83,7 @@ def test_same_outcome_whole_bytewise_and_split(data: st.DataObject) -> None:
     assert outcome(data.draw(cuts(raw), label="pieces")) == whole
 
 
-@BOUNDED
+@settings(BOUNDED, max_examples=200)
 @given(pipelines())
 def test_valid_pipelines_are_accepted_in_full(raw: bytes) -> None:
     messages, error = parse([raw])
@@ -233,14 +233,14 @@ def compare_with_h11(raw: bytes) -> str:
     return reason
 
 
-@BOUNDED
+@settings(BOUNDED, max_examples=200)
 @given(pipelines())
 def test_h11_accepts_what_we_accept(raw: bytes) -> None:
     """Valid requests: both accept them and read the same heads and bodies."""
     assert compare_with_h11(raw) in ("agree", "leading-empty-line", "chunk-ext-bws")
 
 
-@settings(BOUNDED, max_examples=800)
+@settings(BOUNDED, max_examples=600)
 @given(mutated())
 def test_h11_differences_are_all_known(raw: bytes) -> None:
     compare_with_h11(raw)

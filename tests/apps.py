@@ -492,3 +492,18 @@ def native_slow_application() -> Any:
             self.write(json.dumps(CLOSE_LOG))
 
     return Application([("/big", Big), ("/closes", Closes)])
+
+
+def request_echo(environ: dict, start_response: StartResponse) -> list[bytes]:
+    """What the request said, as JSON: method, path, query, the ``HTTP_*`` keys,
+    CONTENT_TYPE, CONTENT_LENGTH and the body (latin-1).  Nothing that differs from one
+    connection or process to another, so two servers can be compared byte for byte."""
+    inp = environ["wsgi.input"]
+    body = b"".join(iter(lambda: inp.read(65536), b""))
+    data = {k: v for k, v in environ.items() if k.startswith("HTTP_")}
+    data.update(method=environ["REQUEST_METHOD"], path=environ.get("PATH_INFO", ""),
+                query=environ.get("QUERY_STRING", ""),
+                content_type=environ.get("CONTENT_TYPE", ""),
+                content_length=environ.get("CONTENT_LENGTH", ""),
+                body=body.decode("latin-1"))
+    return _json(start_response, data)

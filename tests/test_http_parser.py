@@ -334,3 +334,48 @@ def test_many_leading_empty_lines_are_consumed() -> None:
     assert parser.buffered == 0
     parser.feed(GET)
     assert isinstance(parser.next_event(), RequestHead)
+
+
+# -- answers never depend on earlier traffic ------------------------------------------------
+
+def outcome(data: bytes) -> object:
+    """The status a fresh parser refuses ``data`` with, or its events."""
+    events, error, _ = replay(data, [data])
+    return error.status if error is not None else events
+
+
+@pytest.mark.parametrize("line", ["Foo", "Host", "Content-Length", "x-Y", "Accept"])
+def test_colon_less_field_is_refused_after_the_name_was_seen(line: str) -> None:
+    """Regression: the name of a colon-less line had been checked once, in an earlier
+    request with a valid field of that name, and the line was then taken as an empty
+    field (a module-level cache of checked names).  Fresh parsers each time."""
+    fields = [line] if line == "Host" else [HOST, line]
+    data = msg("GET / HTTP/1.1", *fields)
+    warm = msg("GET / HTTP/1.1", *[f + ": 0" if f == line else f for f in fields])
+    assert outcome(data) == 400
+    for _ in range(3):
+        assert outcome(warm)[-1] == END
+        assert outcome(data) == 400
+
+
+def test_host_answer_does_not_depend_on_earlier_hosts() -> None:
+    for host in ("example.com", "a.example:80", "[::1]", ""):
+        first = outcome(msg("GET / HTTP/1.1", f"Host: {host}"))
+        assert first != 400
+        assert outcome(msg("GET / HTTP/1.1", "Host")) == 400
+        assert outcome(msg("GET / HTTP/1.1", f"Host: {host}@x")) == 400
+        assert outcome(msg("GET / HTTP/1.1", f"Host: {host}")) == first
+
+
+def test_parser_module_keeps_no_state_between_parsers() -> None:
+    """Nothing the module holds may grow with the traffic it parses."""
+    import wsgiloop.http.parser as module
+
+    def mutable_state() -> dict:
+        return {k: len(v) for k, v in vars(module).items()
+                if isinstance(v, (dict, set, list)) and not k.startswith("__")}
+
+    before = mutable_state()
+    for i in range(50):
+        outcome(msg("GET / HTTP/1.1", f"Host: h{i}.example", f"X-Name-{i}: {i}"))
+    assert mutable_state() == before

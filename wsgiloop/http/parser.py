@@ -17,6 +17,11 @@ Rules:
 * Lines end in CRLF only; a bare CR or LF anywhere in the head is an error.
 * Limits (:class:`HTTPLimits`) are checked while reading, before anything is buffered
   past them.
+* The answer depends on the bytes alone: not on how they were split into reads (with
+  several faults, the one the shortest prefix shows is reported), and not on what
+  other parsers saw (the module keeps no cache of checked names or values).
+
+docs/conformance.md lists every refusal with its status and RFC clause.
 """
 
 from __future__ import annotations
@@ -31,21 +36,61 @@ END_OF_MESSAGE = object()
 
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
+# RFC 9110 5.1, 5.5: field-name ":" OWS field-value OWS; the value (with its trailing
+# OWS, stripped afterwards) holds no CTL but HTAB.  One fullmatch per field line.
+_FIELD_LINE = re.compile(rf"({_TOKEN}):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)")
 _TOKEN_RE = re.compile(_TOKEN)
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_FIELD_LINE = re.compile(rf"({_TOKEN}):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*")
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
 _ABSOLUTE_TARGET = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(;.*)?")
-_CTL_IN_CHUNK_LINE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# RFC 9112 7.1.1: chunk-size = 1*HEXDIG, then
+#   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+# with a token for the name and a token or quoted-string (RFC 9110 5.6.4) for the value.
+# Whitespace is only allowed around ";" and "=": "5 " and "5;a " are refused.
+_QUOTED_STRING = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_BTOKEN = _TOKEN.encode()
+_CHUNK_LINE = re.compile(
+    rb"([0-9A-Fa-f]{1,15})(?:[ \t]*;[ \t]*%s(?:[ \t]*=[ \t]*(?:%s|%s))?)*"
+    % (_BTOKEN, _BTOKEN, _QUOTED_STRING))
 
 (_HEAD, _BODY_LENGTH, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _END, _DONE,
  _DEAD) = range(9)
 _KNOWN_CODINGS = frozenset({"chunked"})
 _COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_known_names: dict[str, str] = {}  # field names already checked to be tokens
-_known_hosts: set[str] = set()  # Host values already checked
-_FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "expect"})
+#: fields the parser reads itself (Host is read apart); lower-case names
+_FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "expect",
+                             "content-type", "authorization", "proxy-authorization"})
+#: fields that may appear once only: a second line, even with the same value, is refused
+#: (with Host), because two parties could each pick a different one
+_SINGLETON_FIELDS = frozenset({"content-length", "content-type", "authorization",
+                               "proxy-authorization"})
+#: fields refused in a trailer section (RFC 9110 6.5.1): framing, routing, connection
+#: management, request modifiers, authentication and content metadata.  Trailers are
+#: discarded, but a component that merges them into the header section must not get these.
+_FORBIDDEN_TRAILERS = frozenset({
+    "content-length", "transfer-encoding", "host", "te", "trailer", "connection",
+    "keep-alive", "proxy-connection", "upgrade", "expect", "content-type",
+    "content-encoding", "content-range", "range", "authorization", "proxy-authorization",
+    "cookie", "max-forwards", "cache-control", "pragma", "if-match", "if-none-match",
+    "if-modified-since", "if-unmodified-since", "if-range", "forwarded", "x-forwarded-for",
+    "x-forwarded-host", "x-forwarded-proto", "x-real-ip"})
+
+
+def _first_bare(buf: bytes, stop: int) -> tuple[int, int, int, str] | None:
+    """The first bare LF or bare CR in ``buf[:stop]`` as (length of the shortest prefix
+    that shows it, 2 or 3, 400, detail), or None.  A CR shows as bare only once the next
+    byte is there and is not LF."""
+    found = None
+    lf = buf.find(b"\n", 0, stop)
+    while lf > 0 and buf[lf - 1] == 13:
+        lf = buf.find(b"\n", lf + 1, stop)
+    if lf >= 0:
+        found = (lf + 1, 2, 400, "bare LF")
+    cr = buf.find(b"\r", 0, stop - 1)
+    while cr >= 0 and buf[cr + 1] == 10:
+        cr = buf.find(b"\r", cr + 1, stop - 1)
+    if cr >= 0 and (found is None or cr + 2 < found[0]):
+        found = (cr + 2, 3, 400, "bare CR")
+    return found
 
 
 class RequestHead:
@@ -164,13 +209,15 @@ class RequestParser:
             self._buffer = buf = stripped
         end = buf.find(b"\r\n\r\n")
         if end < 0:
-            self._check_incomplete_head(buf)
+            self._check_incomplete_head(buf, len(buf))
             return NEED_DATA
         limits = self.limits
-        if end > limits.max_request_line and buf.find(b"\r\n") > limits.max_request_line:
-            raise self._fail(414, "request line too long")
-        if end + 4 > limits.max_head_size:
-            raise self._fail(431, "request head too large")
+        crlf = buf.count(b"\r\n", 0, end)
+        if end >= limits.max_request_line or end + 4 > limits.max_head_size \
+                or buf.count(b"\r", 0, end) != crlf or buf.count(b"\n", 0, end) != crlf:
+            # What a reader fed fewer bytes at a time would have refused already
+            # (414, 431, a bare CR or LF) is refused the same way here.
+            self._check_incomplete_head(buf, end + 3)
         text = buf[:end].decode("latin-1")
         self._buffer = buf[end + 4:]
         lines = text.split("\r\n")
@@ -192,45 +239,36 @@ class RequestParser:
             raise self._fail(431, "too many header fields")
         headers = []
         append = headers.append
-        known_names = _known_names
+        field_line = _FIELD_LINE.fullmatch
         max_field = limits.max_header_field_size
         host = None
-        host_count = 0
         special = None  # framing-relevant fields, only when present
         for line in lines[1:]:
             if len(line) > max_field:
                 raise self._fail(431, "header field too large")
-            name, colon, value = line.partition(":")
-            lname = known_names.get(name)
-            if lname is None:
-                if not colon or not _TOKEN_RE.fullmatch(name):
-                    raise self._fail(400, self._field_error(line))
-                lname = name.lower()
-                if len(known_names) < 2048:
-                    known_names[name] = lname
-            value = value.strip(" \t")
-            if not value.isprintable() and _BAD_VALUE.search(value):
+            m = field_line(line)
+            if m is None:
                 raise self._fail(400, self._field_error(line))
+            name, value = m.groups()
+            value = value.rstrip(" \t")
             append((name, value))
+            lname = name.lower()
             if lname == "host":
+                if host is not None:
+                    raise self._fail(400, "more than one Host field")
                 host = value
-                host_count += 1
             elif lname in _FRAMING_FIELDS:
                 if special is None:
                     special = {}
                 previous = special.get(lname)
-                special[lname] = value if previous is None else previous + "," + value
+                if previous is None:
+                    special[lname] = value
+                elif lname in _SINGLETON_FIELDS:
+                    raise self._fail(400, f"more than one {name} field")
+                else:
+                    special[lname] = previous + "," + value
         head.headers = headers
-        if host_count != 1 or head.host is not None:
-            self._apply_host(head, [host] * host_count if host_count <= 1 else [host, host])
-        elif host in _known_hosts:
-            head.host = host
-        elif _HOST.fullmatch(host) is None:  # type: ignore[arg-type]
-            raise self._fail(400, "malformed Host field")
-        else:
-            head.host = host
-            if len(_known_hosts) < 256:
-                _known_hosts.add(host)  # type: ignore[arg-type]
+        self._apply_host(head, host)
         if special is None:
             head.keep_alive = head.version == "HTTP/1.1"
             head.content_length = None
@@ -244,19 +282,45 @@ class RequestParser:
             self._apply_expect(head, get("expect"))
         return head
 
-    def _check_incomplete_head(self, buf: bytes) -> None:
+    def _check_incomplete_head(self, buf: bytes, stop: int) -> None:
+        """Refuse ``buf[:stop]``, a head without its final CRLF yet, if it is already
+        wrong: a request line over the limit (414), a head at the size limit (431), a bare
+        LF or a bare CR (400).
+
+        The error is the one the shortest wrong prefix shows (at equal length, in that
+        order), so the answer does not depend on how the bytes were split into reads.
+        """
         limits = self.limits
-        # a final CR may be the first half of a CRLF still in transit
-        complete = buf[:-1] if buf.endswith(b"\r") else buf
-        line_end = buf.find(b"\r\n")
-        if (line_end if line_end >= 0 else len(complete)) > limits.max_request_line:
-            raise self._fail(414, "request line too long")
-        if len(buf) >= limits.max_head_size:
-            raise self._fail(431, "request head too large")
-        if b"\n" in buf.replace(b"\r\n", b""):
-            raise self._fail(400, "bare LF in the request head")
-        if b"\r" in complete.replace(b"\r\n", b""):
-            raise self._fail(400, "bare CR in the request head")
+        limit = limits.max_request_line
+        found = []
+        line_end = buf.find(b"\r\n", 0, stop)
+        if line_end < 0 or line_end > limit:
+            # too long once more than ``limit`` bytes are there, a final CR not counted
+            shown = limit + 1 if buf[limit:limit + 1] != b"\r" else limit + 2
+            found.append((shown, 0, 414, "request line too long"))
+        if stop >= limits.max_head_size:
+            found.append((limits.max_head_size, 1, 431, "request head too large"))
+        bare = _first_bare(buf, stop)
+        if bare is not None:
+            found.append((*bare[:3], bare[3] + " in the request head"))
+        shown, _, status, detail = min(found, default=(stop + 1, 0, 0, ""))
+        if shown <= stop:
+            raise self._fail(status, detail)
+
+    def _check_incomplete_trailer(self, buf: bytes, stop: int) -> None:
+        """Like :meth:`_check_incomplete_head` for ``buf[:stop]``, the start of a trailer
+        line without its CRLF: the section over the head size limit (431) or a bare CR
+        or LF (400), whichever the shortest prefix shows."""
+        found = []
+        too_large = self.limits.max_head_size - self._trailer_bytes + 1
+        if too_large <= stop:
+            found.append((too_large, 1, 431, "trailer section too large"))
+        bare = _first_bare(buf, stop)
+        if bare is not None:
+            found.append((*bare[:3], bare[3] + " in the trailer section"))
+        if found:
+            _, _, status, detail = min(found)
+            raise self._fail(status, detail)
 
     @staticmethod
     def _field_error(line: str) -> str:
@@ -269,7 +333,19 @@ class RequestParser:
             return "header field without a colon"
         if name != name.rstrip(" \t"):
             return "whitespace before the colon in a header field"
-        return "invalid header field"
+        if _TOKEN_RE.fullmatch(name) is None:
+            return "header field name is not a token"
+        return "control character in a header field value"
+
+    @staticmethod
+    def _chunk_line_error(line: bytes) -> str:
+        size = line.split(b";", 1)[0]
+        digits = size.rstrip(b" \t")
+        if digits and len(digits) > 15 and re.fullmatch(rb"[0-9A-Fa-f]+", digits):
+            return "chunk size overflows"
+        if size != digits and b";" not in line:
+            return "whitespace after the chunk size"
+        return "malformed chunk size line"
 
     def _parse_request_line(self, line: str) -> RequestHead:
         """Any request line but the common kind :meth:`_parse_head` reads itself."""
@@ -290,6 +366,10 @@ class RequestParser:
         head.target = target
         head.version = "HTTP/1.0" if minor == "0" else "HTTP/1.1"
         head.host = None
+        if method == "CONNECT" and target[0] == "/":
+            # RFC 9112 3.2.3: the authority-form is only for CONNECT, and CONNECT takes
+            # nothing else
+            raise self._fail(400, "CONNECT without an authority-form target")
         if target[0] == "/":
             path, _, query = target.partition("?")
         elif target == "*":
@@ -316,14 +396,12 @@ class RequestParser:
         head.query = query
         return head
 
-    def _apply_host(self, head: RequestHead, values: list[str]) -> None:
-        if len(values) > 1:
-            raise self._fail(400, "more than one Host field")
-        if values:
-            if not _HOST.fullmatch(values[0]):
+    def _apply_host(self, head: RequestHead, host: str | None) -> None:
+        if host is not None:
+            if _HOST.fullmatch(host) is None:
                 raise self._fail(400, "malformed Host field")
             if head.host is None:
-                head.host = values[0]
+                head.host = host
         elif head.version == "HTTP/1.1":
             raise self._fail(400, "HTTP/1.1 request without a Host field")
 
@@ -363,11 +441,13 @@ class RequestParser:
             self._state = _CHUNK_SIZE_LINE
             return
         if content_length is not None:
-            values = {v.strip() for v in content_length.split(",")}
-            if len(values) != 1:
-                raise self._fail(400, "differing Content-Length values")
-            value = values.pop()
+            # One field with one value: a list, even "5, 5", is refused (RFC 9110 8.6
+            # lets a recipient reject it; accepting it is how two parties come to
+            # disagree on the framing).
+            value = content_length
             if not value.isdigit() or not value.isascii() or len(value) > 18:
+                if "," in value:
+                    raise self._fail(400, "a list in Content-Length")
                 raise self._fail(400, "malformed Content-Length")
             length = int(value)
             max_body = self.limits.max_body_size
@@ -423,13 +503,10 @@ class RequestParser:
                 line = buf[:end]
                 if end > limits.max_chunk_line:
                     raise self._fail(400, "chunk size line too long")
-                m = _CHUNK_SIZE.fullmatch(line)
-                if m is None or _CTL_IN_CHUNK_LINE.search(line):
-                    raise self._fail(400, "malformed chunk size line")
-                digits = m.group(1)
-                if len(digits) > 15:
-                    raise self._fail(400, "chunk size overflows")
-                size = int(digits, 16)
+                m = _CHUNK_LINE.fullmatch(line)
+                if m is None:
+                    raise self._fail(400, self._chunk_line_error(line))
+                size = int(m.group(1), 16)
                 self._buffer = buf[end + 2:]
                 if size == 0:
                     state = self._state = _TRAILERS
@@ -463,11 +540,11 @@ class RequestParser:
             elif state == _TRAILERS:
                 end = buf.find(b"\r\n")
                 if end < 0:
-                    if len(buf) + self._trailer_bytes > limits.max_head_size:
-                        raise self._fail(431, "trailer section too large")
-                    if b"\n" in buf or b"\r" in buf[:-1]:
-                        raise self._fail(400, "bare CR or LF in the trailer section")
+                    self._check_incomplete_trailer(buf, len(buf))
                     return NEED_DATA
+                if end + self._trailer_bytes >= limits.max_head_size \
+                        or b"\r" in buf[:end] or b"\n" in buf[:end]:
+                    self._check_incomplete_trailer(buf, end + 1)
                 line = buf[:end]
                 self._buffer = buf[end + 2:]
                 if not line:
@@ -476,7 +553,13 @@ class RequestParser:
                 self._trailer_bytes += end + 2
                 if self._trailer_bytes > limits.max_head_size:
                     raise self._fail(431, "trailer section too large")
-                if _FIELD_LINE.fullmatch(line.decode("latin-1")) is None:
-                    raise self._fail(400, "malformed trailer field")
+                if end > limits.max_header_field_size:
+                    raise self._fail(431, "trailer field too large")
+                m = _FIELD_LINE.fullmatch(line.decode("latin-1"))
+                if m is None:
+                    raise self._fail(400, "in a trailer: " + self._field_error(
+                        line.decode("latin-1")))
+                if m.group(1).lower() in _FORBIDDEN_TRAILERS:
+                    raise self._fail(400, f"{m.group(1)} is not allowed in a trailer")
             else:  # pragma: no cover - states are exhaustive
                 raise self._fail(400, "parser in an unknown state")

@@ -25,13 +25,8 @@ request object), :mod:`.static` (files), :mod:`.httputil` (headers, forms, cooki
 from __future__ import annotations
 
 from .application import Application
-from .handler import (
-    ClientDisconnected,
-    ErrorHandler,
-    HTTPError,
-    MissingArgumentError,
-    RequestHandler,
-)
+from .errors import ClientDisconnected, HTTPError, MissingArgumentError
+from .handler import ErrorHandler, RequestHandler
 from .httputil import FormError, Headers, UploadedFile
 from .request import WebRequest
 from .routing import Rule, WSGIMount, mount, url

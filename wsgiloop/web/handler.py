@@ -44,7 +44,8 @@ from urllib.parse import urljoin
 from ..aio import Task
 from ..ioloop import CancelledError, Future
 from . import signing
-from .httputil import FormError, Headers, expires_in_days, format_set_cookie
+from .errors import ClientDisconnected, HTTPError, MissingArgumentError
+from .httputil import FormError, Headers, etag_matches, expires_in_days, format_set_cookie
 from .request import WebRequest
 
 if TYPE_CHECKING:
@@ -52,8 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wsgiloop.error")
 
-__all__ = ["ClientDisconnected", "ErrorHandler", "HTTPError", "MissingArgumentError",
-           "RequestHandler"]
+__all__ = ["ErrorHandler", "RequestHandler"]
 
 _ARG_DEFAULT: Any = object()
 _METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
@@ -67,48 +67,6 @@ except ImportError:  # pragma: no cover
     _small_sha1 = _sha1
 _ENTITY_HEADERS = ("Content-Length", "Content-Type", "Content-Encoding", "Content-Language",
                    "Content-Range", "Transfer-Encoding")
-
-
-class HTTPError(Exception):
-    """Raise to answer with ``status_code``.
-
-    ``log_message`` (formatted with ``args``, %-style) goes to the error log, never to the
-    client; ``reason`` replaces the standard reason phrase; ``headers`` are set on the
-    error response (``Allow`` for 405, say).
-    """
-
-    def __init__(self, status_code: int = 500, log_message: str | None = None, *args: Any,
-                 reason: str | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status_code, log_message)
-        self.status_code = status_code
-        self.log_message = log_message
-        self.args_for_log = args
-        self.reason = reason
-        self.headers = headers or {}
-
-    def __str__(self) -> str:
-        text = f"HTTP {self.status_code}: {self.reason or _reason(self.status_code)}"
-        if self.log_message:
-            message = self.log_message % self.args_for_log if self.args_for_log \
-                else self.log_message
-            text += f" ({message})"
-        return text
-
-
-class MissingArgumentError(HTTPError):
-    """A required argument is missing: 400."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(400, "missing argument %s", name, reason=f"Missing argument {name}")
-        self.arg_name = name
-
-
-class ClientDisconnected(Exception):
-    """The client has gone away; raised by :meth:`RequestHandler.flush`."""
-
-
-def _reason(code: int) -> str:
-    return http.client.responses.get(code, "Unknown")
 
 
 def _header_value(value: Any) -> str:
@@ -604,10 +562,8 @@ class RequestHandler:
         warning, anything else with its traceback as an error."""
         if isinstance(exc, HTTPError):
             if exc.log_message:
-                message = exc.log_message % exc.args_for_log if exc.args_for_log \
-                    else exc.log_message
                 log.warning("%d %s %s: %s", exc.status_code, self.request.method,
-                            self.request.uri, message)
+                            self.request.uri, exc.formatted_log_message())
             return
         log.error("error handling %s %s", self.request.method, self.request.uri,
                   exc_info=exc)
@@ -778,19 +734,3 @@ def _length_text(length: int) -> str:
         if length < 4096:
             _lengths[length] = text
     return text
-
-
-def etag_matches(condition: str, etag: str) -> bool:
-    """Weak comparison of an ``If-None-Match`` value against ``etag`` (``*`` matches)."""
-    condition = condition.strip()
-    if condition == "*":
-        return True
-    wanted = etag[2:] if etag.startswith("W/") else etag
-    for candidate in condition.split(","):
-        candidate = candidate.strip()
-        if candidate.startswith("W/"):
-            candidate = candidate[2:]
-        if candidate == wanted:
-            return True
-    return False
-

@@ -20,6 +20,7 @@ import webtest
 
 from wsgiloop import aio
 from wsgiloop.http import END_OF_MESSAGE, NEED_DATA, RequestParser
+from wsgiloop.http.hosts import host_name
 from wsgiloop.ioloop import CancelledError, IOLoop
 from wsgiloop.web import (
     Application,
@@ -538,6 +539,14 @@ def test_request_attributes():
                     "query": "x=1", "decoded": "/in/a b", "ip": "10.0.0.1",
                     "host": "example.com", "ua": "t", "version": "HTTP/1.1",
                     "url": "http://Example.com:81/in/a%20b?x=1"}
+
+
+def test_host_name_drops_the_port_and_keeps_ipv6_brackets():
+    assert host_name("Example.com:8080") == "Example.com"
+    assert host_name("example.com") == "example.com"
+    assert host_name("[::1]:80") == "[::1]"
+    assert host_name("[::1]") == "[::1]"
+    assert host_name("") == ""
 
 
 def test_parse_query_and_header_params():

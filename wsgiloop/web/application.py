@@ -33,8 +33,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
+from ..http import hosts
 from .handler import ErrorHandler, RequestHandler
-from .request import WebRequest, split_host
+from .request import WebRequest
 from .routing import Router, Rule, WSGIMount
 from .static import StaticFileHandler
 
@@ -116,7 +117,7 @@ class Application:
         target = exact.get(path)
         if target is not None:  # a literal route (the usual case): a dict look-up away
             return target, [], {}
-        found = router.lookup(split_host(host), path)
+        found = router.lookup(hosts.host_name(host).lower(), path)
         if found is not None:
             rule, args, kwargs = found
             if rule.regex is None:  # a mount

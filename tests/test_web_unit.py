@@ -440,6 +440,71 @@ def test_host_rules_come_first():
     assert client.get("/args?a=1", headers={"Host": "api.example.com"}).json["a"] == "1"
 
 
+def test_the_first_matching_rule_wins_literal_or_not():
+    class Named(RequestHandler):
+        def initialize(self, name: str) -> None:
+            self.name = name
+
+        def get(self, *args: str) -> None:
+            self.write({"name": self.name, "args": list(args)})
+
+    application = Application([
+        (r"/a/(.*)", Named, {"name": "pattern"}),
+        (r"/a/x", Named, {"name": "literal shadowed"}),
+        (r"/b", Named, {"name": "first literal"}),
+        (r"/b", Named, {"name": "second literal"}),
+        (r"/(b|c)", Named, {"name": "after literals"}),
+        mount("/m", wsgi_app),
+        (r"/m/inner", Named, {"name": "under a mount"}),
+    ])
+    client = webtest.TestApp(application)
+    assert client.get("/a/x").json == {"name": "pattern", "args": ["x"]}
+    assert client.get("/b").json == {"name": "first literal", "args": []}
+    assert client.get("/c").json == {"name": "after literals", "args": ["c"]}
+    assert client.get("/m/inner").text == "/m|/inner"
+    # Rules added later (for one host) are indexed too, and come first on that host.
+    application.add_handlers(r"api\.example\.com", [(r"/b", Named, {"name": "api"})])
+    assert client.get("/b", headers={"Host": "api.example.com"}).json["name"] == "api"
+    assert client.get("/b").json["name"] == "first literal"
+    # Arguments handed to a handler are its own: changing them changes no later request.
+    first = application.resolve("x", "/b")
+    first[1].append("junk")
+    assert application.resolve("x", "/b")[1] == []
+
+
+def test_serve_and_resolve_replaced_after_the_application_was_made_are_used():
+    """A subclass patched later (a decorator, a test's monkeypatch) is honoured on the
+    next request: nothing decides at construction which methods are the class's own."""
+    class Hello(RequestHandler):
+        def get(self) -> None:
+            self.write("hello")
+
+    class Other(RequestHandler):
+        def get(self) -> None:
+            self.write("other")
+
+    class Patched(Application):
+        pass
+
+    application = Patched([(r"/", Hello)])
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert native(application, request).body == b"hello"
+
+    served = []
+
+    def serve(self: Application, request: Any, responder: Any) -> None:
+        served.append(request.head.path)
+        Application.serve(self, request, responder)
+
+    Patched.serve = serve  # type: ignore[method-assign]
+    assert native(application, request).body == b"hello"
+    assert served == ["/"]
+
+    Patched.resolve = lambda self, host, path: ((Other, {}), [], {})  # type: ignore[method-assign]
+    assert native(application, request).body == b"other"
+    assert webtest.TestApp(application).get("/").text == "other"
+
+
 def test_default_handler_class():
     class NotHere(RequestHandler):
         def get(self) -> None:

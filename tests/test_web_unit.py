@@ -724,6 +724,10 @@ def test_etag_and_if_none_match(app):
     assert again.headers["ETag"] == etag
     app.get("/echo/1/a", headers={"If-None-Match": '"other"'}, status=200)
     app.get("/echo/1/a", headers={"If-None-Match": f'"x", W/{etag}'}, status=304)
+    # The field repeated counts as one list; any case of the name.
+    two_fields = (f'GET /echo/1/a HTTP/1.1\r\nHost: x\r\nIf-None-Match: "x"\r\n'
+                  f'if-none-match: {etag}\r\n\r\n').encode()
+    assert native(make_app(), two_fields).code == 304
 
 
 def test_streaming_flush_natively():
@@ -1311,6 +1315,28 @@ def test_hooks_and_overrides_added_after_the_class_is_made_are_honoured():
     assert finished == [200]
     assert "ETag" not in response.headers
     assert response.headers["X-Seen"] == "YES"
+
+
+def test_set_header_replaced_on_the_instance_sees_etag_and_content_length():
+    """finish sets ETag and Content-Length through set_header, whoever provides it: the
+    class, a subclass, or the instance (a wrapper put there by initialize or a test)."""
+    seen: list[tuple[str, str]] = []
+
+    class Recording(RequestHandler):
+        def initialize(self) -> None:
+            original = self.set_header
+
+            def set_header(name: str, value: Any) -> None:
+                seen.append((name, str(value)))
+                original(name, value)
+            self.set_header = set_header  # type: ignore[method-assign]
+
+        def get(self) -> None:
+            self.write(b"Hello World!")
+
+    response = webtest.TestApp(Application([(r"/", Recording)])).get("/")
+    assert ("ETag", response.headers["ETag"]) in seen
+    assert ("Content-Length", "12") in seen
 
 
 def test_request_attributes_read_lazily_can_be_assigned():

@@ -36,7 +36,6 @@ import logging
 import numbers
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from itertools import chain
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
@@ -57,14 +56,6 @@ __all__ = ["ErrorHandler", "RequestHandler"]
 
 _ARG_DEFAULT: Any = object()
 _METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
-_LOWER = {method: method.lower() for method in _METHODS}
-_DEFAULT_CONTENT_TYPE = ("Content-Type", "text/html; charset=UTF-8")
-_chain = chain.from_iterable
-_sha1 = hashlib.sha1
-try:  # CPython's own SHA-1 starts faster than OpenSSL's: better for short bodies
-    from _sha1 import sha1 as _small_sha1
-except ImportError:  # pragma: no cover
-    _small_sha1 = _sha1
 _ENTITY_HEADERS = ("Content-Length", "Content-Type", "Content-Encoding", "Content-Language",
                    "Content-Range", "Transfer-Encoding")
 
@@ -123,10 +114,7 @@ class RequestHandler:
         self.request = request
         self._responder = responder
         self.clear()
-        if kwargs:
-            self.initialize(**kwargs)
-        else:
-            self.initialize()
+        self.initialize(**kwargs)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -230,8 +218,7 @@ class RequestHandler:
 
     def clear(self) -> None:
         """Reset headers, status and body to the defaults (not possible once flushed)."""
-        self._header_fields: dict[str, list[tuple[str, str]]] = {
-            "content-type": [_DEFAULT_CONTENT_TYPE]}
+        self._response_headers = Headers([("Content-Type", "text/html; charset=UTF-8")])
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
@@ -239,17 +226,14 @@ class RequestHandler:
 
     @property
     def _headers(self) -> Headers:
-        """The response's header fields as a :class:`Headers` (a view: changes to it
-        are changes to the response)."""
-        headers = _new_headers(Headers)
-        headers._fields = self._header_fields
-        return headers
+        """The response's header fields (changes to them are changes to the response)."""
+        return self._response_headers
 
     @_headers.setter
-    def _headers(self, headers: Headers) -> None:
+    def _headers(self, headers: Any) -> None:
         if not isinstance(headers, Headers):
             headers = Headers(headers.items())
-        self._header_fields = headers._fields
+        self._response_headers = headers
 
     def set_status(self, status_code: int, reason: str | None = None) -> None:
         if reason is None:
@@ -265,34 +249,27 @@ class RequestHandler:
         return self._status_code
 
     def set_header(self, name: str, value: Any) -> None:
-        if type(value) is not str:
-            value = _header_value(value)
-        if not value.isprintable():
-            Headers._check(name, value)  # raises for CR, LF or NUL
-        self._header_fields[name.lower()] = [(name, value)]
+        """Set field ``name`` to ``value`` (str, bytes, an int or a datetime), replacing
+        its values; ValueError for CR, LF or NUL in it."""
+        self._response_headers[name] = _header_value(value)
 
     def add_header(self, name: str, value: Any) -> None:
-        headers = _new_headers(Headers)
-        headers._fields = self._header_fields
-        headers.add(name, _header_value(value))
+        """Add a value to field ``name`` (it is sent once per value)."""
+        self._response_headers.add(name, _header_value(value))
 
     def clear_header(self, name: str) -> None:
-        self._header_fields.pop(name.lower(), None)
+        if name in self._response_headers:
+            del self._response_headers[name]
 
     def get_response_header(self, name: str, default: str | None = None) -> str | None:
-        pairs = self._header_fields.get(name.lower())
-        if pairs is None:
-            return default
-        return pairs[0][1] if len(pairs) == 1 else ", ".join([value for _, value in pairs])
+        """The value of response field ``name`` (several joined with ", "), or ``default``."""
+        return self._response_headers.get(name, default)
 
     def write(self, chunk: str | bytes | dict[str, Any]) -> None:
         """Buffer ``chunk``: bytes as they are, str as UTF-8, a dict as JSON (and the
         Content-Type becomes ``application/json``)."""
         if self._finished:
             raise RuntimeError("write() after finish()")
-        if type(chunk) is bytes:
-            self._write_buffer.append(chunk)
-            return
         if isinstance(chunk, dict):
             chunk = json.dumps(chunk).replace("</", "<\\/")
             self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -360,38 +337,26 @@ class RequestHandler:
 
     def compute_etag(self) -> str | None:
         """The ETag for the buffered body (None: no ETag)."""
-        parts = self._write_buffer
-        if len(parts) == 1:
-            part = parts[0]
-            digest = _small_sha1(part) if len(part) < 192 else _sha1(part)
-        else:
-            digest = _sha1()
-            for part in parts:
-                digest.update(part)
+        digest = hashlib.sha1()
+        for part in self._write_buffer:
+            digest.update(part)
         return f'"{digest.hexdigest()}"'
 
     def check_etag_header(self) -> bool:
         """True when the request's If-None-Match matches the response's ETag."""
-        request = self.request
-        if request._headers is None:  # no header map yet: look at the fields as received
-            condition = None
-            for name, value in request.connection.head.headers:
-                if len(name) == 13 and name.lower() == "if-none-match":
-                    condition = value if condition is None else f"{condition}, {value}"
-        else:
-            condition = request._headers.get("If-None-Match")
+        condition = self.request.headers.get("If-None-Match")
         if not condition:
             return False
-        etag = self.get_response_header("Etag")
+        etag = self.get_response_header("ETag")
         return bool(etag) and etag_matches(condition, etag)  # type: ignore[arg-type]
 
     # -- sending ---------------------------------------------------------------------------
 
     def _status_line(self) -> str:
-        return _status_line(self._status_code, self._reason)
+        return f"{self._status_code} {self._reason}"
 
     def _header_list(self) -> list[tuple[str, str]]:
-        return list(_chain(self._header_fields.values()))
+        return list(self._response_headers.get_all())
 
     def _write_headers(self) -> None:
         """Fix the status and headers with the server (sends nothing yet)."""
@@ -433,59 +398,39 @@ class RequestHandler:
             raise RuntimeError("finish() called twice")
         if chunk is not None:
             self.write(chunk)
-        responder = self._responder
-        if not self._headers_written:
-            code = self._status_code
-            method = self.request.method
-            cls = type(self)
-            # With set_header not overridden, the fields below are set directly.  (Looked
-            # up on each call: a decorator or a test may replace methods at any time.)
-            plain = cls.set_header is _BASE_SET_HEADER
-            if code == 200 and (method == "GET" or method == "HEAD") \
-                    and "etag" not in self._header_fields:
-                etag = self.compute_etag()
-                if etag:
-                    if plain and (cls.compute_etag is _BASE_COMPUTE_ETAG
-                                  or (type(etag) is str and etag.isprintable())):
-                        self._header_fields["etag"] = [("ETag", etag)]
-                    else:
-                        self.set_header("ETag", etag)
-                    if self.check_etag_header():
-                        self._write_buffer = []
-                        self.set_status(304)
-                        code = 304
-            buffer = self._write_buffer
-            body = buffer[0] if len(buffer) == 1 else b"".join(buffer)
-            fields = self._header_fields
-            if code < 200 or code == 204 or code == 304:
-                body = b""
-                for name in _ENTITY_HEADERS:
-                    self.clear_header(name)
-            elif "content-length" not in fields:
-                length = _lengths.get(len(body)) or _length_text(len(body))
-                if plain:
-                    fields["content-length"] = [("Content-Length", length)]
-                else:
-                    self.set_header("Content-Length", length)
-                    fields = self._header_fields
-            if not self.closed:
-                headers: list[tuple[str, str]] = []
-                for pairs in fields.values():
-                    headers += pairs
-                status = (self._status_code, self._reason)
-                responder.respond(_status_lines.get(status) or _status_line(*status),
-                                  headers, body)
-            self._headers_written = True
-        else:
+        if self._headers_written:  # flushed before: the rest of the body, then the end
             if self._write_buffer and not self.closed:
-                responder.write(b"".join(self._write_buffer))
+                self._responder.write(b"".join(self._write_buffer))
             if not self.closed:
-                responder.finish()
+                self._responder.finish()
+        else:
+            self._respond_whole()
         self._write_buffer = []
         self._finished = True
-        if not self._completed:
-            self._completed = True
-            self._run_on_finish()
+        self._complete()
+
+    def _respond_whole(self) -> None:
+        """Send status, headers and the buffered body in one go, adding an ETag (and
+        answering 304 when If-None-Match matches it) and a Content-Length."""
+        if self._status_code == 200 and self.request.method in ("GET", "HEAD") \
+                and "ETag" not in self._response_headers:
+            etag = self.compute_etag()
+            if etag:
+                self.set_header("ETag", etag)
+                if self.check_etag_header():
+                    self._write_buffer = []
+                    self.set_status(304)
+        body = b"".join(self._write_buffer)
+        code = self._status_code
+        if code < 200 or code == 204 or code == 304:
+            body = b""
+            for name in _ENTITY_HEADERS:
+                self.clear_header(name)
+        elif "Content-Length" not in self._response_headers:
+            self.set_header("Content-Length", len(body))
+        if not self.closed:
+            self._responder.respond(self._status_line(), self._header_list(), body)
+        self._headers_written = True
 
     def _finish_quietly(self) -> None:
         """End a request whose client has gone (nothing is sent)."""
@@ -595,7 +540,7 @@ class RequestHandler:
 
     def _method_for(self, method: str) -> Callable[..., Any]:
         if method in self.SUPPORTED_METHODS:
-            function = getattr(self, _LOWER.get(method) or method.lower(), None)
+            function = getattr(self, method.lower(), None)
             if callable(function):
                 return function
             if method == "HEAD" and callable(getattr(self, "get", None)):
@@ -620,12 +565,7 @@ class RequestHandler:
                 return
             if self._finished:
                 return
-            method = self.request.method
-            function = getattr(self, _LOWER.get(method, ""), None) \
-                if method in self.SUPPORTED_METHODS else None
-            if function is None or not callable(function):
-                function = self._method_for(method)
-            result = function(*args, **kwargs) if args or kwargs else function()
+            result = self._method_for(self.request.method)(*args, **kwargs)
             if result is not None and inspect.isawaitable(result):
                 self._hook_abort()
                 self._task = Task(self._responder.loop, self._run_async(result, False))
@@ -696,11 +636,6 @@ class RequestHandler:
         return self.application.static_url(path, include_version)
 
 
-_BASE_COMPUTE_ETAG = RequestHandler.compute_etag
-_BASE_SET_HEADER = RequestHandler.set_header
-_new_headers = object.__new__
-
-
 class ErrorHandler(RequestHandler):
     """Answers every request with ``status_code`` (404 for unrouted paths)."""
 
@@ -709,28 +644,3 @@ class ErrorHandler(RequestHandler):
 
     def prepare(self) -> None:
         raise HTTPError(self._error_status)
-
-
-# Texts the responses repeat, made once: the same str objects each time are also quicker
-# for the server to look up its cached response heads by.
-_status_lines: dict[tuple[int, str], str] = {}
-_lengths: dict[int, str] = {}
-
-
-def _status_line(code: int, reason: str) -> str:
-    key = (code, reason)
-    line = _status_lines.get(key)
-    if line is None:
-        line = f"{code} {reason}"
-        if len(_status_lines) < 256:
-            _status_lines[key] = line
-    return line
-
-
-def _length_text(length: int) -> str:
-    text = _lengths.get(length)
-    if text is None:
-        text = str(length)
-        if length < 4096:
-            _lengths[length] = text
-    return text

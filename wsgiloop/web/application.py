@@ -33,7 +33,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from ..http import hosts
 from .handler import ErrorHandler, RequestHandler
 from .mount import WSGIMount, mount_rule
 from .request import WebRequest
@@ -120,7 +119,7 @@ class Application:
     def resolve(self, host: str, path: str) -> tuple[Any, list[Any], dict[str, Any]]:
         """What serves ``path`` (decoded) on ``host`` (a Host value): ``(handler class,
         initialize kwargs)`` or a :class:`WSGIMount`; with the handler's arguments."""
-        found = self.router.lookup(hosts.host_name(host).lower(), path)
+        found = self.router.lookup(host, path)
         if found is None:
             return self._fallback or self._default_handler, [], {}
         rule, args, kwargs = found

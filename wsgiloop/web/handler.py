@@ -44,7 +44,7 @@ from ..aio import Task
 from ..ioloop import CancelledError, Future
 from . import signing
 from .errors import ClientDisconnected, HTTPError, MissingArgumentError
-from .httputil import FormError, Headers, etag_matches, expires_in_days, format_set_cookie
+from .httputil import FormError, etag_matches, expires_in_days, format_set_cookie
 from .request import WebRequest
 
 if TYPE_CHECKING:
@@ -60,19 +60,23 @@ _ENTITY_HEADERS = ("Content-Length", "Content-Type", "Content-Encoding", "Conten
                    "Content-Range", "Transfer-Encoding")
 
 
-def _header_value(value: Any) -> str:
+def _header_value(name: str, value: Any) -> str:
+    """``value`` as the text of header field ``name``: a str as it is, bytes as latin-1,
+    an integer in decimal, a datetime as an HTTP date; ValueError for CR, LF or NUL."""
     if isinstance(value, str):
         text = value
     elif isinstance(value, bytes):
         text = value.decode("latin-1")
-    elif isinstance(value, numbers.Integral):
+    elif isinstance(value, (int, numbers.Integral)):
         text = str(value)
     elif isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
         text = value.astimezone(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
     else:
-        raise TypeError(f"unsupported header value {value!r}")
+        raise TypeError(f"unsupported value for header {name!r}: {value!r}")
+    if "\r" in text or "\n" in text or "\0" in text:
+        raise ValueError(f"header {name!r}: CR, LF or NUL in the value")
     return text
 
 
@@ -218,22 +222,13 @@ class RequestHandler:
 
     def clear(self) -> None:
         """Reset headers, status and body to the defaults (not possible once flushed)."""
-        self._response_headers = Headers([("Content-Type", "text/html; charset=UTF-8")])
+        # The response's fields: lower-cased name -> the field's (name, value) pairs.
+        self._fields: dict[str, list[tuple[str, str]]] = {
+            "content-type": [("Content-Type", "text/html; charset=UTF-8")]}
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
         self._reason = "OK"
-
-    @property
-    def _headers(self) -> Headers:
-        """The response's header fields (changes to them are changes to the response)."""
-        return self._response_headers
-
-    @_headers.setter
-    def _headers(self, headers: Any) -> None:
-        if not isinstance(headers, Headers):
-            headers = Headers(headers.items())
-        self._response_headers = headers
 
     def set_status(self, status_code: int, reason: str | None = None) -> None:
         if reason is None:
@@ -243,7 +238,7 @@ class RequestHandler:
         if not 100 <= status_code <= 999:
             raise ValueError(f"invalid status code {status_code}")
         self._status_code = status_code
-        self._reason = _header_value(reason)
+        self._reason = _header_value("status reason", reason)
 
     def get_status(self) -> int:
         return self._status_code
@@ -251,32 +246,37 @@ class RequestHandler:
     def set_header(self, name: str, value: Any) -> None:
         """Set field ``name`` to ``value`` (str, bytes, an int or a datetime), replacing
         its values; ValueError for CR, LF or NUL in it."""
-        self._response_headers[name] = _header_value(value)
+        self._fields[name.lower()] = [(name, _header_value(name, value))]
 
     def add_header(self, name: str, value: Any) -> None:
         """Add a value to field ``name`` (it is sent once per value)."""
-        self._response_headers.add(name, _header_value(value))
+        pairs = self._fields.setdefault(name.lower(), [])
+        pairs.append((pairs[0][0] if pairs else name, _header_value(name, value)))
 
     def clear_header(self, name: str) -> None:
-        if name in self._response_headers:
-            del self._response_headers[name]
+        self._fields.pop(name.lower(), None)
 
     def get_response_header(self, name: str, default: str | None = None) -> str | None:
         """The value of response field ``name`` (several joined with ", "), or ``default``."""
-        return self._response_headers.get(name, default)
+        pairs = self._fields.get(name.lower())
+        if pairs is None:
+            return default
+        return ", ".join([value for _, value in pairs])
 
     def write(self, chunk: str | bytes | dict[str, Any]) -> None:
         """Buffer ``chunk``: bytes as they are, str as UTF-8, a dict as JSON (and the
         Content-Type becomes ``application/json``)."""
         if self._finished:
             raise RuntimeError("write() after finish()")
-        if isinstance(chunk, dict):
-            chunk = json.dumps(chunk).replace("</", "<\\/")
-            self.set_header("Content-Type", "application/json; charset=UTF-8")
-        if isinstance(chunk, str):
-            data = chunk.encode("utf-8")
-        elif isinstance(chunk, (bytes, bytearray, memoryview)):
+        if isinstance(chunk, bytes):
+            data = chunk
+        elif isinstance(chunk, (bytearray, memoryview)):
             data = bytes(chunk)
+        elif isinstance(chunk, str):
+            data = chunk.encode("utf-8")
+        elif isinstance(chunk, dict):
+            data = json.dumps(chunk).replace("</", "<\\/").encode("utf-8")
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
         else:
             raise TypeError(f"write() takes str, bytes or dict, not {type(chunk).__name__}"
                             + (" (wrap a list in a dict)" if isinstance(chunk, list) else ""))
@@ -344,7 +344,7 @@ class RequestHandler:
 
     def check_etag_header(self) -> bool:
         """True when the request's If-None-Match matches the response's ETag."""
-        condition = self.request.headers.get("If-None-Match")
+        condition = ", ".join(self.request.header_values("If-None-Match"))
         if not condition:
             return False
         etag = self.get_response_header("ETag")
@@ -356,7 +356,7 @@ class RequestHandler:
         return f"{self._status_code} {self._reason}"
 
     def _header_list(self) -> list[tuple[str, str]]:
-        return list(self._response_headers.get_all())
+        return [pair for pairs in self._fields.values() for pair in pairs]
 
     def _write_headers(self) -> None:
         """Fix the status and headers with the server (sends nothing yet)."""
@@ -393,44 +393,41 @@ class RequestHandler:
                 future.set_result(None)
 
     def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> None:
-        """Complete the response; nothing may be written after it."""
+        """Complete the response; nothing may be written after it.  Unless it was flushed,
+        status, headers and body go out in one go, with a Content-Length and, for a 200
+        to GET or HEAD, an ETag (a matching If-None-Match turns it into a 304)."""
         if self._finished:
             raise RuntimeError("finish() called twice")
         if chunk is not None:
             self.write(chunk)
-        if self._headers_written:  # flushed before: the rest of the body, then the end
+        if not self._headers_written:
+            if self._status_code == 200 and self.request.method in ("GET", "HEAD") \
+                    and "etag" not in self._fields:
+                etag = self.compute_etag()
+                if etag:
+                    self.set_header("ETag", etag)
+                    if self.check_etag_header():
+                        self._write_buffer = []
+                        self.set_status(304)
+            body = b"".join(self._write_buffer)
+            code = self._status_code
+            if code < 200 or code == 204 or code == 304:
+                body = b""
+                for name in _ENTITY_HEADERS:
+                    self.clear_header(name)
+            elif "content-length" not in self._fields:
+                self.set_header("Content-Length", str(len(body)))
+            if not self.closed:
+                self._responder.respond(self._status_line(), self._header_list(), body)
+            self._headers_written = True
+        else:  # flushed before: the rest of the body, then the end
             if self._write_buffer and not self.closed:
                 self._responder.write(b"".join(self._write_buffer))
             if not self.closed:
                 self._responder.finish()
-        else:
-            self._respond_whole()
         self._write_buffer = []
         self._finished = True
         self._complete()
-
-    def _respond_whole(self) -> None:
-        """Send status, headers and the buffered body in one go, adding an ETag (and
-        answering 304 when If-None-Match matches it) and a Content-Length."""
-        if self._status_code == 200 and self.request.method in ("GET", "HEAD") \
-                and "ETag" not in self._response_headers:
-            etag = self.compute_etag()
-            if etag:
-                self.set_header("ETag", etag)
-                if self.check_etag_header():
-                    self._write_buffer = []
-                    self.set_status(304)
-        body = b"".join(self._write_buffer)
-        code = self._status_code
-        if code < 200 or code == 204 or code == 304:
-            body = b""
-            for name in _ENTITY_HEADERS:
-                self.clear_header(name)
-        elif "Content-Length" not in self._response_headers:
-            self.set_header("Content-Length", len(body))
-        if not self.closed:
-            self._responder.respond(self._status_line(), self._header_list(), body)
-        self._headers_written = True
 
     def _finish_quietly(self) -> None:
         """End a request whose client has gone (nothing is sent)."""

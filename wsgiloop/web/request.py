@@ -86,6 +86,14 @@ class WebRequest:
             self._headers = Headers(self.connection.head.headers)
         return self._headers
 
+    def header_values(self, name: str) -> list[str]:
+        """The values of request field ``name``: those of :attr:`headers` once it is
+        made, else those received (without making the header map for one look-up)."""
+        if self._headers is not None:
+            return self._headers.get_list(name)
+        name = name.lower()
+        return [value for key, value in self.connection.head.headers if key.lower() == name]
+
     @property
     def body(self) -> bytes:
         if self._body is None:

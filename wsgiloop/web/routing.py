@@ -1,7 +1,8 @@
 """Routing: rules that map a host and a decoded path to a target, and back to a path.
 
 Generic: a rule's target is whatever the caller routes to (the application puts handler
-classes and WSGI mounts there); nothing here looks at it.
+classes and WSGI mounts there); nothing here looks at it.  Host patterns are matched,
+case-insensitively, against the host name of the request's Host value.
 
 Promises:
 
@@ -22,6 +23,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
+
+from ..http.hosts import host_name
 
 __all__ = ["PathPattern", "PathPrefix", "Router", "Rule", "literal_prefix", "to_rule", "url"]
 
@@ -218,18 +221,22 @@ class Router:
         group.exact = None  # indexed again on the next look-up
 
     def lookup(self, host: str, path: str) -> tuple[Rule, list[Any], dict[str, Any]] | None:
-        """The first rule that takes ``path`` on ``host`` (a host name without port),
-        with its arguments: ``(rule, args, kwargs)``; None when no rule does."""
+        """The first rule that takes ``path`` on ``host`` (a Host value; the port does
+        not count), with its arguments: ``(rule, args, kwargs)``; None when no rule does."""
+        name = None  # worked out when a host pattern needs it
         for group in self._groups:
-            if group.host_regex is not None and not group.host_regex.fullmatch(host):
-                continue
+            if group.host_regex is not None:
+                if name is None:
+                    name = host_name(host)
+                if not group.host_regex.fullmatch(name):
+                    continue
             exact = group.exact
             if exact is None:
                 exact = group.index()
             hit = exact.get(path)
             if hit is not None:
                 rule, args, kwargs = hit
-                return rule, list(args), dict(kwargs)  # copies: the handler may keep them
+                return rule, [*args], {**kwargs}  # copies: the handler may keep them
             for rule in group.others:
                 found = rule.match(path)
                 if found is not None:

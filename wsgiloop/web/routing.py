@@ -175,23 +175,34 @@ class _HostGroup:
         self.exact: dict[str, tuple[Rule, list[Any], dict[str, Any]]] | None = None
         self.others: list[Rule] = []
 
-    def index(self) -> dict[str, tuple[Rule, list[Any], dict[str, Any]]]:
+    def match(self, path: str) -> tuple[Rule, list[Any], dict[str, Any]] | None:
+        """The first of the group's rules that takes ``path``, with its arguments."""
+        exact = self.exact
+        if exact is None:
+            exact = self._index()
+        hit = exact.get(path)
+        if hit is not None:
+            rule, args, kwargs = hit
+            return rule, [*args], {**kwargs}  # copies: the handler may keep them
+        return _first_match(self.others, path)
+
+    def _index(self) -> dict[str, tuple[Rule, list[Any], dict[str, Any]]]:
         exact: dict[str, tuple[Rule, list[Any], dict[str, Any]]] = {}
-        self.others = [rule for rule in self.rules if rule.literal is None]
         for rule in self.rules:
             path = rule.literal
-            if path is None or path in exact:
-                continue
-            exact[path] = self._first_match(path)  # type: ignore[assignment]
+            if path is not None and path not in exact:
+                exact[path] = _first_match(self.rules, path)  # type: ignore[assignment]
+        self.others = [rule for rule in self.rules if rule.literal is None]
         self.exact = exact
         return exact
 
-    def _first_match(self, path: str) -> tuple[Rule, list[Any], dict[str, Any]] | None:
-        for rule in self.rules:
-            found = rule.match(path)
-            if found is not None:
-                return rule, found[0], found[1]
-        return None
+
+def _first_match(rules: list[Rule], path: str) -> tuple[Rule, list[Any], dict[str, Any]] | None:
+    for rule in rules:
+        found = rule.match(path)
+        if found is not None:
+            return rule, found[0], found[1]
+    return None
 
 
 class Router:
@@ -230,17 +241,9 @@ class Router:
                     name = host_name(host)
                 if not group.host_regex.fullmatch(name):
                     continue
-            exact = group.exact
-            if exact is None:
-                exact = group.index()
-            hit = exact.get(path)
-            if hit is not None:
-                rule, args, kwargs = hit
-                return rule, [*args], {**kwargs}  # copies: the handler may keep them
-            for rule in group.others:
-                found = rule.match(path)
-                if found is not None:
-                    return rule, found[0], found[1]
+            found = group.match(path)
+            if found is not None:
+                return found
         return None
 
     def named(self, name: str) -> Rule:

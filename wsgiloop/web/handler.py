@@ -36,6 +36,7 @@ import logging
 import numbers
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from itertools import chain
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
@@ -356,7 +357,7 @@ class RequestHandler:
         return f"{self._status_code} {self._reason}"
 
     def _header_list(self) -> list[tuple[str, str]]:
-        return [pair for pairs in self._fields.values() for pair in pairs]
+        return list(chain.from_iterable(self._fields.values()))
 
     def _write_headers(self) -> None:
         """Fix the status and headers with the server (sends nothing yet)."""

@@ -18,6 +18,7 @@ import webtest
 from responders import FakeResponder, parsed_request
 
 from wsgiloop import aio
+from wsgiloop.http.hosts import host_name
 from wsgiloop.ioloop import CancelledError
 from wsgiloop.web import (
     Application,
@@ -372,6 +373,71 @@ def test_host_rules_come_first():
     assert client.get("/args?a=1", headers={"Host": "api.example.com"}).json["a"] == "1"
 
 
+def test_the_first_matching_rule_wins_literal_or_not():
+    class Named(RequestHandler):
+        def initialize(self, name: str) -> None:
+            self.name = name
+
+        def get(self, *args: str) -> None:
+            self.write({"name": self.name, "args": list(args)})
+
+    application = Application([
+        (r"/a/(.*)", Named, {"name": "pattern"}),
+        (r"/a/x", Named, {"name": "literal shadowed"}),
+        (r"/b", Named, {"name": "first literal"}),
+        (r"/b", Named, {"name": "second literal"}),
+        (r"/(b|c)", Named, {"name": "after literals"}),
+        mount("/m", wsgi_app),
+        (r"/m/inner", Named, {"name": "under a mount"}),
+    ])
+    client = webtest.TestApp(application)
+    assert client.get("/a/x").json == {"name": "pattern", "args": ["x"]}
+    assert client.get("/b").json == {"name": "first literal", "args": []}
+    assert client.get("/c").json == {"name": "after literals", "args": ["c"]}
+    assert client.get("/m/inner").text == "/m|/inner"
+    # Rules added later (for one host) are indexed too, and come first on that host.
+    application.add_handlers(r"api\.example\.com", [(r"/b", Named, {"name": "api"})])
+    assert client.get("/b", headers={"Host": "api.example.com"}).json["name"] == "api"
+    assert client.get("/b").json["name"] == "first literal"
+    # Arguments handed to a handler are its own: changing them changes no later request.
+    first = application.resolve("x", "/b")
+    first[1].append("junk")
+    assert application.resolve("x", "/b")[1] == []
+
+
+def test_serve_and_resolve_replaced_after_the_application_was_made_are_used():
+    """A subclass patched later (a decorator, a test's monkeypatch) is honoured on the
+    next request: nothing decides at construction which methods are the class's own."""
+    class Hello(RequestHandler):
+        def get(self) -> None:
+            self.write("hello")
+
+    class Other(RequestHandler):
+        def get(self) -> None:
+            self.write("other")
+
+    class Patched(Application):
+        pass
+
+    application = Patched([(r"/", Hello)])
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert native(application, request).body == b"hello"
+
+    served = []
+
+    def serve(self: Application, request: Any, responder: Any) -> None:
+        served.append(request.head.path)
+        Application.serve(self, request, responder)
+
+    Patched.serve = serve  # type: ignore[method-assign]
+    assert native(application, request).body == b"hello"
+    assert served == ["/"]
+
+    Patched.resolve = lambda self, host, path: ((Other, {}), [], {})  # type: ignore[method-assign]
+    assert native(application, request).body == b"other"
+    assert webtest.TestApp(application).get("/").text == "other"
+
+
 def test_default_handler_class():
     class NotHere(RequestHandler):
         def get(self) -> None:
@@ -471,6 +537,14 @@ def test_request_attributes():
                     "query": "x=1", "decoded": "/in/a b", "ip": "10.0.0.1",
                     "host": "example.com", "ua": "t", "version": "HTTP/1.1",
                     "url": "http://Example.com:81/in/a%20b?x=1"}
+
+
+def test_host_name_drops_the_port_and_keeps_ipv6_brackets():
+    assert host_name("Example.com:8080") == "Example.com"
+    assert host_name("example.com") == "example.com"
+    assert host_name("[::1]:80") == "[::1]"
+    assert host_name("[::1]") == "[::1]"
+    assert host_name("") == ""
 
 
 def test_parse_query_and_header_params():
@@ -583,6 +657,10 @@ def test_etag_and_if_none_match(app):
     assert again.headers["ETag"] == etag
     app.get("/echo/1/a", headers={"If-None-Match": '"other"'}, status=200)
     app.get("/echo/1/a", headers={"If-None-Match": f'"x", W/{etag}'}, status=304)
+    # The field repeated counts as one list; any case of the name.
+    two_fields = (f'GET /echo/1/a HTTP/1.1\r\nHost: x\r\nIf-None-Match: "x"\r\n'
+                  f'if-none-match: {etag}\r\n\r\n').encode()
+    assert native(make_app(), two_fields).code == 304
 
 
 def test_streaming_flush_natively():
@@ -978,6 +1056,28 @@ def test_hooks_and_overrides_added_after_the_class_is_made_are_honoured():
     assert finished == [200]
     assert "ETag" not in response.headers
     assert response.headers["X-Seen"] == "YES"
+
+
+def test_set_header_replaced_on_the_instance_sees_etag_and_content_length():
+    """finish sets ETag and Content-Length through set_header, whoever provides it: the
+    class, a subclass, or the instance (a wrapper put there by initialize or a test)."""
+    seen: list[tuple[str, str]] = []
+
+    class Recording(RequestHandler):
+        def initialize(self) -> None:
+            original = self.set_header
+
+            def set_header(name: str, value: Any) -> None:
+                seen.append((name, str(value)))
+                original(name, value)
+            self.set_header = set_header  # type: ignore[method-assign]
+
+        def get(self) -> None:
+            self.write(b"Hello World!")
+
+    response = webtest.TestApp(Application([(r"/", Recording)])).get("/")
+    assert ("ETag", response.headers["ETag"]) in seen
+    assert ("Content-Length", "12") in seen
 
 
 def test_request_attributes_read_lazily_can_be_assigned():

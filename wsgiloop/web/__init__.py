@@ -16,25 +16,23 @@ async ones as tasks); ``application(environ, start_response)`` also works, as a 
 WSGI application.  WSGI applications can be mounted under a prefix with
 :func:`mount` or a rule ``(r"/legacy", wsgi_app)``.
 
-Modules: :mod:`.application` (routing requests to handlers), :mod:`.routing` (rules,
-mounts, reversing), :mod:`.handler` (RequestHandler, HTTPError), :mod:`.request` (the
-request object), :mod:`.static` (files), :mod:`.httputil` (headers, forms, cookies),
-:mod:`.signing` (signed values), :mod:`.inprocess` (the WSGI calling convention).
+Modules, bottom-up (each imports only modules before it): :mod:`.errors` (HTTPError and
+friends), :mod:`.httputil` (headers, forms, cookies, ETags), :mod:`.signing` (signed
+values), :mod:`.routing` (rules, matchers, reversing; generic), :mod:`.request` (the
+request object), :mod:`.handler` (RequestHandler), :mod:`.static` (files), :mod:`.mount`
+(WSGI apps under a prefix; the only one that knows the WSGI gateway), :mod:`.inprocess`
+(the WSGI calling convention), :mod:`.application` (what serves a request).
 """
 
 from __future__ import annotations
 
 from .application import Application
-from .handler import (
-    ClientDisconnected,
-    ErrorHandler,
-    HTTPError,
-    MissingArgumentError,
-    RequestHandler,
-)
+from .errors import ClientDisconnected, HTTPError, MissingArgumentError
+from .handler import ErrorHandler, RequestHandler
 from .httputil import FormError, Headers, UploadedFile
+from .mount import WSGIMount, mount
 from .request import WebRequest
-from .routing import Rule, WSGIMount, mount, url
+from .routing import Rule, url
 from .static import StaticFileHandler
 
 __all__ = [

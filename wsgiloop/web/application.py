@@ -34,8 +34,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from .handler import ErrorHandler, RequestHandler
-from .request import WebRequest, split_host
-from .routing import Router, Rule, WSGIMount
+from .mount import WSGIMount, mount_rule
+from .request import WebRequest
+from .routing import Router, Rule, to_rule
 from .static import StaticFileHandler
 
 log = logging.getLogger("wsgiloop.error")
@@ -68,23 +69,18 @@ class Application:
             initial.append(Rule(re.escape(prefix) + "(.*)", handler_class, handler_args,
                                 name="static"))
         initial.extend(rules or [])
-        self.router.add(".*", initial)
+        self.router.add(".*", [self._route(spec) for spec in initial])
         fallback = settings.get("wsgi_fallback")
         self._fallback: WSGIMount | None = WSGIMount(fallback) if fallback else None
         self._default_handler: tuple[type[RequestHandler], dict[str, Any]] = (
             settings.get("default_handler_class") or ErrorHandler,
             dict(settings.get("default_handler_args") or {}),
         )
-        cls = type(self)
-        #: serve and resolve are this class's own: __call__ may take a literal route's
-        #: handler without them.
-        self._plain_serving = cls.serve is Application.serve \
-            and cls.resolve is Application.resolve
 
     def add_handlers(self, host_pattern: str, rules: Iterable[Rule | Sequence[Any]]) -> None:
         """Add rules for requests whose host (without port) fully matches
         ``host_pattern``; they are tried before the rules given to the constructor."""
-        self.router.add(host_pattern, rules)
+        self.router.add(host_pattern, [self._route(spec) for spec in rules])
 
     def reverse_url(self, name: str, *args: Any, **kwargs: Any) -> str:
         """The path of the rule called ``name``, its groups filled with ``args``."""
@@ -106,25 +102,30 @@ class Application:
 
     # -- resolving ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _route(spec: Rule | Sequence[Any]) -> Rule:
+        """The rule for ``spec``: a handler class is routed by the rule's pattern; a
+        WSGI application (or a :class:`WSGIMount`) is mounted under the literal path
+        the pattern names."""
+        rule = to_rule(spec)
+        target = rule.target
+        if isinstance(target, type) and issubclass(target, RequestHandler):
+            return rule
+        if callable(target):
+            return mount_rule(rule)
+        raise TypeError(f"a rule's target must be a RequestHandler subclass or a WSGI "
+                        f"application, not {target!r}")
+
     def resolve(self, host: str, path: str) -> tuple[Any, list[Any], dict[str, Any]]:
-        """What serves ``path`` (decoded) on ``host``: a handler class, or a
-        :class:`WSGIMount`; with the handler's arguments."""
-        router = self.router
-        exact = router.exact_targets
-        if exact is None:
-            exact = router.build_exact_targets()
-        target = exact.get(path)
-        if target is not None:  # a literal route (the usual case): a dict look-up away
-            return target, [], {}
-        found = router.lookup(split_host(host), path)
-        if found is not None:
-            rule, args, kwargs = found
-            if rule.regex is None:  # a mount
-                return rule.target, [], {}
-            return (rule.target, rule.kwargs), args, kwargs
-        if self._fallback is not None:
-            return self._fallback, [], {}
-        return self._default_handler, [], {}
+        """What serves ``path`` (decoded) on ``host`` (a Host value): ``(handler class,
+        initialize kwargs)`` or a :class:`WSGIMount`; with the handler's arguments."""
+        found = self.router.lookup(host, path)
+        if found is None:
+            return self._fallback or self._default_handler, [], {}
+        rule, args, kwargs = found
+        if isinstance(rule.target, WSGIMount):
+            return rule.target, args, kwargs
+        return (rule.target, rule.kwargs), args, kwargs
 
     # -- serving -------------------------------------------------------------------------------
 
@@ -133,16 +134,6 @@ class Application:
         if isinstance(request, dict):
             from .inprocess import call_as_wsgi  # only WSGI callers pay for the import
             return call_as_wsgi(self, request, responder)
-        if self._plain_serving:
-            # The common case in short: a literal route, the body at hand -- what serve
-            # and resolve would find, without their calls.
-            exact = self.router.exact_targets
-            if exact is not None and not request.body_deferred:
-                path = request.head.path
-                target = exact.get(path)
-                if target is not None:
-                    self.run_handler(target, request, responder, path, [], {})
-                    return None
         self.serve(request, responder)
         return None
 
@@ -155,12 +146,10 @@ class Application:
             else:
                 self._bad_request(responder)
             return
-        path = head.path
-        if "%" in path:
-            path = decode_path(path)
-            if path is None:
-                self._bad_request(responder)
-                return
+        path = decode_path(head.path)
+        if path is None:
+            self._bad_request(responder)
+            return
         target, args, kwargs = self.resolve(head.host or "", path)
         if isinstance(target, WSGIMount):
             target(request, responder)
@@ -194,10 +183,7 @@ class Application:
         handler_class, init_kwargs = target
         web_request = WebRequest(request, path)
         try:
-            if init_kwargs:
-                handler = handler_class(self, web_request, responder, **init_kwargs)
-            else:
-                handler = handler_class(self, web_request, responder)
+            handler = handler_class(self, web_request, responder, **init_kwargs)
         except Exception as exc:
             return self._handler_failed(handler_class, web_request, responder, exc)
         handler._execute(args, kwargs)

@@ -44,7 +44,8 @@ from urllib.parse import urljoin
 from ..aio import Task
 from ..ioloop import CancelledError, Future
 from . import signing
-from .httputil import FormError, Headers, expires_in_days, format_set_cookie
+from .errors import ClientDisconnected, HTTPError, MissingArgumentError
+from .httputil import FormError, etag_matches, expires_in_days, format_set_cookie
 from .request import WebRequest
 
 if TYPE_CHECKING:
@@ -52,78 +53,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wsgiloop.error")
 
-__all__ = ["ClientDisconnected", "ErrorHandler", "HTTPError", "MissingArgumentError",
-           "RequestHandler"]
+__all__ = ["ErrorHandler", "RequestHandler"]
 
 _ARG_DEFAULT: Any = object()
 _METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
-_LOWER = {method: method.lower() for method in _METHODS}
-_DEFAULT_CONTENT_TYPE = ("Content-Type", "text/html; charset=UTF-8")
-_chain = chain.from_iterable
-_sha1 = hashlib.sha1
-try:  # CPython's own SHA-1 starts faster than OpenSSL's: better for short bodies
-    from _sha1 import sha1 as _small_sha1
-except ImportError:  # pragma: no cover
-    _small_sha1 = _sha1
 _ENTITY_HEADERS = ("Content-Length", "Content-Type", "Content-Encoding", "Content-Language",
                    "Content-Range", "Transfer-Encoding")
 
 
-class HTTPError(Exception):
-    """Raise to answer with ``status_code``.
-
-    ``log_message`` (formatted with ``args``, %-style) goes to the error log, never to the
-    client; ``reason`` replaces the standard reason phrase; ``headers`` are set on the
-    error response (``Allow`` for 405, say).
-    """
-
-    def __init__(self, status_code: int = 500, log_message: str | None = None, *args: Any,
-                 reason: str | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status_code, log_message)
-        self.status_code = status_code
-        self.log_message = log_message
-        self.args_for_log = args
-        self.reason = reason
-        self.headers = headers or {}
-
-    def __str__(self) -> str:
-        text = f"HTTP {self.status_code}: {self.reason or _reason(self.status_code)}"
-        if self.log_message:
-            message = self.log_message % self.args_for_log if self.args_for_log \
-                else self.log_message
-            text += f" ({message})"
-        return text
-
-
-class MissingArgumentError(HTTPError):
-    """A required argument is missing: 400."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(400, "missing argument %s", name, reason=f"Missing argument {name}")
-        self.arg_name = name
-
-
-class ClientDisconnected(Exception):
-    """The client has gone away; raised by :meth:`RequestHandler.flush`."""
-
-
-def _reason(code: int) -> str:
-    return http.client.responses.get(code, "Unknown")
-
-
-def _header_value(value: Any) -> str:
+def _header_value(name: str, value: Any) -> str:
+    """``value`` as the text of header field ``name``: a str as it is, bytes as latin-1,
+    an integer in decimal, a datetime as an HTTP date; ValueError for CR, LF or NUL."""
     if isinstance(value, str):
         text = value
     elif isinstance(value, bytes):
         text = value.decode("latin-1")
-    elif isinstance(value, numbers.Integral):
+    elif isinstance(value, (int, numbers.Integral)):
         text = str(value)
     elif isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
         text = value.astimezone(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
     else:
-        raise TypeError(f"unsupported header value {value!r}")
+        raise TypeError(f"unsupported value for header {name!r}: {value!r}")
+    if "\r" in text or "\n" in text or "\0" in text:
+        raise ValueError(f"header {name!r}: CR, LF or NUL in the value")
     return text
 
 
@@ -165,10 +119,7 @@ class RequestHandler:
         self.request = request
         self._responder = responder
         self.clear()
-        if kwargs:
-            self.initialize(**kwargs)
-        else:
-            self.initialize()
+        self.initialize(**kwargs)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -272,26 +223,13 @@ class RequestHandler:
 
     def clear(self) -> None:
         """Reset headers, status and body to the defaults (not possible once flushed)."""
-        self._header_fields: dict[str, list[tuple[str, str]]] = {
-            "content-type": [_DEFAULT_CONTENT_TYPE]}
+        # The response's fields: lower-cased name -> the field's (name, value) pairs.
+        self._fields: dict[str, list[tuple[str, str]]] = {
+            "content-type": [("Content-Type", "text/html; charset=UTF-8")]}
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
         self._reason = "OK"
-
-    @property
-    def _headers(self) -> Headers:
-        """The response's header fields as a :class:`Headers` (a view: changes to it
-        are changes to the response)."""
-        headers = _new_headers(Headers)
-        headers._fields = self._header_fields
-        return headers
-
-    @_headers.setter
-    def _headers(self, headers: Headers) -> None:
-        if not isinstance(headers, Headers):
-            headers = Headers(headers.items())
-        self._header_fields = headers._fields
 
     def set_status(self, status_code: int, reason: str | None = None) -> None:
         if reason is None:
@@ -301,47 +239,45 @@ class RequestHandler:
         if not 100 <= status_code <= 999:
             raise ValueError(f"invalid status code {status_code}")
         self._status_code = status_code
-        self._reason = _header_value(reason)
+        self._reason = _header_value("status reason", reason)
 
     def get_status(self) -> int:
         return self._status_code
 
     def set_header(self, name: str, value: Any) -> None:
-        if type(value) is not str:
-            value = _header_value(value)
-        if not value.isprintable():
-            Headers._check(name, value)  # raises for CR, LF or NUL
-        self._header_fields[name.lower()] = [(name, value)]
+        """Set field ``name`` to ``value`` (str, bytes, an int or a datetime), replacing
+        its values; ValueError for CR, LF or NUL in it."""
+        self._fields[name.lower()] = [(name, _header_value(name, value))]
 
     def add_header(self, name: str, value: Any) -> None:
-        headers = _new_headers(Headers)
-        headers._fields = self._header_fields
-        headers.add(name, _header_value(value))
+        """Add a value to field ``name`` (it is sent once per value)."""
+        pairs = self._fields.setdefault(name.lower(), [])
+        pairs.append((pairs[0][0] if pairs else name, _header_value(name, value)))
 
     def clear_header(self, name: str) -> None:
-        self._header_fields.pop(name.lower(), None)
+        self._fields.pop(name.lower(), None)
 
     def get_response_header(self, name: str, default: str | None = None) -> str | None:
-        pairs = self._header_fields.get(name.lower())
+        """The value of response field ``name`` (several joined with ", "), or ``default``."""
+        pairs = self._fields.get(name.lower())
         if pairs is None:
             return default
-        return pairs[0][1] if len(pairs) == 1 else ", ".join([value for _, value in pairs])
+        return ", ".join([value for _, value in pairs])
 
     def write(self, chunk: str | bytes | dict[str, Any]) -> None:
         """Buffer ``chunk``: bytes as they are, str as UTF-8, a dict as JSON (and the
         Content-Type becomes ``application/json``)."""
         if self._finished:
             raise RuntimeError("write() after finish()")
-        if type(chunk) is bytes:
-            self._write_buffer.append(chunk)
-            return
-        if isinstance(chunk, dict):
-            chunk = json.dumps(chunk).replace("</", "<\\/")
-            self.set_header("Content-Type", "application/json; charset=UTF-8")
-        if isinstance(chunk, str):
-            data = chunk.encode("utf-8")
-        elif isinstance(chunk, (bytes, bytearray, memoryview)):
+        if isinstance(chunk, bytes):
+            data = chunk
+        elif isinstance(chunk, (bytearray, memoryview)):
             data = bytes(chunk)
+        elif isinstance(chunk, str):
+            data = chunk.encode("utf-8")
+        elif isinstance(chunk, dict):
+            data = json.dumps(chunk).replace("</", "<\\/").encode("utf-8")
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
         else:
             raise TypeError(f"write() takes str, bytes or dict, not {type(chunk).__name__}"
                             + (" (wrap a list in a dict)" if isinstance(chunk, list) else ""))
@@ -402,38 +338,26 @@ class RequestHandler:
 
     def compute_etag(self) -> str | None:
         """The ETag for the buffered body (None: no ETag)."""
-        parts = self._write_buffer
-        if len(parts) == 1:
-            part = parts[0]
-            digest = _small_sha1(part) if len(part) < 192 else _sha1(part)
-        else:
-            digest = _sha1()
-            for part in parts:
-                digest.update(part)
+        digest = hashlib.sha1()
+        for part in self._write_buffer:
+            digest.update(part)
         return f'"{digest.hexdigest()}"'
 
     def check_etag_header(self) -> bool:
         """True when the request's If-None-Match matches the response's ETag."""
-        request = self.request
-        if request._headers is None:  # no header map yet: look at the fields as received
-            condition = None
-            for name, value in request.connection.head.headers:
-                if len(name) == 13 and name.lower() == "if-none-match":
-                    condition = value if condition is None else f"{condition}, {value}"
-        else:
-            condition = request._headers.get("If-None-Match")
+        condition = ", ".join(self.request.header_values("If-None-Match"))
         if not condition:
             return False
-        etag = self.get_response_header("Etag")
+        etag = self.get_response_header("ETag")
         return bool(etag) and etag_matches(condition, etag)  # type: ignore[arg-type]
 
     # -- sending ---------------------------------------------------------------------------
 
     def _status_line(self) -> str:
-        return _status_line(self._status_code, self._reason)
+        return f"{self._status_code} {self._reason}"
 
     def _header_list(self) -> list[tuple[str, str]]:
-        return list(_chain(self._header_fields.values()))
+        return list(chain.from_iterable(self._fields.values()))
 
     def _write_headers(self) -> None:
         """Fix the status and headers with the server (sends nothing yet)."""
@@ -470,64 +394,41 @@ class RequestHandler:
                 future.set_result(None)
 
     def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> None:
-        """Complete the response; nothing may be written after it."""
+        """Complete the response; nothing may be written after it.  Unless it was flushed,
+        status, headers and body go out in one go, with a Content-Length and, for a 200
+        to GET or HEAD, an ETag (a matching If-None-Match turns it into a 304)."""
         if self._finished:
             raise RuntimeError("finish() called twice")
         if chunk is not None:
             self.write(chunk)
-        responder = self._responder
         if not self._headers_written:
-            code = self._status_code
-            method = self.request.method
-            cls = type(self)
-            # With set_header not overridden, the fields below are set directly.  (Looked
-            # up on each call: a decorator or a test may replace methods at any time.)
-            plain = cls.set_header is _BASE_SET_HEADER
-            if code == 200 and (method == "GET" or method == "HEAD") \
-                    and "etag" not in self._header_fields:
+            if self._status_code == 200 and self.request.method in ("GET", "HEAD") \
+                    and "etag" not in self._fields:
                 etag = self.compute_etag()
                 if etag:
-                    if plain and (cls.compute_etag is _BASE_COMPUTE_ETAG
-                                  or (type(etag) is str and etag.isprintable())):
-                        self._header_fields["etag"] = [("ETag", etag)]
-                    else:
-                        self.set_header("ETag", etag)
+                    self.set_header("ETag", etag)
                     if self.check_etag_header():
                         self._write_buffer = []
                         self.set_status(304)
-                        code = 304
-            buffer = self._write_buffer
-            body = buffer[0] if len(buffer) == 1 else b"".join(buffer)
-            fields = self._header_fields
+            body = b"".join(self._write_buffer)
+            code = self._status_code
             if code < 200 or code == 204 or code == 304:
                 body = b""
                 for name in _ENTITY_HEADERS:
                     self.clear_header(name)
-            elif "content-length" not in fields:
-                length = _lengths.get(len(body)) or _length_text(len(body))
-                if plain:
-                    fields["content-length"] = [("Content-Length", length)]
-                else:
-                    self.set_header("Content-Length", length)
-                    fields = self._header_fields
+            elif "content-length" not in self._fields:
+                self.set_header("Content-Length", str(len(body)))
             if not self.closed:
-                headers: list[tuple[str, str]] = []
-                for pairs in fields.values():
-                    headers += pairs
-                status = (self._status_code, self._reason)
-                responder.respond(_status_lines.get(status) or _status_line(*status),
-                                  headers, body)
+                self._responder.respond(self._status_line(), self._header_list(), body)
             self._headers_written = True
-        else:
+        else:  # flushed before: the rest of the body, then the end
             if self._write_buffer and not self.closed:
-                responder.write(b"".join(self._write_buffer))
+                self._responder.write(b"".join(self._write_buffer))
             if not self.closed:
-                responder.finish()
+                self._responder.finish()
         self._write_buffer = []
         self._finished = True
-        if not self._completed:
-            self._completed = True
-            self._run_on_finish()
+        self._complete()
 
     def _finish_quietly(self) -> None:
         """End a request whose client has gone (nothing is sent)."""
@@ -604,10 +505,8 @@ class RequestHandler:
         warning, anything else with its traceback as an error."""
         if isinstance(exc, HTTPError):
             if exc.log_message:
-                message = exc.log_message % exc.args_for_log if exc.args_for_log \
-                    else exc.log_message
                 log.warning("%d %s %s: %s", exc.status_code, self.request.method,
-                            self.request.uri, message)
+                            self.request.uri, exc.formatted_log_message())
             return
         log.error("error handling %s %s", self.request.method, self.request.uri,
                   exc_info=exc)
@@ -642,7 +541,7 @@ class RequestHandler:
 
     def _method_for(self, method: str) -> Callable[..., Any]:
         if method in self.SUPPORTED_METHODS:
-            function = getattr(self, _LOWER.get(method) or method.lower(), None)
+            function = getattr(self, method.lower(), None)
             if callable(function):
                 return function
             if method == "HEAD" and callable(getattr(self, "get", None)):
@@ -667,12 +566,7 @@ class RequestHandler:
                 return
             if self._finished:
                 return
-            method = self.request.method
-            function = getattr(self, _LOWER.get(method, ""), None) \
-                if method in self.SUPPORTED_METHODS else None
-            if function is None or not callable(function):
-                function = self._method_for(method)
-            result = function(*args, **kwargs) if args or kwargs else function()
+            result = self._method_for(self.request.method)(*args, **kwargs)
             if result is not None and inspect.isawaitable(result):
                 self._hook_abort()
                 self._task = Task(self._responder.loop, self._run_async(result, False))
@@ -743,11 +637,6 @@ class RequestHandler:
         return self.application.static_url(path, include_version)
 
 
-_BASE_COMPUTE_ETAG = RequestHandler.compute_etag
-_BASE_SET_HEADER = RequestHandler.set_header
-_new_headers = object.__new__
-
-
 class ErrorHandler(RequestHandler):
     """Answers every request with ``status_code`` (404 for unrouted paths)."""
 
@@ -756,44 +645,3 @@ class ErrorHandler(RequestHandler):
 
     def prepare(self) -> None:
         raise HTTPError(self._error_status)
-
-
-# Texts the responses repeat, made once: the same str objects each time are also quicker
-# for the server to look up its cached response heads by.
-_status_lines: dict[tuple[int, str], str] = {}
-_lengths: dict[int, str] = {}
-
-
-def _status_line(code: int, reason: str) -> str:
-    key = (code, reason)
-    line = _status_lines.get(key)
-    if line is None:
-        line = f"{code} {reason}"
-        if len(_status_lines) < 256:
-            _status_lines[key] = line
-    return line
-
-
-def _length_text(length: int) -> str:
-    text = _lengths.get(length)
-    if text is None:
-        text = str(length)
-        if length < 4096:
-            _lengths[length] = text
-    return text
-
-
-def etag_matches(condition: str, etag: str) -> bool:
-    """Weak comparison of an ``If-None-Match`` value against ``etag`` (``*`` matches)."""
-    condition = condition.strip()
-    if condition == "*":
-        return True
-    wanted = etag[2:] if etag.startswith("W/") else etag
-    for candidate in condition.split(","):
-        candidate = candidate.strip()
-        if candidate.startswith("W/"):
-            candidate = candidate[2:]
-        if candidate == wanted:
-            return True
-    return False
-

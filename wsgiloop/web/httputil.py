@@ -382,3 +382,18 @@ def format_set_cookie(name: str, value: str, *, path: str | None = "/",
 def expires_in_days(days: float) -> float:
     """The POSIX time ``days`` from now (for cookie expiry)."""
     return time.time() + days * 86400
+
+
+def etag_matches(condition: str, etag: str) -> bool:
+    """Weak comparison of an ``If-None-Match`` value against ``etag`` (``*`` matches)."""
+    condition = condition.strip()
+    if condition == "*":
+        return True
+    wanted = etag[2:] if etag.startswith("W/") else etag
+    for candidate in condition.split(","):
+        candidate = candidate.strip()
+        if candidate.startswith("W/"):
+            candidate = candidate[2:]
+        if candidate == wanted:
+            return True
+    return False

@@ -28,8 +28,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ..http import RequestHead
 from ..ioloop import IOLoop
-from .routing import WSGIMount
+from .mount import WSGIMount
 
 if TYPE_CHECKING:
     from .application import Application
@@ -51,10 +52,10 @@ def private_loop() -> IOLoop:
     return loop
 
 
-class _Head:
-    """The parts of a request head handlers use, made from an environ."""
+class _Head(RequestHead):
+    """A request head made from an environ (what the parser makes from the wire)."""
 
-    __slots__ = ("method", "target", "path", "query", "version", "headers", "host")
+    __slots__ = ()
 
     def __init__(self, environ: dict[str, Any]) -> None:
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
@@ -71,13 +72,11 @@ class _Head:
                 headers.append((key.replace("_", "-").title(), value))
         self.headers = headers
         self.host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME")
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return default
+        self.keep_alive = False  # the WSGI caller owns the connection
+        self.expect_continue = False
+        length = environ.get("CONTENT_LENGTH", "")
+        self.content_length = int(length) if length.isdigit() else None
+        self.chunked = False
 
 
 class _Request:
@@ -192,11 +191,7 @@ def call_as_wsgi(application: Application, environ: dict[str, Any],
     host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
     target, args, kwargs = application.resolve(host, path)
     if isinstance(target, WSGIMount):
-        prefix = target.prefix.encode("utf-8").decode("latin-1")
-        mounted = dict(environ)
-        mounted["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + prefix
-        mounted["PATH_INFO"] = path_info[len(prefix):]
-        return target.app(mounted, start_response)
+        return target.call_wsgi(environ, start_response)
     request = _Request(environ)
     responder = CollectingResponder(request.head.method)
     handler = application.run_handler(target, request, responder, path, args, kwargs)

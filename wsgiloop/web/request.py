@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..http import hosts
 from .httputil import (
     FormError,
     Headers,
@@ -74,6 +75,8 @@ class WebRequest:
     version: str = _from_raw(lambda raw: raw.head.version)  # type: ignore[assignment]
     protocol: str = _from_raw(lambda raw: raw.scheme)  # type: ignore[assignment]
     host: str = _from_raw(lambda raw: raw.head.host or "")  # type: ignore[assignment]
+    host_name: str = _from_raw(  # type: ignore[assignment]
+        lambda raw: hosts.host_name(raw.head.host or "").lower())
     remote_ip: str = _from_raw(  # type: ignore[assignment]
         lambda raw: raw.peer[0] if isinstance(raw.peer, tuple) else "")
 
@@ -83,18 +86,13 @@ class WebRequest:
             self._headers = Headers(self.connection.head.headers)
         return self._headers
 
-    @property
-    def host_name(self) -> str:
-        """The host without the port, lower-cased (worked out on first use)."""
-        try:
-            return self.__dict__["host_name"]
-        except KeyError:
-            value = self.__dict__["host_name"] = split_host(self.connection.head.host or "")
-            return value
-
-    @host_name.setter
-    def host_name(self, value: str) -> None:
-        self.__dict__["host_name"] = value
+    def header_values(self, name: str) -> list[str]:
+        """The values of request field ``name``: those of :attr:`headers` once it is
+        made, else those received (without making the header map for one look-up)."""
+        if self._headers is not None:
+            return self._headers.get_list(name)
+        name = name.lower()
+        return [value for key, value in self.connection.head.headers if key.lower() == name]
 
     @property
     def body(self) -> bytes:
@@ -159,9 +157,3 @@ class WebRequest:
     def __repr__(self) -> str:
         return f"<WebRequest {self.method} {self.uri} from {self.remote_ip or '?'}>"
 
-
-def split_host(host: str) -> str:
-    """``Example.com:8080`` -> ``example.com``; ``[::1]:80`` -> ``[::1]``."""
-    if host.startswith("["):
-        return host[:host.find("]") + 1].lower()
-    return host.partition(":")[0].lower()

@@ -1,17 +1,18 @@
-"""Routing: rules that map a host and a decoded path to a handler or a mounted WSGI app.
+"""Routing: rules that map a host and a decoded path to a target, and back to a path.
+
+Generic: a rule's target is whatever the caller routes to (the application puts handler
+classes and WSGI mounts there); nothing here looks at it.  Host patterns are matched,
+case-insensitively, against the host name of the request's Host value.
 
 Promises:
 
-* a rule's pattern is a regular expression matched against the *whole* percent-decoded
-  path (``re.fullmatch``); positional groups become positional arguments, named groups
+* a :class:`PathPattern` is a regular expression matched against the *whole* path
+  (``re.fullmatch``); positional groups become positional arguments, named groups
   keyword arguments (a group that did not take part is passed as None);
-* a rule whose target is a WSGI application (any callable that is not a handler class)
-  is a *mount*: its pattern must be a literal prefix, and it takes the prefix itself
-  and everything under ``prefix/``.  The app runs behind
-  ``WSGIGateway(app, root_path=prefix)``, so ``SCRIPT_NAME`` is the prefix and
-  ``PATH_INFO`` the rest, exactly as the WSGI server runs apps;
+* a :class:`PathPrefix` is a literal path that takes itself and everything under
+  ``prefix/`` (no arguments); the empty prefix takes every path;
 * host groups are tried in the order they were added, the catch-all ``.*`` group last;
-  the first rule that matches wins;
+  within a group the first rule that matches wins;
 * :meth:`Router.reverse` rebuilds a path from a pattern made of literal text and
   top-level groups; arguments are percent-encoded (``/`` kept).
 """
@@ -19,91 +20,40 @@ Promises:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from ..wsgi import WSGIGateway
-from .handler import RequestHandler
+from ..http.hosts import host_name
 
-__all__ = ["Match", "Router", "Rule", "WSGIMount", "mount", "url"]
+__all__ = ["PathPattern", "PathPrefix", "Router", "Rule", "literal_prefix", "to_rule", "url"]
 
 _SPECIAL = set(".^$*+?{}[]|()")
 
-
-class WSGIMount:
-    """A WSGI application served under ``prefix`` through a :class:`WSGIGateway`.
-
-    ``gateway_options`` go to the gateway (``threads=N`` to run the app on a pool).
-    """
-
-    def __init__(self, app: Callable[..., Any], prefix: str = "", **gateway_options: Any) -> None:
-        self.app = app
-        self.prefix = prefix.rstrip("/")
-        self.gateway = WSGIGateway(app, root_path=self.prefix, **gateway_options)
-
-    def matches(self, path: str) -> bool:
-        prefix = self.prefix
-        return not prefix or path == prefix or path.startswith(prefix + "/")
-
-    def __call__(self, request: Any, responder: Any) -> None:
-        """The request delegate: the gateway runs the app for this request."""
-        self.gateway(request, responder)
-
-    def __repr__(self) -> str:
-        return f"WSGIMount({self.prefix!r}, {self.app!r})"
+#: A match: the positional and the keyword arguments taken from the path.
+Arguments = tuple[list[Any], dict[str, Any]]
 
 
-class Rule:
-    """One route: ``pattern`` -> ``target`` (a handler class, or a :class:`WSGIMount`),
-    with keyword arguments for the handler's ``initialize`` and an optional ``name``
-    for :meth:`Router.reverse`."""
+class PathPattern:
+    """A regular expression over the whole path (``^`` and ``$`` are optional)."""
 
-    def __init__(self, pattern: str | re.Pattern[str], target: Any,
-                 kwargs: dict[str, Any] | None = None, name: str | None = None) -> None:
-        if isinstance(pattern, re.Pattern):
-            pattern = pattern.pattern
+    def __init__(self, pattern: str) -> None:
         self.pattern = pattern
-        self.name = name
-        self.kwargs = dict(kwargs or {})
-        #: The one path a handler rule matches when its pattern is literal text, else None.
+        self.regex = re.compile(_strip_anchors(pattern))
+        self._named_groups = frozenset(self.regex.groupindex.values())
+        self._template = _reverse_template(_strip_anchors(pattern))
+        #: The one path the pattern matches when it is literal text, else None.
         self.literal: str | None = None
-        self._named_groups: frozenset[int] = frozenset()
-        if isinstance(target, type) and issubclass(target, RequestHandler):
-            self.target: Any = target
-            self.regex: re.Pattern[str] | None = re.compile(_strip_anchors(pattern))
-            self._template = _reverse_template(_strip_anchors(pattern))
-            if self._template is not None and all(isinstance(piece, str)
-                                                   for piece in self._template):
-                self.literal = "".join(self._template)  # type: ignore[arg-type]
-            self._named_groups = frozenset(self.regex.groupindex.values())
-        elif isinstance(target, WSGIMount) or callable(target):
-            if not isinstance(target, WSGIMount):
-                target = WSGIMount(target, literal_prefix(pattern), **self.kwargs)
-            self.target = target
-            self.regex = None
-            self._template = [target.prefix or "/"]
-        else:
-            raise TypeError(f"a rule's target must be a RequestHandler subclass or a WSGI "
-                            f"application, not {target!r}")
+        if self._template is not None and all(isinstance(p, str) for p in self._template):
+            self.literal = "".join(self._template)  # type: ignore[arg-type]
 
-    @property
-    def is_mount(self) -> bool:
-        return self.regex is None
-
-    def match(self, path: str) -> tuple[list[Any], dict[str, Any]] | None:
-        """The handler arguments when ``path`` matches, else None."""
-        if self.regex is None:
-            return ([], {}) if self.target.matches(path) else None
+    def match(self, path: str) -> Arguments | None:
         m = self.regex.fullmatch(path)
         if m is None:
             return None
         named = self._named_groups
-        if named:
-            kwargs = m.groupdict()
-            args = [g for i, g in enumerate(m.groups(), 1) if i not in named]
-            return args, kwargs
-        return list(m.groups()), {}
+        args = [group for i, group in enumerate(m.groups(), 1) if i not in named]
+        return args, m.groupdict()
 
     def reverse(self, *args: Any, **kwargs: Any) -> str:
         template = self._template
@@ -133,6 +83,56 @@ class Rule:
             raise ValueError(f"{self.pattern!r} has no groups named {sorted(kwargs)}")
         return "".join(out)
 
+
+class PathPrefix:
+    """A literal path prefix: the prefix itself and everything under ``prefix/``."""
+
+    literal = None  # it matches more than one path
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix.rstrip("/")
+
+    def match(self, path: str) -> Arguments | None:
+        prefix = self.prefix
+        if not prefix or path == prefix or path.startswith(prefix + "/"):
+            return [], {}
+        return None
+
+    def reverse(self) -> str:
+        return self.prefix or "/"
+
+
+class Rule:
+    """One route: ``pattern`` -> ``target``, with keyword arguments for the target
+    (a handler's ``initialize``) and an optional ``name`` for :meth:`Router.reverse`.
+
+    The path is matched by ``matcher``: a :class:`PathPattern` of ``pattern`` unless
+    another is given (a :class:`PathPrefix` for a mount).
+    """
+
+    def __init__(self, pattern: str | re.Pattern[str], target: Any,
+                 kwargs: dict[str, Any] | None = None, name: str | None = None, *,
+                 matcher: PathPattern | PathPrefix | None = None) -> None:
+        if isinstance(pattern, re.Pattern):
+            pattern = pattern.pattern
+        self.pattern = pattern
+        self.target = target
+        self.kwargs = dict(kwargs or {})
+        self.name = name
+        self.matcher = matcher if matcher is not None else PathPattern(pattern)
+
+    @property
+    def literal(self) -> str | None:
+        """The one path this rule matches, if it matches only one."""
+        return self.matcher.literal
+
+    def match(self, path: str) -> Arguments | None:
+        """The target's arguments when ``path`` matches, else None."""
+        return self.matcher.match(path)
+
+    def reverse(self, *args: Any, **kwargs: Any) -> str:
+        return self.matcher.reverse(*args, **kwargs)
+
     def __repr__(self) -> str:
         return f"Rule({self.pattern!r}, {self.target!r}, name={self.name!r})"
 
@@ -141,13 +141,6 @@ def url(pattern: str, handler: Any, kwargs: dict[str, Any] | None = None,
         name: str | None = None) -> Rule:
     """A :class:`Rule` (the spelled-out form of a rule tuple)."""
     return Rule(pattern, handler, kwargs, name)
-
-
-def mount(prefix: str, app: Callable[..., Any], name: str | None = None,
-          **gateway_options: Any) -> Rule:
-    """A rule serving WSGI ``app`` under ``prefix`` (``SCRIPT_NAME`` = ``prefix``)."""
-    return Rule(literal_prefix(prefix), WSGIMount(app, literal_prefix(prefix), **gateway_options),
-                name=name)
 
 
 def to_rule(spec: Rule | Sequence[Any]) -> Rule:
@@ -169,123 +162,89 @@ def to_rule(spec: Rule | Sequence[Any]) -> Rule:
     return Rule(pattern, target, kwargs, name)
 
 
-class Match:
-    """What :meth:`Router.find` found: the rule and the handler's arguments."""
+class _HostGroup:
+    """The rules for one host pattern, with literal paths indexed: ``exact`` maps each
+    literal path to the match the group's rules give it (the first rule that matches it,
+    literal or not), ``others`` holds the rules that are not literal, in order."""
 
-    __slots__ = ("rule", "args", "kwargs")
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        #: None for the catch-all ``.*``: every host.
+        self.host_regex = None if pattern == ".*" else re.compile(pattern, re.IGNORECASE)
+        self.rules: list[Rule] = []
+        self.exact: dict[str, tuple[Rule, list[Any], dict[str, Any]]] | None = None
+        self.others: list[Rule] = []
 
-    def __init__(self, rule: Rule, args: list[Any], kwargs: dict[str, Any]) -> None:
-        self.rule = rule
-        self.args = args
-        self.kwargs = kwargs
+    def match(self, path: str) -> tuple[Rule, list[Any], dict[str, Any]] | None:
+        """The first of the group's rules that takes ``path``, with its arguments."""
+        exact = self.exact
+        if exact is None:
+            exact = self._index()
+        hit = exact.get(path)
+        if hit is not None:
+            rule, args, kwargs = hit
+            return rule, [*args], {**kwargs}  # copies: the handler may keep them
+        return _first_match(self.others, path)
+
+    def _index(self) -> dict[str, tuple[Rule, list[Any], dict[str, Any]]]:
+        exact: dict[str, tuple[Rule, list[Any], dict[str, Any]]] = {}
+        for rule in self.rules:
+            path = rule.literal
+            if path is not None and path not in exact:
+                exact[path] = _first_match(self.rules, path)  # type: ignore[assignment]
+        self.others = [rule for rule in self.rules if rule.literal is None]
+        self.exact = exact
+        return exact
+
+
+def _first_match(rules: list[Rule], path: str) -> tuple[Rule, list[Any], dict[str, Any]] | None:
+    for rule in rules:
+        found = rule.match(path)
+        if found is not None:
+            return rule, found[0], found[1]
+    return None
 
 
 class Router:
     """Rules grouped by host pattern."""
 
     def __init__(self) -> None:
-        self._groups: list[tuple[re.Pattern[str], list[Rule]]] = []
-        self._default: tuple[re.Pattern[str], list[Rule]] | None = None
+        self._groups: list[_HostGroup] = []  # the catch-all group last
         self._named: dict[str, Rule] = {}
-        self._index: list[tuple[re.Pattern[str], dict[str, tuple[int, Rule]],
-                                list[tuple[int, Rule]]]] | None = None
-        #: Path -> ``(handler class, kwargs)`` for literal paths (starting with "/", no
-        #: "%") whose rule wins on any host (no other rule before it takes the path);
-        #: None: to rebuild.
-        self.exact_targets: dict[str, tuple[type[RequestHandler], dict[str, Any]]] | None = None
 
     def add(self, host_pattern: str, rules: Iterable[Rule | Sequence[Any]]) -> None:
         """Add rules for hosts matching ``host_pattern`` (``.*`` is the catch-all)."""
         compiled = [to_rule(r) for r in rules]
-        self._index = None  # rebuilt on the next find
-        self.exact_targets = None
-        pattern = _strip_anchors(host_pattern)
-        for group in self._groups + ([self._default] if self._default else []):
-            if group[0].pattern == pattern:
-                group[1].extend(compiled)
-                break
-        else:
-            group = (re.compile(pattern, re.IGNORECASE), compiled)
-            if pattern == ".*":
-                self._default = group
-            else:
-                self._groups.append(group)
         for rule in compiled:
             if rule.name:
                 if rule.name in self._named:
                     raise ValueError(f"two rules are named {rule.name!r}")
                 self._named[rule.name] = rule
+        pattern = _strip_anchors(host_pattern)
+        group = next((g for g in self._groups if g.pattern == pattern), None)
+        if group is None:
+            group = _HostGroup(pattern)
+            if self._groups and self._groups[-1].host_regex is None:
+                self._groups.insert(len(self._groups) - 1, group)
+            else:
+                self._groups.append(group)
+        group.rules.extend(compiled)
+        group.exact = None  # indexed again on the next look-up
 
-    def find(self, host: str, path: str) -> Match | None:
-        found = self.lookup(host, path)
-        return None if found is None else Match(*found)
-
-    def lookup(self, host: str, path: str
-               ) -> tuple[Rule, list[Any], dict[str, Any]] | None:
-        """:meth:`find` as a tuple ``(rule, args, kwargs)``, or None."""
-        index = self._index
-        if index is None:
-            index = self._build_index()
-        for host_regex, exact, others in index:
-            if not host_regex.fullmatch(host):
-                continue
-            hit = exact.get(path)
-            if hit is None:
-                for _, rule in others:
-                    found = rule.match(path)
-                    if found is not None:
-                        return rule, found[0], found[1]
-                continue
-            position = hit[0]
-            for i, rule in others:  # rules before the literal one still come first
-                if i > position:
-                    break
-                found = rule.match(path)
-                if found is not None:
-                    return rule, found[0], found[1]
-            return hit[1], [], {}
+    def lookup(self, host: str, path: str) -> tuple[Rule, list[Any], dict[str, Any]] | None:
+        """The first rule that takes ``path`` on ``host`` (a Host value; the port does
+        not count), with its arguments: ``(rule, args, kwargs)``; None when no rule does."""
+        name = None  # worked out when a host pattern needs it
+        for group in self._groups:
+            if group.host_regex is not None:
+                if name is None:
+                    name = host_name(host)
+                if not group.host_regex.fullmatch(name):
+                    continue
+            found = group.match(path)
+            if found is not None:
+                return found
         return None
-
-    def _build_index(self) -> list[tuple[re.Pattern[str], dict[str, tuple[int, Rule]],
-                                         list[tuple[int, Rule]]]]:
-        """Per host group, in order: literal paths in a dict (the first rule for a path
-        wins), and the other rules with their positions."""
-        index = []
-        for group in self._groups + ([self._default] if self._default else []):
-            host_regex, rules = group
-            exact: dict[str, tuple[int, Rule]] = {}
-            others: list[tuple[int, Rule]] = []
-            for i, rule in enumerate(rules):
-                if rule.literal is not None and rule.regex is not None \
-                        and type(rule).match is Rule.match:
-                    exact.setdefault(rule.literal, (i, rule))
-                else:
-                    others.append((i, rule))
-            index.append((host_regex, exact, others))
-        self._index = index
-        return index
-
-    def build_exact_targets(self) -> dict[str, tuple[type[RequestHandler], dict[str, Any]]]:
-        """Fill :attr:`exact_targets` (empty when some rules are for particular hosts)."""
-        targets: dict[str, tuple[type[RequestHandler], dict[str, Any]]] = {}
-        if not self._groups and self._default is not None:
-            rules = self._default[1]
-            seen: set[str] = set()
-            for i, rule in enumerate(rules):
-                literal = rule.literal
-                if literal is None or rule.regex is None or literal in seen \
-                        or type(rule).match is not Rule.match:
-                    continue
-                if not literal.startswith("/") or "%" in literal:
-                    # Left to the general look-up, so that a key here is also what the
-                    # request target spells (no percent-decoding, no "*").
-                    continue
-                seen.add(literal)
-                if any(earlier.match(literal) is not None for earlier in rules[:i]):
-                    continue  # an earlier pattern takes this path (with its own arguments)
-                targets[literal] = (rule.target, rule.kwargs)
-        self.exact_targets = targets
-        return targets
 
     def named(self, name: str) -> Rule:
         try:

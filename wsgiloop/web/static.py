@@ -24,7 +24,9 @@ import mimetypes
 import os
 import stat
 
-from .handler import HTTPError, RequestHandler, etag_matches
+from .errors import HTTPError
+from .handler import RequestHandler
+from .httputil import etag_matches
 
 __all__ = ["UNSATISFIABLE", "StaticFileHandler", "parse_range", "resolve_static_path"]
 

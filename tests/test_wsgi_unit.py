@@ -417,7 +417,7 @@ def test_an_invalid_status_or_header_gives_500(caplog, status, headers):
     body = Body([b"x"])
     responder = call(streaming(body, status, headers))
     assert responder.code == 500
-    assert responder.body == b"Internal Server Error\n"
+    assert responder.body == b"500 Internal Server Error\n"
     assert responder.header("X-Split") is None and responder.header("Injected") is None
     assert body.closed == 1
 
@@ -480,7 +480,7 @@ def test_an_app_error_gives_500_without_traceback(caplog):
     with caplog.at_level(logging.ERROR, logger="wsgiloop.error"):
         responder = call(app, b"GET /boom?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
     assert responder.code == 500 and responder.done and not responder.aborted
-    assert responder.body == b"Internal Server Error\n"
+    assert responder.body == b"500 Internal Server Error\n"
     assert responder.header("Content-Type") == "text/plain; charset=utf-8"
     assert responder.header("X-Secret") is None
     [record] = [r for r in caplog.records if r.name == "wsgiloop.error"]
@@ -492,7 +492,7 @@ def test_an_app_error_gives_500_without_traceback(caplog):
 def test_close_is_called_when_the_iterable_fails_before_the_head(caplog):
     body = Body([b"never"], fail_at=0)
     responder = call(streaming(body))
-    assert responder.code == 500 and responder.body == b"Internal Server Error\n"
+    assert responder.code == 500 and responder.body == b"500 Internal Server Error\n"
     assert body.closed == 1
 
 

@@ -40,9 +40,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .http import END_OF_MESSAGE, NEED_DATA, HTTPLimits, ProtocolError, RequestHead, RequestParser
-from .http.errors import REASONS
 from .http.proxies import parse_proxy_header
-from .http.response import CLOSE, LENGTH, ResponseFramer, http_date
+from .http.response import CLOSE, LENGTH, ResponseFramer, error_response
 from .ioloop import IOLoop, Timer
 from .iostream import IOStream
 from .spool import BodySpool
@@ -575,13 +574,10 @@ class HTTPConnection:
         if self._state == _RESPONDING and self.head_sent:
             self.abort()
             return
-        reason = REASONS.get(exc.status, "Error")
-        body = f"{exc.status} {reason}\n".encode()
-        server = self.params.server_header
-        self.stream.write(b"HTTP/1.1 %d %s\r\nDate: %s\r\n%sContent-Type: text/plain; "
-                          b"charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-                          % (exc.status, reason.encode(), http_date(),
-                             b"Server: %s\r\n" % server if server else b"", len(body), body))
+        status, headers, body = error_response(exc.status, close=True)
+        framer = ResponseFramer("GET", "HTTP/1.1", False, status, headers,
+                                self.params.server_header)
+        self.stream.write(framer.head + body)
         if self.access_log is not None and self._head is not None and exc.status != 408:
             request = Request(self._head, self)
             request.start_time = time.time()

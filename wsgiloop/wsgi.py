@@ -36,19 +36,17 @@ from urllib.parse import unquote_to_bytes
 
 from . import __version__
 from .http import ProtocolError
-from .http.errors import REASONS
+from .http.hosts import host_name
 from .http.proxies import TrustedProxies, resolve_forwarded
 from .http.response import CLOSE as _CLOSE
 from .http.response import LENGTH as _LENGTH
 from .http.response import NO_BODY as _NO_BODY
+from .http.response import error_response
 from .server import HTTPConnection, Request
 from .threadbridge import LoopBridge
 
 log = logging.getLogger("wsgiloop.error")
 
-_ERROR_BODY = b"Internal Server Error\n"
-_ERROR_HEADERS = [("Content-Type", "text/plain; charset=utf-8"),
-                  ("Content-Length", str(len(_ERROR_BODY)))]
 
 
 class FileWrapper:
@@ -288,7 +286,7 @@ class WSGIGateway:
             environ["SERVER_NAME"] = sockname[0]
             environ["SERVER_PORT"] = str(sockname[1])
         else:
-            environ["SERVER_NAME"] = _host_name(request.head.host or "localhost")
+            environ["SERVER_NAME"] = host_name(request.head.host or "localhost")
             environ["SERVER_PORT"] = "443" if request.scheme == "https" else "80"
         peer = request.peer
         if isinstance(peer, tuple):
@@ -555,17 +553,13 @@ class _Response:
             self.responder.abort()
             return
         if protocol_error is not None:
-            body = f"{protocol_error.status} {protocol_error.detail}\n".encode()
-            status = f"{protocol_error.status} {_reason(protocol_error.status)}"
-            headers = [("Content-Type", "text/plain; charset=utf-8"),
-                       ("Content-Length", str(len(body))), ("Connection", "close")]
+            status, headers, body = error_response(protocol_error.status,
+                                                   protocol_error.detail, close=True)
         else:
             log.error("error handling %s %s", request.head.method, request.head.target,
                       exc_info=exc)
-            body, status, headers = _ERROR_BODY, "500 Internal Server Error", _ERROR_HEADERS
-        self.responder.start(status, list(headers))
-        self.responder.write(body)
-        self.responder.finish()
+            status, headers, body = error_response(500)
+        self.responder.respond(status, headers, body)
 
     def _close(self) -> None:
         if self.closed:
@@ -580,14 +574,3 @@ class _Response:
                 close()
             except Exception:
                 log.exception("error in the close() of the application's iterable")
-
-
-def _reason(status: int) -> str:
-    return REASONS.get(status, "Error")
-
-
-def _host_name(host: str) -> str:
-    """The name part of a Host value: ``example.com:8080`` -> ``example.com``."""
-    if host.startswith("["):
-        return host[:host.find("]") + 1]
-    return host.partition(":")[0]

@@ -20,6 +20,9 @@ from __future__ import annotations
 import re
 import time
 from email.utils import formatdate
+from http import HTTPStatus
+
+from .errors import REASONS
 
 NO_BODY, LENGTH, CHUNKED, CLOSE = range(4)
 
@@ -37,6 +40,26 @@ _plans: dict[tuple, tuple] = {}  # (request kind, status, *headers) -> _plan() r
 # value by value only: its names repeat.
 _checked_names: dict[str, str] = {}
 _checked_statuses: dict[str, tuple[int, bytes]] = {}  # status line -> code, bytes
+
+
+def error_response(status: int, detail: str | None = None, *, close: bool = False
+                   ) -> tuple[str, list[tuple[str, str]], bytes]:
+    """A plain-text error reply: its status line, header fields and body.
+
+    The body is one line, ``"<code> <detail>"`` (the reason phrase without a detail).
+    ``close`` adds ``Connection: close``, for an error after which the request's framing
+    cannot be trusted.  The one builder of error replies for the connection, the WSGI
+    gateway and the native layer.
+    """
+    try:
+        reason = REASONS.get(status) or HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    body = f"{status} {detail or reason}\n".encode()
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    if close:
+        headers.append(("Connection", "close"))
+    return f"{status} {reason}", headers, body
 
 
 def http_date() -> bytes:

@@ -26,13 +26,13 @@ before the handler runs; an exception while making the handler is a 500.
 
 from __future__ import annotations
 
-import http.client
 import logging
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
+from ..http.response import error_response
 from .handler import ErrorHandler, RequestHandler
 from .mount import WSGIMount, mount_rule
 from .request import WebRequest
@@ -44,7 +44,6 @@ log = logging.getLogger("wsgiloop.error")
 __all__ = ["Application"]
 
 _ALL_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
-_BAD_REQUEST = b"400 Bad Request\n"
 
 
 class Application:
@@ -167,12 +166,8 @@ class Application:
             if error is None:
                 self.run_handler(target, request, responder, path, args, kwargs)
             elif request.protocol_error is not None and not responder.client_gone:
-                status = request.protocol_error.status
-                body = f"{status} {request.protocol_error.detail}\n".encode()
-                reason = http.client.responses.get(status, "Error")
-                responder.respond(f"{status} {reason}", [
-                    ("Content-Type", "text/plain; charset=utf-8"),
-                    ("Connection", "close")], body)
+                error = request.protocol_error
+                responder.respond(*error_response(error.status, error.detail, close=True))
 
         responder.receive_deferred_body(request, body_arrived)
 
@@ -200,8 +195,7 @@ class Application:
 
     @staticmethod
     def _bad_request(responder: Any) -> None:
-        responder.respond("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8"),
-                                              ("Connection", "close")], _BAD_REQUEST)
+        responder.respond(*error_response(400, "the path is not valid UTF-8", close=True))
 
 
 def decode_path(raw: str) -> str | None:

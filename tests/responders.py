@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from wsgiloop.http import END_OF_MESSAGE, NEED_DATA, RequestHead, RequestParser, ResponseFramer
+from wsgiloop.http.response import CHUNKED
 from wsgiloop.server import Request
 from wsgiloop.web.inprocess import CollectingResponder
 
@@ -50,11 +51,11 @@ class FakeResponder(CollectingResponder):
     """The responder interface in memory, for one response.
 
     ``start`` checks the status and headers as ``HTTPConnection.start`` does (it frames
-    them with a real :class:`ResponseFramer`, which it returns, and which raises
-    ValueError for invalid ones).  With ``writable=False`` every ``write`` says the
-    buffer is over its high-water mark, and ``when_writable`` callbacks wait for
-    :meth:`drain`; :meth:`disconnect` is the client going away (``on_abort`` callbacks
-    run, ``client_gone`` turns true).
+    them with a real :class:`ResponseFramer`, kept as ``framer``, which raises ValueError
+    for invalid ones); ``write_file`` refuses chunked framing as the connection does.
+    With ``writable=False`` every ``write`` says the buffer is over its high-water mark,
+    and ``when_writable`` callbacks wait for :meth:`drain`; :meth:`disconnect` is the
+    client going away (``on_abort`` callbacks run, ``client_gone`` turns true).
     """
 
     def __init__(self, method: str = "GET", writable: bool = True,
@@ -67,19 +68,21 @@ class FakeResponder(CollectingResponder):
         self.writable_callbacks: list[Any] = []
         self.files: list[tuple[int, int, int]] = []  # write_file calls: fd, offset, count
 
-    def start(self, status: str, headers: list[tuple[str, str]]) -> ResponseFramer:
+    def start(self, status: str, headers: list[tuple[str, str]]) -> None:
         framer = ResponseFramer(self.method, self.version, True, status, headers, b"wsgiloop")
         super().start(status, headers)
         self.framer = framer
-        return framer
 
     def write(self, data: bytes) -> bool:
         super().write(data)
         return self.writable
 
-    def write_file(self, fd: int, offset: int, count: int) -> None:
+    def write_file(self, fd: int, offset: int, count: int) -> bool:
+        assert self.framer is not None, "start() before write_file()"
+        if self.framer.mode == CHUNKED:
+            return False
         self.files.append((fd, offset, count))
-        super().write_file(fd, offset, count)
+        return super().write_file(fd, offset, count)
 
     def on_abort(self, callback: Any) -> None:
         self.abort_callbacks.append(callback)

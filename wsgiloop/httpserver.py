@@ -33,7 +33,7 @@ class HTTPServer:
 
     def __init__(self, loop: IOLoop, sockets: list[socket.socket], params: ConnectionParameters,
                  delegate: RequestDelegate, *, ssl_context: ssl.SSLContext | None = None,
-                 access_log: Callable[[Request, int, int], None] | None = None,
+                 on_response: Callable[[Request, int, int], None] | None = None,
                  accept_batch: int = 64, max_connections: int | None = None) -> None:
         self.loop = loop
         self.sockets = sockets
@@ -44,7 +44,7 @@ class HTTPServer:
         #: Connections taken per wake-up.  Where several workers share a socket, 1 lets
         #: the next wake-up go to another worker instead of one taking a whole burst.
         self.accept_batch = accept_batch
-        self.access_log = access_log
+        self.on_response = on_response
         #: Most connections open at once (None: no limit); see the class docstring.
         self.max_connections = max_connections
         self.connections: set[HTTPConnection] = set()
@@ -131,7 +131,7 @@ class HTTPServer:
             stream = IOStream(conn_sock, self.loop, high_water=params.high_water,
                               low_water=params.low_water)
         connection = HTTPConnection(stream, self.loop, params, self.delegate, peer or None,
-                                    sockname, self.scheme, self.access_log,
+                                    sockname, self.scheme, self.on_response,
                                     on_close=self._connection_closed)
         self.connections.add(connection)
         if self.max_connections is not None and \

@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 from .http import END_OF_MESSAGE, NEED_DATA, HTTPLimits, ProtocolError, RequestHead, RequestParser
 from .http.proxies import parse_proxy_header
-from .http.response import CLOSE, LENGTH, ResponseFramer, error_response
+from .http.response import CHUNKED, LENGTH, ResponseFramer, error_response
 from .ioloop import IOLoop, Timer
 from .iostream import IOStream
 from .spool import BodySpool
@@ -149,8 +149,64 @@ class Request:
         LoopBridge(connection.loop).call(receive)
 
 
+class Responder(Protocol):
+    """What a delegate answers through: :class:`HTTPConnection` on the loop thread, the
+    WSGI gateway's proxy for a worker thread, and the native layer's in-process collector.
+
+    Order of calls, for one request:
+
+    * ``start(status, headers)`` fixes the status and headers (raising ``ValueError``
+      for invalid ones) and sends nothing; it may be called again, with other values,
+      only while ``head_sent`` is False (an application error before the first byte);
+    * then ``write(data)`` and ``write_file(fd, offset, count)`` any number of times:
+      the head goes out with the first of them;
+    * then exactly one of ``finish()`` (complete) or ``abort()`` (cut the connection);
+    * or, instead of all three, ``respond(status, headers, body)`` for a body held
+      whole (head and body in one write; a missing Content-Length is added).
+
+    ``write`` returns False when the write buffer is above its high-water mark: the
+    producer waits for ``when_writable(callback)`` before writing more.  ``write_file``
+    returns False, sending nothing, when the response's framing cannot carry raw file
+    bytes (chunked): the caller then sends the file through ``write``; for a response
+    without a body (HEAD, 204, 304) it sends nothing and returns True.
+    ``when_flushed(callback)`` runs once everything written so far has reached the
+    socket.  ``on_abort(callback)`` runs if the client goes away before the response is
+    complete (``client_gone`` is then True); after that ``finish``/``abort`` are no-ops.
+    """
+
+    @property
+    def loop(self) -> IOLoop: ...
+
+    @property
+    def client_gone(self) -> bool: ...
+
+    @property
+    def head_sent(self) -> bool: ...
+
+    def start(self, status: str, headers: list[tuple[str, str]]) -> None: ...
+
+    def write(self, data: bytes) -> bool: ...
+
+    def write_file(self, fd: int, offset: int, count: int) -> bool: ...
+
+    def when_writable(self, callback: Callable[[], Any]) -> None: ...
+
+    def when_flushed(self, callback: Callable[[], Any]) -> None: ...
+
+    def on_abort(self, callback: Callable[[], Any]) -> None: ...
+
+    def respond(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 class RequestDelegate(Protocol):
-    def __call__(self, request: Request, responder: HTTPConnection) -> None: ...
+    """Serves one request: called once per request on the loop thread (see the module
+    docstring), it answers through ``responder`` now or later."""
+
+    def __call__(self, request: Request, responder: Responder) -> None: ...
 
 
 class HTTPConnection:
@@ -158,7 +214,7 @@ class HTTPConnection:
 
     def __init__(self, stream: IOStream, loop: IOLoop, params: ConnectionParameters,
                  delegate: RequestDelegate, peer: Any, sockname: Any, scheme: str = "http",
-                 access_log: Callable[[Request, int, int], None] | None = None,
+                 on_response: Callable[[Request, int, int], None] | None = None,
                  on_close: Callable[[HTTPConnection], None] | None = None) -> None:
         self.stream = stream
         self.loop = loop
@@ -167,7 +223,9 @@ class HTTPConnection:
         self.peer = peer
         self.sockname = sockname
         self.scheme = scheme
-        self.access_log = access_log
+        #: Called once per response sent, as ``on_response(request, status, body_bytes)``
+        #: (the access log and the post_request hook); None for nothing.
+        self.on_response = on_response
         self._on_close = on_close
         self._clock = loop.clock
         #: False once the server is stopping: responses then say ``Connection: close``.
@@ -332,7 +390,7 @@ class HTTPConnection:
         head = self._head
         assert head is not None
         request = Request(head, self)
-        request.start_time = time.time() if self.access_log is not None else 0.0
+        request.start_time = time.time() if self.on_response is not None else 0.0
         if head.expect_continue and self._state == _BODY:
             request.body_deferred = True
         elif self._state == _BODY:
@@ -417,7 +475,7 @@ class HTTPConnection:
         framer = ResponseFramer(head.method, head.version, keep_alive, status, headers,
                                 self.params.server_header)
         self._framer = framer
-        if request is not None and self.access_log is not None:
+        if request is not None and self.on_response is not None:
             request.response_status = status
             request.response_headers = headers
         return framer
@@ -437,17 +495,20 @@ class HTTPConnection:
             self.stream.write(payload)
         return self.stream.buffered_bytes <= self.params.high_water
 
-    def write_file(self, fd: int, offset: int, count: int) -> None:
-        """Send ``count`` bytes of file ``fd`` from ``offset`` (sendfile where possible)."""
+    def write_file(self, fd: int, offset: int, count: int) -> bool:
+        """Send ``count`` bytes of file ``fd`` from ``offset`` (sendfile where possible);
+        False, sending nothing, when the framing cannot carry raw bytes (chunked)."""
         framer = self._framer
         assert framer is not None, "start() before write_file()"
-        if framer.mode not in (LENGTH, CLOSE):  # raw bytes on the wire
-            raise ValueError("write_file needs a Content-Length or close-delimited response")
+        if framer.mode == CHUNKED:
+            return False
         if not self.head_sent:
             self.write(b"")
         count = framer.allowance(count)
-        framer.sent += count
-        self.stream.write_file(fd, offset, count)
+        if count:
+            framer.sent += count
+            self.stream.write_file(fd, offset, count)
+        return True
 
     def when_writable(self, callback: Callable[[], Any]) -> None:
         """Call ``callback`` once the write buffer has drained to the low-water mark."""
@@ -476,7 +537,7 @@ class HTTPConnection:
         framer = ResponseFramer(head.method, head.version, keep_alive, status, headers,
                                 self.params.server_header, len(body))
         self._framer = framer
-        if request is not None and self.access_log is not None:
+        if request is not None and self.on_response is not None:
             request.response_status = status
             request.response_headers = headers
         self.head_sent = True
@@ -522,8 +583,8 @@ class HTTPConnection:
                 self._close_body(request)
             if request.body_deferred:
                 keep_alive = False  # the client may still send a body we never asked for
-            if self.access_log is not None:
-                self.access_log(request, framer.status, framer.sent)  # body bytes, unframed
+            if self.on_response is not None:
+                self.on_response(request, framer.status, framer.sent)  # body bytes, unframed
         self._request = None
         if self._abort_callbacks:
             self._abort_callbacks = []
@@ -578,10 +639,10 @@ class HTTPConnection:
         framer = ResponseFramer("GET", "HTTP/1.1", False, status, headers,
                                 self.params.server_header)
         self.stream.write(framer.head + body)
-        if self.access_log is not None and self._head is not None and exc.status != 408:
+        if self.on_response is not None and self._head is not None and exc.status != 408:
             request = Request(self._head, self)
             request.start_time = time.time()
-            self.access_log(request, exc.status, len(body))
+            self.on_response(request, exc.status, len(body))
         self._state = _CLOSING
         self._close_gracefully()
 

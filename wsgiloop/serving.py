@@ -251,7 +251,7 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
     if settings.reuse_port:
         listening += _own_sockets(sockets, settings.backlog)
     server = HTTPServer(loop, listening, connection_parameters(settings), delegate,
-                        ssl_context=tls, access_log=on_response,
+                        ssl_context=tls, on_response=on_response,
                         accept_batch=1 if settings.workers > 1 else 64,
                         max_connections=settings.worker_connections)
     stopping: dict[str, Any] = {"deadline": None}

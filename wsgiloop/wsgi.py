@@ -38,11 +38,9 @@ from . import __version__
 from .http import ProtocolError
 from .http.hosts import host_name
 from .http.proxies import TrustedProxies, resolve_forwarded
-from .http.response import CLOSE as _CLOSE
-from .http.response import LENGTH as _LENGTH
-from .http.response import NO_BODY as _NO_BODY
 from .http.response import error_response
-from .server import HTTPConnection, Request
+from .ioloop import IOLoop
+from .server import Request, Responder
 from .threadbridge import LoopBridge
 
 log = logging.getLogger("wsgiloop.error")
@@ -184,7 +182,7 @@ class _LoopProxy:
     ``on_abort`` callbacks are not needed here.
     """
 
-    def __init__(self, responder: HTTPConnection) -> None:
+    def __init__(self, responder: Responder) -> None:
         self._responder = responder
         self._bridge = LoopBridge(responder.loop)
         responder.on_abort(self._bridge.cancel)  # on the loop thread, before the worker starts
@@ -197,8 +195,12 @@ class _LoopProxy:
     def client_gone(self) -> bool:
         return self._bridge.cancelled or self._responder.client_gone
 
-    def start(self, status: str, headers: list[tuple[str, str]]) -> Any:
-        return self._bridge.call(lambda done, fail: done(self._responder.start(status, headers)))
+    @property
+    def loop(self) -> IOLoop:
+        return self._responder.loop
+
+    def start(self, status: str, headers: list[tuple[str, str]]) -> None:
+        self._bridge.call(lambda done, fail: done(self._responder.start(status, headers)))
 
     def write(self, data: bytes) -> bool:
         def action(done: Callable[..., None], fail: Callable[..., None]) -> None:
@@ -211,12 +213,14 @@ class _LoopProxy:
         self._bridge.call(action)
         return True
 
-    def write_file(self, fd: int, offset: int, count: int) -> None:
+    def write_file(self, fd: int, offset: int, count: int) -> bool:
         def action(done: Callable[..., None], fail: Callable[..., None]) -> None:
-            self._responder.write_file(fd, offset, count)
-            self._responder.when_flushed(done)
+            if self._responder.write_file(fd, offset, count):
+                self._responder.when_flushed(lambda: done(True))
+            else:
+                done(False)
 
-        self._bridge.call(action)
+        return bool(self._bridge.call(action))
 
     def when_flushed(self, callback: Callable[[], Any]) -> None:
         callback()  # write_file already waited for the flush
@@ -359,7 +363,7 @@ class WSGIGateway:
         environ.setdefault("CONTENT_TYPE", "")
         return environ
 
-    def __call__(self, request: Request, responder: HTTPConnection) -> None:
+    def __call__(self, request: Request, responder: Responder) -> None:
         if request.head.target == "*":
             # "OPTIONS *" asks about the server, and has no PATH_INFO an app could route.
             responder.respond("200 OK", [("Allow", _SERVER_METHODS)], b"")
@@ -383,9 +387,9 @@ class _Response:
     """One application call and the streaming of its result, on the loop thread."""
 
     __slots__ = ("gateway", "request", "responder", "result", "iterator",
-                 "status", "headers", "framer", "closed")
+                 "status", "headers", "started", "closed")
 
-    def __init__(self, gateway: WSGIGateway, request: Request, responder: HTTPConnection) -> None:
+    def __init__(self, gateway: WSGIGateway, request: Request, responder: Responder) -> None:
         self.gateway = gateway
         self.request = request
         self.responder = responder
@@ -393,7 +397,7 @@ class _Response:
         self.iterator: Iterator[bytes] | None = None
         self.status: str | None = None
         self.headers: list[tuple[str, str]] | None = None
-        self.framer: Any = None
+        self.started = False  # responder.start() called with the current status
         self.closed = False
 
     def start_response(self, status: str, headers: list[tuple[str, str]],
@@ -410,14 +414,15 @@ class _Response:
             raise TypeError("response headers must be a list")
         self.status = status
         self.headers = headers
-        self.framer = None
+        self.started = False
         return self.write
 
     def _ensure_started(self) -> None:
-        if self.framer is None:
+        if not self.started:
             if self.status is None:
                 raise AssertionError("the application returned data before start_response")
-            self.framer = self.responder.start(self.status, self.headers)  # type: ignore[arg-type]
+            self.responder.start(self.status, self.headers)  # type: ignore[arg-type]
+            self.started = True
 
     def write(self, data: bytes) -> None:
         """The ``write()`` callable: sends at once (blocking semantics are not available on
@@ -475,20 +480,15 @@ class _Response:
         fd = wrapper.fileno()
         if fd is None:
             return False
-        self._ensure_started()
-        if self.framer.mode == _NO_BODY:
-            self._close()
-            self.responder.finish()
-            return True
-        if self.framer.mode not in (_LENGTH, _CLOSE):
-            return False
         try:
             offset = wrapper.filelike.tell()
             size = os.fstat(fd).st_size
         except (OSError, AttributeError, io.UnsupportedOperation):
             return False
+        self._ensure_started()
+        if not self.responder.write_file(fd, offset, max(0, size - offset)):
+            return False  # chunked framing: the file goes through iteration
         self.responder.on_abort(self._close)
-        self.responder.write_file(fd, offset, max(0, size - offset))
         self.responder.when_flushed(self._finish_file)
         return True
 

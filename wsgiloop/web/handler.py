@@ -113,6 +113,11 @@ class RequestHandler:
     path_args: Sequence[str] = ()
     path_kwargs: Mapping[str, str] = MappingProxyType({})
 
+    @property
+    def task(self) -> Task | None:
+        """The task running an ``async def`` method of this handler, or None."""
+        return self._task
+
     def __init__(self, application: Application, request: WebRequest, responder: Any,
                  **kwargs: Any) -> None:
         self.application = application

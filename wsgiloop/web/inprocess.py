@@ -140,7 +140,7 @@ class CollectingResponder:
             self.chunks.append(data)
         return True
 
-    def write_file(self, fd: int, offset: int, count: int) -> None:
+    def write_file(self, fd: int, offset: int, count: int) -> bool:
         self.head_sent = True
         while count > 0:
             block = os.pread(fd, min(count, 1 << 20), offset)
@@ -149,6 +149,7 @@ class CollectingResponder:
             self.chunks.append(block)
             offset += len(block)
             count -= len(block)
+        return True
 
     def when_writable(self, callback: Callable[[], Any]) -> None:
         callback()
@@ -195,7 +196,7 @@ def call_as_wsgi(application: Application, environ: dict[str, Any],
     request = _Request(environ)
     responder = CollectingResponder(request.head.method)
     handler = application.run_handler(target, request, responder, path, args, kwargs)
-    task = handler._task
+    task = handler.task
     if task is not None and not task.done():
         responder.loop.run_until_complete(task)
     if responder.aborted:

@@ -7,8 +7,8 @@ a Content-Length body and with a chunked body, HTTP/1.0, a 64 KiB streamed respo
 ``Connection: close`` requests, malformed requests (answered 400, connection closed),
 and, once every 10,000 requests, an application error (500).
 
-Reported per worker: RSS and open fds after the warm-up slice and at the end; then the
-error-log lines by kind.  Targets (issue 9): RSS growth under 5 % after warm-up, no fd
+Reported per worker: RSS and open fds after the warm-up slice and at the end, each read
+after a few quiet seconds (wrk's connections closed); then the error-log lines by kind.  Targets (issue 9): RSS growth under 5 % after warm-up, no fd
 growth.
 
     apt-get install -y wrk
@@ -55,6 +55,7 @@ _MIX = [
     "GET /hello HTTP/1.1\r\nHost: soak\r\nCookie: a=b; c=d\r\n\r\n",
 ]
 _ERROR_EVERY = 10000
+_SETTLE = 3.0  # seconds of quiet before RSS and fds are read (the linger after a 400 is 2 s)
 
 
 def lua_script() -> str:
@@ -150,11 +151,13 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             pids = worker_pids(error_log.read_text())
             if baseline is None and total >= args.warmup:
+                time.sleep(_SETTLE)  # connections closed, lingering closes done
                 baseline = snapshot(pids)
                 baseline_at = total
             print(f"soak: {total:>9,} requests, {time.monotonic() - started:5.0f} s, "
                   + ", ".join(f"pid {p}: {r / 1024:.1f} MiB {f} fds"
                               for p, (r, f) in snapshot(pids).items()), file=sys.stderr)
+        time.sleep(_SETTLE)
         final = snapshot(worker_pids(error_log.read_text()))
     finally:
         server.terminate()

@@ -8,8 +8,8 @@ a Content-Length body and with a chunked body, HTTP/1.0, a 64 KiB streamed respo
 and, once every 10,000 requests, an application error (500).
 
 Reported per worker: RSS and open fds after the warm-up slice and at the end, each read
-after a few quiet seconds (wrk's connections closed); then the error-log lines by kind.  Targets (issue 9): RSS growth under 5 % after warm-up, no fd
-growth.
+after a few quiet seconds (wrk's connections closed); then the error-log lines by kind.
+Targets (issue 9): RSS growth under 5 % after warm-up, no fd growth.
 
     apt-get install -y wrk
     python bench/soak.py                      # 1M requests, 2 workers (~1-2 minutes)

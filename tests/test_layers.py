@@ -32,6 +32,10 @@ PACKAGE_ORDER = {
     "http": ["errors", "limits", "hosts", "proxies", "response", "parser", "__init__"],
     "web": ["errors", "httputil", "signing", "routing", "request", "handler", "static",
             "mount", "inprocess", "application", "__init__"],
+    "wsgi": ["environ", "threads", "gateway", "__init__"],
+    "config": ["base", "validators", "table", "gunicorn", "sources", "docs", "__init__",
+               "__main__"],
+    "workers": ["oom", "hooks", "worker", "reloader", "arbiter", "__init__"],
 }
 
 

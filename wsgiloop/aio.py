@@ -1,8 +1,8 @@
 """Coroutine helpers for code run on an :class:`~wsgiloop.ioloop.IOLoop`.
 
 Everything here yields :class:`~wsgiloop.ioloop.Future` objects, so it works inside
-coroutines driven by ``IOLoop.spawn`` as well as by :func:`spawn` (whose tasks can also be
-cancelled).  Promises:
+coroutines driven by ``IOLoop.spawn`` and :func:`spawn` (both make a cancellable
+:class:`~wsgiloop.ioloop.Task`).  Promises:
 
 * every function and class runs on the loop thread and uses :meth:`IOLoop.current`,
   except :func:`run_in_executor`'s function, which runs on a worker thread, its result
@@ -25,7 +25,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from .ioloop import CancelledError, Future, IOLoop
+from .ioloop import CancelledError, Future, IOLoop, Task
 
 __all__ = [
     "CancelledError", "Event", "Queue", "QueueEmpty", "QueueFull", "Task", "gather",
@@ -45,83 +45,9 @@ def _set_exception(future: Future, error: BaseException) -> None:
 
 
 def _cancellable(future: Future) -> bool:
-    """Cancel only what cancelling can't corrupt: plain Futures and our Tasks (the
-    ioloop's own task type cannot stop its coroutine)."""
+    """Cancel only what cancelling can't corrupt: plain Futures and Tasks (a Future
+    subclass of someone else's may not expect it)."""
     return type(future) is Future or isinstance(future, Task)
-
-
-class Task(Future):
-    """Runs a coroutine on a loop, like ``IOLoop.spawn``, but can be cancelled.
-
-    :meth:`cancel` throws CancelledError into the coroutine where it waits; the coroutine
-    may catch it (to clean up, or even to carry on).  The Task is cancelled if the error
-    escapes it.
-    """
-
-    __slots__ = ("_coro", "_waiting", "_must_cancel")
-
-    def __init__(self, loop: IOLoop, coro: Coroutine[Any, Any, Any]) -> None:
-        super().__init__(loop)
-        self._coro = coro
-        self._waiting: Future | None = None
-        self._must_cancel = False
-        loop.call_soon(self._step, None, None)
-
-    def _wakeup(self, waited: Future) -> None:
-        if waited is not self._waiting:
-            return  # we were cancelled away from this future
-        self._waiting = None
-        self._step(waited, None)
-
-    def _step(self, waited: Future | None, error: BaseException | None) -> None:
-        if self._done:
-            return
-        if self._must_cancel:
-            self._must_cancel = False
-            error = CancelledError()
-        coro = self._coro
-        try:
-            if error is not None:
-                yielded = coro.throw(error)
-            elif waited is None:
-                yielded = coro.send(None)
-            elif waited.cancelled():
-                yielded = coro.throw(CancelledError())
-            elif waited.exception() is not None:
-                yielded = coro.throw(waited.exception())  # type: ignore[arg-type]
-            else:
-                yielded = coro.send(waited.result())
-        except StopIteration as stop:
-            Future.set_result(self, stop.value)
-            return
-        except CancelledError:
-            Future.cancel(self)
-            return
-        except BaseException as exc:  # the task's owner decides what to do with it
-            Future.set_exception(self, exc)
-            return
-        if not isinstance(yielded, Future):
-            message = f"coroutine yielded {yielded!r}, not a wsgiloop Future"
-            self._loop.call_soon(self._step, None, TypeError(message))
-            return
-        self._waiting = yielded
-        yielded.add_done_callback(self._wakeup)
-        if self._must_cancel:  # the coroutine cancelled its own task
-            self.cancel()
-
-    def cancel(self) -> bool:
-        """Ask the coroutine to stop; False if the task has already finished."""
-        if self._done:
-            return False
-        waiting = self._waiting
-        if waiting is None:
-            self._must_cancel = True  # a step is already scheduled: it throws
-            return True
-        self._waiting = None
-        if _cancellable(waiting):
-            waiting.cancel()
-        self._loop.call_soon(self._step, None, CancelledError())
-        return True
 
 
 def spawn(coro: Coroutine[Any, Any, Any], loop: IOLoop | None = None) -> Task:

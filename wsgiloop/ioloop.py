@@ -202,38 +202,79 @@ class Future:
         return self.result()
 
 
-class _Task(Future):
-    """Drives a coroutine: each Future it awaits resumes it when done."""
+class Task(Future):
+    """Drives a coroutine on a loop: each Future it awaits resumes it when done; the
+    Task holds the coroutine's outcome.
 
-    __slots__ = ("_coro",)
+    :meth:`cancel` throws CancelledError into the coroutine where it waits (and cancels
+    the plain Future or Task it waits on); the coroutine may catch it (to clean up, or
+    even to carry on).  The Task is cancelled if the error escapes it.
+    """
+
+    __slots__ = ("_coro", "_waiting", "_must_cancel")
 
     def __init__(self, loop: IOLoop, coro: Coroutine[Any, Any, Any]) -> None:
         super().__init__(loop)
         self._coro = coro
-        loop.call_soon(self._step, None)
+        self._waiting: Future | None = None
+        self._must_cancel = False
+        loop.call_soon(self._step, None, None)
 
-    def _step(self, waited: Future | None) -> None:
+    def _wakeup(self, waited: Future) -> None:
+        if waited is not self._waiting:
+            return  # we were cancelled away from this future
+        self._waiting = None
+        self._step(waited, None)
+
+    def _step(self, waited: Future | None, error: BaseException | None) -> None:
+        if self._done:
+            return
+        if self._must_cancel:
+            self._must_cancel = False
+            error = CancelledError()
+        coro = self._coro
         try:
-            if waited is not None and waited._cancelled:
-                yielded = self._coro.throw(CancelledError())
-            elif waited is not None and waited._exception is not None:
-                yielded = self._coro.throw(waited._exception)
+            if error is not None:
+                yielded = coro.throw(error)
+            elif waited is None:
+                yielded = coro.send(None)
+            elif waited.cancelled():
+                yielded = coro.throw(CancelledError())
+            elif waited.exception() is not None:
+                yielded = coro.throw(waited.exception())  # type: ignore[arg-type]
             else:
-                yielded = self._coro.send(waited._result if waited is not None else None)
+                yielded = coro.send(waited.result())
         except StopIteration as stop:
-            self.set_result(stop.value)
+            Future.set_result(self, stop.value)
             return
         except CancelledError:
-            self.cancel()
+            Future.cancel(self)
             return
         except BaseException as exc:  # the task's owner decides what to do with it
-            self.set_exception(exc)
+            Future.set_exception(self, exc)
             return
         if not isinstance(yielded, Future):
-            self._coro.close()
-            self.set_exception(TypeError(f"coroutine yielded {yielded!r}, not a Future"))
+            message = f"coroutine yielded {yielded!r}, not a wsgiloop Future"
+            self._loop.call_soon(self._step, None, TypeError(message))
             return
-        yielded.add_done_callback(self._step)
+        self._waiting = yielded
+        yielded.add_done_callback(self._wakeup)
+        if self._must_cancel:  # the coroutine cancelled its own task
+            self.cancel()
+
+    def cancel(self) -> bool:
+        """Ask the coroutine to stop; False if the task has already finished."""
+        if self._done:
+            return False
+        waiting = self._waiting
+        if waiting is None:
+            self._must_cancel = True  # a step is already scheduled: it throws
+            return True
+        self._waiting = None
+        if type(waiting) is Future or isinstance(waiting, Task):
+            waiting.cancel()
+        self._loop.call_soon(self._step, None, CancelledError())
+        return True
 
 
 class _Watchdog(threading.Thread):
@@ -416,8 +457,8 @@ class IOLoop:
         return Future(self)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> Future:
-        """Run a coroutine on this loop; the returned Future holds its outcome."""
-        return _Task(self, coro)
+        """Run a coroutine on this loop as a :class:`Task` (a Future of its outcome)."""
+        return Task(self, coro)
 
     def run_until_complete(self, coro_or_future: Any) -> Any:
         if isinstance(coro_or_future, Future):

@@ -95,7 +95,6 @@ def test_corpus(case: Case, how: str) -> None:
     if case.error is None:
         assert error is None, f"unexpected {error!r}"
         assert parser.buffered == 0
-        assert not parser.in_request
         assert parser.next_event() is NEED_DATA
     else:
         assert error is not None, "no ProtocolError raised"
@@ -180,17 +179,13 @@ def test_pipelined_request_waits_for_start_next_request() -> None:
     parser = RequestParser()
     parser.feed(GET + msg("GET /second HTTP/1.1", HOST))
     assert isinstance(parser.next_event(), RequestHead)
-    assert parser.in_request
     assert parser.next_event() is END_OF_MESSAGE
-    assert parser.waiting_for_response
-    assert not parser.in_request
     buffered = parser.buffered
     assert buffered == len(GET) + 6
     for _ in range(3):
         assert parser.next_event() is NEED_DATA
     assert parser.buffered == buffered
     parser.start_next_request()
-    assert not parser.waiting_for_response
     second = parser.next_event()
     assert isinstance(second, RequestHead) and second.path == "/second"
     assert parser.next_event() is END_OF_MESSAGE
@@ -212,17 +207,6 @@ def test_start_next_request_is_a_no_op_mid_request() -> None:
     assert parser.next_event() is END_OF_MESSAGE
 
 
-def test_in_request_tracks_the_first_byte_of_a_head() -> None:
-    parser = RequestParser()
-    assert not parser.in_request
-    parser.feed(b"\r\n")
-    assert parser.next_event() is NEED_DATA
-    assert not parser.in_request
-    parser.feed(b"G")
-    assert parser.in_request
-    assert parser.next_event() is NEED_DATA
-
-
 def test_body_never_overruns_content_length() -> None:
     parser = RequestParser()
     parser.feed(msg("POST / HTTP/1.1", HOST, "Content-Length: 3", body=b"abcGET"))
@@ -240,7 +224,6 @@ def test_incomplete_body_needs_data_without_error() -> None:
                      body=b"2\r\nab\r\n0\r\nX: y\r\n")):
         events, error, parser = replay(data, [data])
         assert error is None and END not in events
-        assert parser.in_request
         assert parser.next_event() is NEED_DATA
 
 

@@ -145,16 +145,6 @@ class RequestParser:
         """Bytes received and not yet turned into events."""
         return len(self._buffer)
 
-    @property
-    def in_request(self) -> bool:
-        """True between the first byte of a head and END_OF_MESSAGE."""
-        return self._state not in (_HEAD, _DONE, _DEAD) or (
-            self._state == _HEAD and bool(self._buffer.lstrip(b"\r\n")))
-
-    @property
-    def waiting_for_response(self) -> bool:
-        return self._state == _DONE
-
     def feed(self, data: bytes) -> None:
         if data:
             self._buffer = self._buffer + data if self._buffer else data

@@ -48,6 +48,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/slow_clients.py`: make bench importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.procstats import children, fd_count, rss_kib  # noqa: E402
+
 HOST = "127.0.0.1"
 BIG_CHUNK = 64 * 1024
 BIG_COUNT = 1024  # 64 MiB
@@ -82,26 +87,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def fd_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds used so far by the processes ``pids``."""
     total = 0
@@ -118,7 +103,7 @@ def own_cpu_seconds() -> float:
 
 
 def worker_state(pids: list[int]) -> str:
-    return ", ".join(f"pid {p}: {rss_mib(p):.1f} MiB, {fd_count(p)} fds" for p in pids)
+    return ", ".join(f"pid {p}: {rss_kib([p]) / 1024:.1f} MiB, {fd_count(p)} fds" for p in pids)
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}

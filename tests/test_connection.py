@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 from support import FakeClock, header_value, run_until
 
+from wsgiloop.http import HTTPLimits
 from wsgiloop.ioloop import IOLoop
 from wsgiloop.iostream import IOStream
 from wsgiloop.server import ConnectionParameters, HTTPConnection, Request
@@ -625,6 +626,27 @@ def test_read_body_refuses_to_block_the_loop_thread(make):
     h.client.send(post("/upload", b"payload", extra="Expect: 100-continue\r\n"))
     h.wait_responses(1)
     assert errors and "would block the loop" in errors[0]
+
+
+def test_expect_body_sent_without_waiting_is_received_when_asked_for(make):
+    """A client that sends a 100-continue body without waiting: while the request waits
+    for the delegate, the body fills the parser's buffer and reading pauses; asking for
+    the body must resume it (it used to stay paused until the body timed out: 408)."""
+    body = pattern(32768)
+    pending, outcome = [], []
+    h = make(lambda request, responder: pending.append((request, responder)),
+             limits=HTTPLimits(max_head_size=4096))
+    h.stream.read_chunk_size = 4096
+    data = post("/upload", body, extra="Expect: 100-continue\r\n")
+    h.client.send(data[:-len(body) + 1024])
+    assert h.run_until(lambda: pending)
+    h.client.send(data[-len(body) + 1024:])
+    assert h.run_until(lambda: h.stream.reading_paused)
+    request, responder = pending[0]
+    responder.receive_deferred_body(request, outcome.append)
+    assert h.run_until(lambda: outcome)
+    assert outcome == [None] and request.body.read() == body
+
 
 
 # -- back-pressure and client loss ------------------------------------------------------------

@@ -367,6 +367,9 @@ class HTTPConnection:
         self._state = _DEFERRED
         now = self._progress = self._body_since = self._clock()
         self._arm(now + self.params.body_timeout)
+        # Body bytes sent without waiting for the 100 may have filled the parser's
+        # buffer while the request waited, pausing reading: the body is wanted now.
+        self.stream.resume_reading()
         self._pump_deferred()
 
     def _pump_deferred(self) -> None:

@@ -7,12 +7,14 @@ import io
 import os
 import socket
 import struct
+import threading
 import weakref
 from dataclasses import dataclass, field
 
 import pytest
 from support import FakeClock, header_value, run_until
 
+from wsgiloop.http import HTTPLimits
 from wsgiloop.ioloop import IOLoop
 from wsgiloop.iostream import IOStream
 from wsgiloop.server import ConnectionParameters, HTTPConnection, Request
@@ -625,6 +627,168 @@ def test_read_body_refuses_to_block_the_loop_thread(make):
     h.client.send(post("/upload", b"payload", extra="Expect: 100-continue\r\n"))
     h.wait_responses(1)
     assert errors and "would block the loop" in errors[0]
+
+
+def test_expect_body_sent_without_waiting_is_received_when_asked_for(make):
+    """A client that sends a 100-continue body without waiting: while the request waits
+    for the delegate, the body fills the parser's buffer and reading pauses; asking for
+    the body must resume it (it used to stay paused until the body timed out: 408)."""
+    body = pattern(32768)
+    pending, outcome = [], []
+    h = make(lambda request, responder: pending.append((request, responder)),
+             limits=HTTPLimits(max_head_size=4096))
+    h.stream.read_chunk_size = 4096
+    data = post("/upload", body, extra="Expect: 100-continue\r\n")
+    h.client.send(data[:-len(body) + 1024])
+    assert h.run_until(lambda: pending)
+    h.client.send(data[-len(body) + 1024:])
+    assert h.run_until(lambda: h.stream.reading_paused)
+    request, responder = pending[0]
+    responder.receive_deferred_body(request, outcome.append)
+    assert h.run_until(lambda: outcome)
+    assert outcome == [None] and request.body.read() == body
+
+
+# -- a client that half-closes ------------------------------------------------------------------
+#
+# A client may shut its sending side (``shutdown(SHUT_WR)``) once its requests are out.  What
+# it sent in full is answered -- however late the answer -- and the connection then closes;
+# an incomplete request gets a plain close.
+
+
+def _holding(pending: list):
+    """A delegate that answers nothing itself: it keeps (request, responder) for the test."""
+    return lambda request, responder: pending.append((request, responder))
+
+
+def _half_close(h: Harness, data: bytes) -> None:
+    """Send ``data``, shut the client's sending side, and wait until the server saw it."""
+    h.client.send(data)
+    h.client.sock.shutdown(socket.SHUT_WR)
+    assert h.run_until(lambda: h.stream.closed or h.stream.read_closed)
+
+
+def test_half_closed_client_gets_an_answer_given_after_its_eof(make):
+    pending = []
+    h = make(_holding(pending))
+    _half_close(h, get("/slow"))
+    assert pending and not h.stream.closed
+    pending[0][1].respond("200 OK", [], b"late but whole")
+    assert h.wait_eof()
+    [response] = h.client.responses()
+    assert response.status == 200 and response.body == b"late but whole"
+    assert not h.client.reset
+    assert h.run_until(lambda: h.closed == [h.conn])
+
+
+def test_half_closed_client_gets_every_pipelined_answer_in_order(make):
+    """Two complete requests and the start of a third, then the half-close: both complete
+    ones are answered, one after the other; the third gets no answer, the connection
+    closes."""
+    pending = []
+    h = make(_holding(pending))
+    _half_close(h, get("/1") + post("/2", b"two") + b"GET /3 HTTP/1.1\r\nHo")
+    assert [r.head.path for r, _ in pending] == ["/1"]
+    pending[0][1].respond("200 OK", [], b"first")
+    assert h.run_until(lambda: len(pending) == 2)
+    request, responder = pending[1]
+    assert request.head.path == "/2" and request.body.read() == b"two"
+    responder.respond("200 OK", [], b"second")
+    assert h.wait_eof()
+    assert [r.body for r in h.client.responses()] == [b"first", b"second"]
+    assert len(pending) == 2 and not h.client.reset
+
+
+@pytest.mark.parametrize("size", [7, 300_000])
+def test_half_closed_client_with_expect_continue_gets_its_answer(make, size):
+    """The whole 100-continue request, body included, then the half-close: the body is
+    there when the delegate asks for it.  (A small one, with the end of input, has come
+    by then; a large one has filled the buffers and waits for the delegate to ask.)"""
+    body = pattern(size)
+    pending, outcome = [], []
+    h = make(_holding(pending))
+    h.client.sock.setblocking(True)  # (a body larger than the socket buffers)
+    sender = threading.Thread(target=_half_close_from_thread,
+                              args=(h, post("/upload", body,
+                                            extra="Expect: 100-continue\r\n")))
+    sender.start()
+    assert h.run_until(lambda: pending and (h.stream.read_closed or h.stream.reading_paused))
+    request, responder = pending[0]
+    assert request.body_deferred and not h.stream.closed
+    responder.receive_deferred_body(request, outcome.append)
+    assert h.run_until(lambda: outcome)
+    sender.join()
+    h.client.sock.setblocking(False)
+    assert outcome == [None] and request.body.read() == body
+    responder.respond("200 OK", [], b"got %d" % size)
+    assert h.wait_eof()
+    final = [(r.status, r.body) for r in h.client.responses() if r.status != 100]
+    assert final == [(200, b"got %d" % size)]
+    assert not h.client.reset
+
+
+def _half_close_from_thread(h: Harness, data: bytes) -> None:
+    h.client.sock.sendall(data)
+    h.client.sock.shutdown(socket.SHUT_WR)
+
+
+@pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect-continue"])
+def test_half_close_before_the_body_is_complete_closes_without_an_answer(make, expect):
+    """Half a body, then the half-close: the request cannot be answered, and the
+    connection closes plainly (no reset) -- with 100-continue too, where the waiting
+    delegate hears that the client has gone."""
+    pending, outcome = [], []
+    h = make(_holding(pending))
+    extra = "Expect: 100-continue\r\n" if expect else ""
+    _half_close(h, post("/upload", b"0123456789", extra=extra)[:-4])
+    if expect:
+        request, responder = pending[0]
+        responder.receive_deferred_body(request, outcome.append)
+        assert h.run_until(lambda: outcome)
+        assert isinstance(outcome[0], ConnectionError)
+        assert responder.client_gone
+    else:
+        assert not pending
+    assert h.wait_eof()
+    assert h.client.data == b"" and not h.client.reset
+    assert h.run_until(lambda: h.closed == [h.conn])
+
+
+def test_half_closed_client_gets_a_response_larger_than_the_socket_buffers(make):
+    """The answer is given at once but does not fit the socket buffers: the half-close
+    read meanwhile must not drop its unsent part."""
+    payload = pattern(8 << 20)
+    h = make(lambda request, responder: responder.respond("200 OK", [], payload))
+    h.client.send(get("/big"))
+    h.client.sock.shutdown(socket.SHUT_WR)
+    assert h.wait_eof(timeout=10)
+    [response] = h.client.responses()
+    assert response.body == payload and not h.client.reset
+
+
+def test_on_client_eof_tells_a_waiting_delegate_which_may_still_answer(make):
+    """``on_client_eof`` callbacks run at the client's end of input while a response is
+    pending (and soon after registering, for one that came before); the connection stays
+    usable for the answer, and the callbacks of a finished response never run."""
+    pending, events = [], []
+    h = make(_holding(pending))
+    h.client.send(get("/1") + get("/2"))
+    assert h.run_until(lambda: pending)
+    first = pending[0][1]
+    first.on_client_eof(lambda: events.append("eof 1, answered first"))
+    first.respond("200 OK", [], b"one")
+    assert h.run_until(lambda: len(pending) == 2)
+    second = pending[1][1]
+    second.on_client_eof(lambda: events.append("eof 2"))
+    h.client.sock.shutdown(socket.SHUT_WR)
+    assert h.run_until(lambda: events)
+    assert events == ["eof 2"] and not h.stream.closed
+    second.on_client_eof(lambda: events.append("eof 2, late"))
+    assert h.run_until(lambda: len(events) == 2)
+    assert events == ["eof 2", "eof 2, late"]
+    second.respond("200 OK", [], b"two")
+    assert h.wait_eof()
+    assert [r.body for r in h.client.responses()] == [b"one", b"two"]
 
 
 # -- back-pressure and client loss ------------------------------------------------------------

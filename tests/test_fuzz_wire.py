@@ -6,7 +6,8 @@ that has parsed nothing before.  The warm one is first sent a few hundred reques
 valid and invalid: every case of ``tests/http_corpus.py`` and a valid request for each
 field name the generated requests use, in three spellings.  Then Hypothesis draws
 requests (valid, pipelined, mutated) and each goes, on a new connection, to both
-servers; the responses (status lines, fields but Date, bodies) must be the same bytes.
+servers; the responses (status lines, fields but Date, bodies) must be the same bytes --
+but for what the fresh worker's retirement changes (see :func:`answered_alike`).
 
 Each exchange sends the bytes, half-closes, and reads until the server closes, so no
 test waits for a timeout.
@@ -15,6 +16,7 @@ test waits for a timeout.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import socket
 
@@ -26,6 +28,7 @@ from support import ServerProcess
 
 _DATE = re.compile(rb"\r\nDate: [^\r\n]*")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_CLOSING = b"Connection: close\r\n"
 
 
 def exchange(server: ServerProcess, data: bytes, timeout: float = 10.0) -> bytes:
@@ -42,6 +45,25 @@ def exchange(server: ServerProcess, data: bytes, timeout: float = 10.0) -> bytes
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
     return _DATE.sub(b"", b"".join(chunks).replace(_CONTINUE, b""))
+
+
+def answered_alike(fresh: bytes, warm: bytes) -> bool:
+    """The same answers from the fresh and the warm worker.
+
+    The fresh worker retires after its first response (``--max-requests 1``), and a
+    retiring worker closes each connection after the response it is giving.  A pipelined
+    request answered in the same loop pass as the first one is not affected, but one
+    answered later -- a 100-continue request, whose application runs on a worker
+    thread -- says ``Connection: close`` there, and the connection closes after it.  That
+    field, in a response after the first, and answers that stop there are the one
+    difference allowed: without the field, ``fresh`` must be the start of ``warm``.
+    """
+    if fresh == warm:
+        return True
+    at = len(os.path.commonprefix([fresh, warm]))
+    if not fresh.startswith(_CLOSING, at) or at < fresh.find(b"\r\n\r\n"):
+        return False  # not that header, or in the first response
+    return warm.startswith(fresh[at + len(_CLOSING):], at)
 
 
 def warm_up(server: ServerProcess) -> int:
@@ -62,9 +84,8 @@ def warm_up(server: ServerProcess) -> int:
                 fields.append("Transfer-Encoding: chunked" if name == "Trailer" else "")
                 body = b"1;x=y\r\na\r\n0\r\nX-Sum: 1\r\n\r\n"
             elif name == "Expect":
-                # no body: a deferred body is not read after a half-close (the server
-                # answers nothing then, fresh or warm)
-                fields.append("Content-Length: 0")
+                fields.append("Content-Length: 4")  # a body to defer
+                body = b"warm"
             head = "".join(f + "\r\n" for f in fields if f)
             response = exchange(server, f"POST /warm HTTP/1.1\r\n{head}\r\n".encode() + body)
             assert response.startswith(b"HTTP/1.1 200 "), (name, response[:200])
@@ -85,12 +106,11 @@ def servers():
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(any_input.filter(lambda data: b"100-continue" not in data.lower()))
+@given(any_input)
 def test_fresh_and_warmed_workers_answer_alike(servers, data: bytes) -> None:
-    """(Without Expect: 100-continue: a deferred body and a half-close race in the
-    server, fresh or warm, and the answer is a 200 or nothing.)"""
     fresh, warm = servers
-    assert exchange(fresh, data) == exchange(warm, data), data
+    from_fresh, from_warm = exchange(fresh, data), exchange(warm, data)
+    assert answered_alike(from_fresh, from_warm), (data, from_fresh, from_warm)
 
 
 def test_warmed_worker_refuses_a_colon_less_field(servers) -> None:
@@ -99,3 +119,14 @@ def test_warmed_worker_refuses_a_colon_less_field(servers) -> None:
     data = b"GET / HTTP/1.1\r\nHost: x\r\nFoo\r\n\r\n"
     assert exchange(fresh, data).startswith(b"HTTP/1.1 400 ")
     assert exchange(warm, data).startswith(b"HTTP/1.1 400 ")
+
+
+def test_answered_alike_allows_only_the_retirement() -> None:
+    first = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"
+    second = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n%s\r\nb"
+    warm = first + second % b"" + first
+    assert answered_alike(first + second % _CLOSING, warm)
+    assert not answered_alike(first, warm)  # closed without saying so
+    assert not answered_alike(first.replace(b"\r\n\r\n", b"\r\n" + _CLOSING + b"\r\n"),
+                              first)  # the first response is the fresh worker's own
+    assert not answered_alike(first + second % b"X-Other: 1\r\n", warm)

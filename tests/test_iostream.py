@@ -281,6 +281,45 @@ def test_peer_eof_closes_the_stream_quietly(loop, pair):
     assert stream.error is None
 
 
+class _CountingSocket(socket.socket):
+    """A socket that counts its ``recv`` calls."""
+
+    recvs = 0
+
+    def recv(self, *args):  # type: ignore[override]
+        self.recvs += 1
+        return super().recv(*args)
+
+
+def test_peer_eof_with_on_eof_stops_reading_and_keeps_writing(loop, tcp_pair):
+    """With ``on_eof``, the peer's half-close is reported after the last chunk; reading
+    stops for good (the socket is not polled for the end again and again) while writing
+    goes on: what is written afterwards reaches the peer."""
+    ours, peer = tcp_pair
+    counting = _CountingSocket(fileno=ours.detach())
+    stream = IOStream(counting, loop)
+    events: list = []
+    stream.set_close_callback(lambda: events.append("closed"))
+    stream.start_reading(events.append, lambda: events.append("eof"))
+    peer.sendall(b"last words")
+    peer.shutdown(socket.SHUT_WR)
+    assert run_until(loop, lambda: "eof" in events)
+    assert b"".join(e for e in events if isinstance(e, bytes)) == b"last words"
+    assert events[-1] == "eof"
+    assert stream.read_closed and not stream.closed
+    recvs = counting.recvs
+    stream.resume_reading()  # harmless: the input has ended
+    run_for(loop, 0.05)
+    assert counting.recvs == recvs
+    stream.write(b"the answer")
+    stream.close_after_flush()
+    assert run_until(loop, lambda: "closed" in events)
+    peer.settimeout(5)
+    assert peer.recv(100) == b"the answer"
+    assert peer.recv(100) == b""
+    counting.close()
+
+
 # -- writing --------------------------------------------------------------------------------
 
 

@@ -461,6 +461,39 @@ def test_disconnected_poller_is_dropped(server):
             sock.close()
 
 
+def _half_closed_exchange(server: ServerProcess, request: bytes) -> bytes:
+    """Send ``request``, shut the sending side, and read until the server closes."""
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_async_handler_answers_a_client_that_half_closed(server):
+    """An async handler still working when the client shuts its sending side answers it
+    (the end of input used to count as a disconnect, and the answer was dropped)."""
+    for _ in range(50):
+        reply = _half_closed_exchange(server, b"GET /async HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 200 OK\r\n"), reply[:200]
+        assert json.loads(reply.partition(b"\r\n\r\n")[2]) == {"async": True, "sum": 6}
+
+
+def test_half_closed_poller_is_dropped(server):
+    """A ``cancel_on_disconnect`` handler waits for events, not for its own work: for
+    it the client's end of input is its departure (over TCP a close looks the same until
+    something is sent), so it stops waiting and the connection closes unanswered."""
+    wait_for_waiters(server, 0)
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(b"GET /poll HTTP/1.1\r\nHost: t\r\n\r\n")
+        wait_for_waiters(server, 1)
+        sock.shutdown(socket.SHUT_WR)
+        wait_for_waiters(server, 0, timeout=10)
+        assert sock.recv(65536) == b""
+
+
 def test_server_log_is_clean(server):
     """No unexpected errors: only the ones the error tests provoked."""
     unexpected = [line for line in server.log.splitlines()

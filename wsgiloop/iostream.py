@@ -5,7 +5,10 @@ never used at the same time on one stream:
 
 * *push*: :meth:`IOStream.start_reading` hands every received chunk to a callback
   (the HTTP connection feeds it to its parser); :meth:`pause_reading` and
-  :meth:`resume_reading` apply back-pressure towards the peer;
+  :meth:`resume_reading` apply back-pressure towards the peer.  The peer's end of input
+  (it shut its sending side, or closed) closes the stream, unless an ``on_eof``
+  callback was given: then reading stops for good (``read_closed``), the stream stays
+  open for writing, and ``on_eof`` is called after the last chunk was handed over;
 * *pull*: :meth:`read_until` and :meth:`read_bytes` return Futures, served from a read
   buffer bounded by ``max_buffer_size``.
 
@@ -91,6 +94,9 @@ class IOStream:
         self._write_queue: collections.deque = collections.deque()
         self._read_buffer = bytearray()
         self._on_data: Callable[[bytes], Any] | None = None
+        self._on_eof: Callable[[], Any] | None = None
+        #: True once the peer's end of input was read (with an ``on_eof`` callback).
+        self.read_closed = False
         self._deliver_pending = False
         self._read_paused = False
         self._pull_future: Future | None = None
@@ -112,7 +118,7 @@ class IOStream:
 
     def _wanted_interest(self) -> int:
         interest = 0
-        if not self._read_paused:
+        if not self._read_paused and not self.read_closed:
             interest |= READ
         if self._write_queue:
             interest |= WRITE
@@ -132,9 +138,12 @@ class IOStream:
 
     # -- push reading ----------------------------------------------------------------------
 
-    def start_reading(self, on_data: Callable[[bytes], Any]) -> None:
-        """Hand every chunk received from now on to ``on_data`` (push style)."""
+    def start_reading(self, on_data: Callable[[bytes], Any],
+                      on_eof: Callable[[], Any] | None = None) -> None:
+        """Hand every chunk received from now on to ``on_data`` (push style); with
+        ``on_eof``, the peer's end of input is reported to it instead of closing."""
         self._on_data = on_data
+        self._on_eof = on_eof
         if self._read_buffer:
             # Hand over what a pull read left behind on the next pass; bytes arriving
             # before then are appended, so the order is kept.
@@ -171,7 +180,10 @@ class IOStream:
             self._fail(exc)
             return
         if not data:
-            self.close()
+            if self._on_eof is None or self._pull_future is not None:
+                self.close()
+            else:
+                self._end_of_input()
             return
         if self._on_data is not None and not self._deliver_pending:
             self._on_data(data)
@@ -181,6 +193,21 @@ class IOStream:
             self._try_pull()
         elif len(self._read_buffer) > self.max_buffer_size and not self._deliver_pending:
             self._fail(BufferFullError("read buffer over its limit"))
+
+    def _end_of_input(self) -> None:
+        """The peer sends no more: stop reading (epoll would report the end over and
+        over) and tell ``on_eof``, after a delivery still pending."""
+        self.read_closed = True
+        self._set_interest(self._wanted_interest())
+        if self._deliver_pending:
+            self.loop.call_soon(self._report_eof)
+        else:
+            self._report_eof()
+
+    def _report_eof(self) -> None:
+        on_eof = self._on_eof
+        if on_eof is not None and not self.closed:
+            on_eof()
 
     # -- pull reading ----------------------------------------------------------------------
 
@@ -335,7 +362,7 @@ class IOStream:
                 self.write_progress = self.loop.clock()
         else:
             self.write_blocked = False
-        if queue or self._interest != (0 if self._read_paused else READ):
+        if queue or self._interest != (0 if self._read_paused or self.read_closed else READ):
             self._set_interest(self._wanted_interest())
         if self._drain_callback is not None and self.buffered_bytes <= self.low_water \
                 and not (queue and isinstance(queue[0], _FileChunk)):
@@ -442,6 +469,7 @@ class IOStream:
         # stream, and a cycle would wait for the cycle collector -- with thousands of
         # closed connections, megabytes at a time.
         self._on_data = None
+        self._on_eof = None
         self._drain_callback = None
         self._flushed_callbacks = []
         callbacks, self._close_callbacks = self._close_callbacks, []
@@ -529,6 +557,7 @@ class SSLIOStream(IOStream):
     def _on_readable(self) -> None:
         super()._on_readable()
         # Decrypted bytes may wait inside the TLS object, where epoll cannot see them.
-        while not self.closed and not self._read_paused and self.socket.pending():
+        while not self.closed and not self._read_paused and not self.read_closed \
+                and self.socket.pending():
             super()._on_readable()
 

@@ -18,6 +18,13 @@ The delegate seam (see :class:`RequestDelegate`):
    later (after waiting for ``when_writable``).
 3. If the client goes away first, ``on_abort`` callbacks run; ``finish``/``abort`` are
    then harmless no-ops.
+4. A client may shut its sending side once its requests are out (a half-close): every
+   complete request it sent is still answered, in order, and the connection closes
+   after the last answer; an incomplete one gets a plain close, as if the client had
+   closed.  Until something is sent, TCP cannot tell a half-close from a close, so a
+   client that closed is noticed only when the answer fails to go out -- except by a
+   delegate that asks with ``on_client_eof`` (one waiting for events, not for its own
+   work, may give up then with ``abort()``).
 
 Protocol errors are answered here, at one place (:meth:`HTTPConnection._reject`), and
 the connection is closed.  Timeouts: the whole head must arrive within
@@ -134,7 +141,7 @@ class Request:
         Runs on a worker thread, never on the loop thread (it waits for the loop).
         Raises :class:`ProtocolError` when the body breaks framing or limits or times out
         (the connection closes after the response), and :class:`ConnectionError` when the
-        client has gone.
+        client has gone, or ended its input before the whole body.
         """
         if not self.body_deferred:
             return
@@ -249,6 +256,7 @@ class HTTPConnection:
         #: True once the response head has been handed to the stream.
         self.head_sent = False
         self._abort_callbacks: list[Callable[[], Any]] = []
+        self._eof_callbacks: list[Callable[[], Any]] = []
         self._deferred: tuple[Request, Callable[[BaseException | None], Any]] | None = None
         self._keep_alive = True
         self._draining = False
@@ -258,7 +266,7 @@ class HTTPConnection:
         self._body_since = now
         self._timer: Timer | None = loop.call_at(now + params.header_timeout, self._on_timer)
         stream.set_close_callback(self._on_stream_closed)
-        stream.start_reading(self._on_data)
+        stream.start_reading(self._on_data, self._on_eof)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -326,6 +334,40 @@ class HTTPConnection:
             self._reject(exc)
         finally:
             self._processing = False
+        if self.stream.read_closed:
+            self._input_ended()
+
+    def _on_eof(self) -> None:
+        """The client shut its sending side (or closed: TCP cannot tell which before
+        something is sent): answer what it sent, then close (see :meth:`_input_ended`)."""
+        if self._draining:
+            self.stream.close_after_flush()  # nothing left to discard
+            return
+        if self._eof_callbacks:
+            callbacks, self._eof_callbacks = self._eof_callbacks, []
+            for callback in callbacks:
+                self._run_callback(callback, "an end-of-input")
+        if not self._processing and not self.stream.closed:
+            self._input_ended()
+
+    def _input_ended(self) -> None:
+        """After the client's end of input: close once no request it sent waits for an
+        answer.  A request being answered (or its deferred body) finishes first, and the
+        complete requests pipelined behind it are answered too; an incomplete one can't
+        be, and the connection closes without an answer, as it would have had the client
+        closed."""
+        state = self._state
+        if state == _RESPONDING or state == _CLOSING:
+            return  # _complete comes back here; a closing connection closes anyway
+        if state == _DEFERRED:
+            # Waiting for the rest of a body that will not come: the waiting
+            # application hears that the client has gone (_on_stream_closed).
+            self.stream.close()
+            return
+        if state == _IDLE and self.parser.buffered:
+            return  # waiting for the client to read its responses: _on_drained goes on
+        self._state = _CLOSING
+        self._close_gracefully()
 
     def _take_proxy_header(self, data: bytes) -> bytes:
         """Consume the PROXY header; returns the bytes after it (b"" while incomplete)."""
@@ -419,11 +461,15 @@ class HTTPConnection:
             return
         request.body_deferred = False
         self._deferred = (request, finished)
-        if not self.head_sent:
+        if not self.head_sent and not self.stream.read_closed:
+            # (After the client's end of input, what it sent is all there is: no 100.)
             self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self._state = _DEFERRED
         now = self._progress = self._body_since = self._clock()
         self._arm(now + self.params.body_timeout)
+        # Body bytes sent without waiting for the 100 may have filled the parser's
+        # buffer while the request waited, pausing reading: the body is wanted now.
+        self.stream.resume_reading()
         self._pump_deferred()
 
     def _pump_deferred(self) -> None:
@@ -432,6 +478,8 @@ class HTTPConnection:
             while True:
                 event = parser.next_event()
                 if event is NEED_DATA:
+                    if self.stream.read_closed:
+                        self._input_ended()  # the rest of the body will not come
                     return
                 if event is END_OF_MESSAGE:
                     break
@@ -522,6 +570,27 @@ class HTTPConnection:
         """Call ``callback`` if the connection is lost before the response finishes."""
         self._abort_callbacks.append(callback)
 
+    def on_client_eof(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback`` if the client's end of input comes before the response
+        finishes (soon, if it already came): it shut its sending side, or closed -- TCP
+        cannot tell which until something is sent.  The response can still be sent."""
+        if self.stream.read_closed:
+            self.loop.call_soon(self._late_eof_callback, self._request, callback)
+        else:
+            self._eof_callbacks.append(callback)
+
+    def _late_eof_callback(self, request: Request | None,
+                           callback: Callable[[], Any]) -> None:
+        if request is not None and self._request is request and not self.stream.closed:
+            self._run_callback(callback, "an end-of-input")
+
+    @staticmethod
+    def _run_callback(callback: Callable[[], Any], kind: str) -> None:
+        try:
+            callback()
+        except Exception:
+            log.exception("error in %s callback", kind)
+
     def respond(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
         """``start``, ``write`` and ``finish`` in one call, for a body held whole.
 
@@ -588,6 +657,8 @@ class HTTPConnection:
         self._request = None
         if self._abort_callbacks:
             self._abort_callbacks = []
+        if self._eof_callbacks:
+            self._eof_callbacks = []
         if not keep_alive:
             self._state = _CLOSING
             head = self._head
@@ -608,8 +679,12 @@ class HTTPConnection:
         parser.start_next_request()
         if self.stream.reading_paused:
             self.stream.resume_reading()
-        if parser.buffered and not self._processing:
+        if self._processing:
+            return  # _process, which this response was given from, goes on
+        if parser.buffered:
             self._process()
+        elif self.stream.read_closed:
+            self._input_ended()
 
     def abort(self) -> None:
         """Give up on the response and close the connection (the client sees it cut)."""
@@ -617,6 +692,7 @@ class HTTPConnection:
             self._close_body(self._request)
             self._request = None
         self._abort_callbacks = []
+        self._eof_callbacks = []
         self._state = _CLOSING
         self.stream.flush()  # what was already written goes out; then the cut
         self.stream.close()
@@ -654,6 +730,14 @@ class HTTPConnection:
         """
         self._draining = True
         stream = self.stream
+        if stream.read_closed:
+            # All the client sent was read (to its end), so a plain close sends no
+            # reset: close once the reply is out.
+            stream.close_after_flush()
+            deadline = self._send_deadline()
+            if deadline is not None:  # a reader that takes nothing is not waited for
+                self._arm(deadline)
+            return
 
         def shut() -> None:
             if stream.closed:
@@ -773,13 +857,11 @@ class HTTPConnection:
         self._cancel_timer()
         if self._deferred is not None:
             self._end_deferred(ConnectionError("the client has gone"))
+        self._eof_callbacks = []
         if self._state == _RESPONDING:
             callbacks, self._abort_callbacks = self._abort_callbacks, []
             for callback in callbacks:
-                try:
-                    callback()
-                except Exception:
-                    log.exception("error in an abort callback")
+                self._run_callback(callback, "an abort")
             if self._request is not None:
                 self._close_body(self._request)
                 self._request = None

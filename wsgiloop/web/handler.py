@@ -19,7 +19,12 @@ Promises:
   with :class:`ClientDisconnected`;
 * if the client disconnects while the handler works, ``closed`` turns true and
   :meth:`RequestHandler.on_connection_close` runs; with ``cancel_on_disconnect = True``
-  an async handler is also cancelled at the ``await`` where it waits;
+  an async handler is also cancelled at the ``await`` where it waits.  A client that
+  only shut its sending side (a half-close) still gets the answer; TCP cannot tell
+  that from a close until something is sent, so a client that closed is noticed when
+  the answer fails to go out -- except by a ``cancel_on_disconnect`` handler, which
+  waits for events rather than works, and counts the client's end of input as the
+  disconnect;
 * :meth:`RequestHandler.on_finish` runs exactly once, after the response was sent or
   the request was abandoned.
 """
@@ -591,6 +596,14 @@ class RequestHandler:
         if not self._abort_hooked:
             self._abort_hooked = True
             self._responder.on_abort(self._on_connection_lost)
+            if self.cancel_on_disconnect:
+                self._responder.on_client_eof(self._on_client_eof)
+
+    def _on_client_eof(self) -> None:
+        """The client sends no more: for a handler that waits for events, it has left."""
+        if not self._finished and not self.closed:
+            self._responder.abort()  # runs no abort callback: this is the one
+            self._on_connection_lost()
 
     async def _run_async(self, pending: Awaitable[Any], from_prepare: bool) -> None:
         try:

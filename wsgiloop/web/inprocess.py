@@ -160,6 +160,9 @@ class CollectingResponder:
     def on_abort(self, callback: Callable[[], Any]) -> None:
         """The WSGI caller does not say when its client leaves."""
 
+    def on_client_eof(self, callback: Callable[[], Any]) -> None:
+        """Nor when it stops sending."""
+
     def respond(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
         self.start(status, headers)
         code = int(status.split(None, 1)[0])

@@ -379,8 +379,7 @@ class IOStream:
         while queue:
             head = queue[0]
             if isinstance(head, _FileChunk):
-                if not self._send_file_chunk(head):
-                    break
+                self._send_file_chunk(head)
                 queue.popleft()
                 continue
             buffers = []
@@ -422,8 +421,9 @@ class IOStream:
             size += len(item)
         return b"".join(parts)
 
-    def _send_file_chunk(self, chunk: _FileChunk) -> bool:
-        """Send part of a file; True once it is all sent.  Raises BlockingIOError when full."""
+    def _send_file_chunk(self, chunk: _FileChunk) -> None:
+        """Send the rest of a file chunk; raises BlockingIOError when the socket is full
+        (the chunk then keeps its place and progress)."""
         while chunk.remaining > 0:
             if self.use_sendfile:
                 sent = os.sendfile(self.fileno, chunk.fd, chunk.offset,
@@ -437,7 +437,6 @@ class IOStream:
             self._sent += sent
             chunk.offset += sent
             chunk.remaining -= sent
-        return True
 
     # -- closing ---------------------------------------------------------------------------
 

@@ -513,15 +513,21 @@ class HTTPConnection:
     def client_gone(self) -> bool:
         return self.stream.closed
 
-    def start(self, status: str, headers: list[tuple[str, str]]) -> ResponseFramer:
+    def start(self, status: str, headers: list[tuple[str, str]]) -> None:
         """Fix the status and headers; raises ValueError for invalid ones.  Sends nothing."""
+        self._frame(status, headers, None)
+
+    def _frame(self, status: str, headers: list[tuple[str, str]],
+               body_length: int | None) -> ResponseFramer:
+        """The framer of this response (kept as ``_framer``), with what the per-response
+        callback will need; ``body_length`` when the whole body is at hand."""
         head = self._head
         assert head is not None
         request = self._request
         keep_alive = self._keep_alive and self.keep_alive_allowed and not (
             request is not None and request.body_deferred)
         framer = ResponseFramer(head.method, head.version, keep_alive, status, headers,
-                                self.params.server_header)
+                                self.params.server_header, body_length)
         self._framer = framer
         if request is not None and self.on_response is not None:
             request.response_status = status
@@ -598,17 +604,7 @@ class HTTPConnection:
         """
         if self._state != _RESPONDING:
             return  # the client has gone
-        head = self._head
-        assert head is not None
-        request = self._request
-        keep_alive = self._keep_alive and self.keep_alive_allowed and not (
-            request is not None and request.body_deferred)
-        framer = ResponseFramer(head.method, head.version, keep_alive, status, headers,
-                                self.params.server_header, len(body))
-        self._framer = framer
-        if request is not None and self.on_response is not None:
-            request.response_status = status
-            request.response_headers = headers
+        framer = self._frame(status, headers, len(body))
         self.head_sent = True
         if framer.mode == LENGTH and len(body) == framer.content_length:
             framer.sent = len(body)

@@ -1,5 +1,5 @@
 """In-process stand-ins for the server side of the delegate seam (see the module docstring
-of ``wsgiloop/server.py``): a real :class:`wsgiloop.server.Request` made by the real
+of ``wsgiloop/server.py``): a real :class:`wsgiloop.delegate.Request` made by the real
 parser from raw bytes, and a responder that collects the response in memory.
 
 With them a delegate -- the WSGI gateway, a native ``Application`` -- runs without a
@@ -13,9 +13,9 @@ import io
 from types import SimpleNamespace
 from typing import Any
 
+from wsgiloop.delegate import Request
 from wsgiloop.http import END_OF_MESSAGE, NEED_DATA, RequestHead, RequestParser, ResponseFramer
 from wsgiloop.http.response import CHUNKED
-from wsgiloop.server import Request
 from wsgiloop.web.inprocess import CollectingResponder
 
 

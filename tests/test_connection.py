@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 import pytest
 from support import FakeClock, header_value, run_until
 
+from wsgiloop.delegate import Request
 from wsgiloop.http import HTTPLimits
 from wsgiloop.ioloop import IOLoop
 from wsgiloop.iostream import IOStream
-from wsgiloop.server import ConnectionParameters, HTTPConnection, Request
+from wsgiloop.params import ConnectionParameters
+from wsgiloop.server import HTTPConnection
 
 PEER = ("10.0.0.1", 4321)
 SOCKNAME = ("10.0.0.2", 80)

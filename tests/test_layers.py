@@ -17,7 +17,7 @@ LAYERS = [
     {"__init__", "ioloop", "aio", "threadbridge"},
     {"iostream", "netutil"},
     {"http"},
-    {"server", "httpserver", "accesslog", "spool"},
+    {"params", "delegate", "server", "httpserver", "accesslog", "spool"},
     {"wsgi"},
     {"web"},
     {"workers"},

@@ -1,5 +1,5 @@
 """In-process tests of the WSGI gateway (``wsgiloop.wsgi.WSGIGateway``): the environ it
-builds and how it calls an application, over the delegate seam of ``wsgiloop.server``.
+builds and how it calls an application, over the delegate seam of ``wsgiloop.delegate``.
 
 Requests come from the real parser (``responders.parsed_request``); the responder is
 ``responders.FakeResponder``, which frames with the real ``ResponseFramer`` and can fill

@@ -10,9 +10,11 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+from .delegate import Request, RequestDelegate
 from .ioloop import READ, IOLoop, Timer
 from .iostream import IOStream, SSLIOStream
-from .server import ConnectionParameters, HTTPConnection, Request, RequestDelegate
+from .params import ConnectionParameters
+from .server import HTTPConnection
 
 log = logging.getLogger("wsgiloop.error")
 

@@ -6,25 +6,9 @@ file; the size limit is enforced by the parser while reading), and only then cal
 delegate.  Pipelined requests wait in the parser's buffer until the response before
 them has finished, so responses leave in order.
 
-The delegate seam (see :class:`RequestDelegate`):
-
-1. ``delegate(request, responder)`` is called once per request, on the loop thread,
-   with the whole body received -- except for ``Expect: 100-continue`` requests, whose
-   body is fetched when the application first reads it: ``request.read_body()`` from a
-   worker thread, or ``responder.receive_deferred_body()`` on the loop.
-2. The delegate then calls, on the loop thread and in this order:
-   ``responder.start(status, headers)`` once; ``write``/``write_file`` any number of
-   times; and exactly one of ``finish()`` or ``abort()``.  It may do so at once or
-   later (after waiting for ``when_writable``).
-3. If the client goes away first, ``on_abort`` callbacks run; ``finish``/``abort`` are
-   then harmless no-ops.
-4. A client may shut its sending side once its requests are out (a half-close): every
-   complete request it sent is still answered, in order, and the connection closes
-   after the last answer; an incomplete one gets a plain close, as if the client had
-   closed.  Until something is sent, TCP cannot tell a half-close from a close, so a
-   client that closed is noticed only when the answer fails to go out -- except by a
-   delegate that asks with ``on_client_eof`` (one waiting for events, not for its own
-   work, may give up then with ``abort()``).
+The delegate seam -- :class:`~wsgiloop.delegate.Request`,
+:class:`~wsgiloop.delegate.Responder` (which :class:`HTTPConnection` is) and
+:class:`~wsgiloop.delegate.RequestDelegate` -- is described in :mod:`wsgiloop.delegate`.
 
 Protocol errors are answered here, at one place (:meth:`HTTPConnection._reject`), and
 the connection is closed.  Timeouts: the whole head must arrive within
@@ -43,16 +27,16 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from .http import END_OF_MESSAGE, NEED_DATA, HTTPLimits, ProtocolError, RequestHead, RequestParser
+from .delegate import Request, RequestDelegate
+from .http import END_OF_MESSAGE, NEED_DATA, ProtocolError, RequestHead, RequestParser
 from .http.proxies import parse_proxy_header
 from .http.response import CHUNKED, LENGTH, ResponseFramer, error_response
 from .ioloop import IOLoop, Timer
 from .iostream import IOStream
+from .params import ConnectionParameters
 from .spool import BodySpool
-from .threadbridge import LoopBridge
 
 log = logging.getLogger("wsgiloop.error")
 
@@ -62,158 +46,6 @@ _COPY_LIMIT = 1 << 16  # a response body larger than this is not joined to its h
 # Errors storing a body that mean the disk, a quota or the file size limit is full:
 # answered with 507 Insufficient Storage (anything else with 503).
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
-
-
-@dataclass(frozen=True)
-class ConnectionParameters:
-    """Limits and timeouts for one HTTP connection, passed in by whoever serves.
-
-    * ``limits``: request size limits (see :class:`~wsgiloop.http.HTTPLimits`);
-    * ``header_timeout``: seconds for a whole request head to arrive (also for the first
-      request on a new connection);
-    * ``keepalive_timeout``: seconds an idle connection waits for its next request;
-    * ``body_timeout``: seconds a request body may go without progress;
-    * ``body_min_rate``: least average bytes/s of a body once ``body_timeout`` has
-      passed since it began (0: no check);
-    * ``send_timeout``: seconds a response may go without the client taking any of it;
-    * ``spool_threshold``: body bytes held in memory before spooling to a temp file;
-    * ``spool_dir``: the directory of spool files (None: the system temp dir);
-    * ``server_header``: the ``Server`` field value, or None for none;
-    * ``high_water``/``low_water``: write-buffer marks for back-pressure;
-    * ``linger``: seconds to keep reading after an error reply before closing;
-    * ``proxy_protocol``: expect a PROXY protocol (v1 or v2) header first on connections
-      from ``proxy_protocol_peers``, or from ``trusted_proxies`` when that is None (each a
-      :class:`~wsgiloop.http.proxies.TrustedProxies`); the client address it gives
-      replaces the peer's.
-    """
-
-    limits: HTTPLimits = field(default_factory=HTTPLimits)
-    header_timeout: float = 10.0
-    keepalive_timeout: float = 5.0
-    body_timeout: float = 30.0
-    body_min_rate: int = 512
-    send_timeout: float = 30.0
-    spool_threshold: int = 256 * 1024
-    spool_dir: str | None = None
-    server_header: bytes | None = b"wsgiloop"
-    high_water: int = 256 * 1024
-    low_water: int = 64 * 1024
-    linger: float = 2.0
-    proxy_protocol: bool = False
-    trusted_proxies: Any = None
-    proxy_protocol_peers: Any = None
-
-
-class Request:
-    """A parsed request as the delegate sees it.
-
-    ``body`` is a readable binary file positioned at 0 (``BytesIO`` or a temp file) and
-    ``body_length`` its size; for a deferred ``100-continue`` body, call
-    :meth:`read_body` first.
-    """
-
-    __slots__ = ("head", "body", "body_length", "peer", "sockname", "scheme", "start_time",
-                 "_connection", "body_deferred", "protocol_error", "connection_data",
-                 "environ", "response_status", "response_headers")
-
-    def __init__(self, head: RequestHead, connection: HTTPConnection) -> None:
-        self.head = head
-        self.body: Any = None
-        self.body_length = 0
-        self.peer = connection.peer
-        self.sockname = connection.sockname
-        self.scheme = connection.scheme
-        self.start_time = 0.0
-        self._connection = connection
-        self.body_deferred = False
-        self.protocol_error: ProtocolError | None = None
-        self.connection_data = connection.delegate_data
-        #: The WSGI environ, once a gateway made one (for the access log's ``e`` atoms).
-        self.environ: dict[str, Any] | None = None
-        #: The response's status line and header fields, kept only while an access log
-        #: (or another per-response callback) is at work.
-        self.response_status: str | None = None
-        self.response_headers: list[tuple[str, str]] | None = None
-
-    def read_body(self) -> None:
-        """Receive a deferred body now, sending ``100 Continue`` first.
-
-        Runs on a worker thread, never on the loop thread (it waits for the loop).
-        Raises :class:`ProtocolError` when the body breaks framing or limits or times out
-        (the connection closes after the response), and :class:`ConnectionError` when the
-        client has gone, or ended its input before the whole body.
-        """
-        if not self.body_deferred:
-            return
-        connection = self._connection
-        if connection.loop.in_loop_thread():
-            raise RuntimeError("read_body() would block the loop; run the app on a thread")
-
-        def receive(done: Callable[..., None], fail: Callable[[BaseException], None]) -> None:
-            connection.receive_deferred_body(
-                self, lambda error: done() if error is None else fail(error))
-
-        LoopBridge(connection.loop).call(receive)
-
-
-class Responder(Protocol):
-    """What a delegate answers through: :class:`HTTPConnection` on the loop thread, the
-    WSGI gateway's proxy for a worker thread, and the native layer's in-process collector.
-
-    Order of calls, for one request:
-
-    * ``start(status, headers)`` fixes the status and headers (raising ``ValueError``
-      for invalid ones) and sends nothing; it may be called again, with other values,
-      only while ``head_sent`` is False (an application error before the first byte);
-    * then ``write(data)`` and ``write_file(fd, offset, count)`` any number of times:
-      the head goes out with the first of them;
-    * then exactly one of ``finish()`` (complete) or ``abort()`` (cut the connection);
-    * or, instead of all three, ``respond(status, headers, body)`` for a body held
-      whole (head and body in one write; a missing Content-Length is added).
-
-    ``write`` returns False when the write buffer is above its high-water mark: the
-    producer waits for ``when_writable(callback)`` before writing more.  ``write_file``
-    returns False, sending nothing, when the response's framing cannot carry raw file
-    bytes (chunked): the caller then sends the file through ``write``; for a response
-    without a body (HEAD, 204, 304) it sends nothing and returns True.
-    ``when_flushed(callback)`` runs once everything written so far has reached the
-    socket.  ``on_abort(callback)`` runs if the client goes away before the response is
-    complete (``client_gone`` is then True); after that ``finish``/``abort`` are no-ops.
-    """
-
-    @property
-    def loop(self) -> IOLoop: ...
-
-    @property
-    def client_gone(self) -> bool: ...
-
-    @property
-    def head_sent(self) -> bool: ...
-
-    def start(self, status: str, headers: list[tuple[str, str]]) -> None: ...
-
-    def write(self, data: bytes) -> bool: ...
-
-    def write_file(self, fd: int, offset: int, count: int) -> bool: ...
-
-    def when_writable(self, callback: Callable[[], Any]) -> None: ...
-
-    def when_flushed(self, callback: Callable[[], Any]) -> None: ...
-
-    def on_abort(self, callback: Callable[[], Any]) -> None: ...
-
-    def respond(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None: ...
-
-    def finish(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-
-class RequestDelegate(Protocol):
-    """Serves one request: called once per request on the loop thread (see the module
-    docstring), it answers through ``responder`` now or later."""
-
-    def __call__(self, request: Request, responder: Responder) -> None: ...
 
 
 class HTTPConnection:

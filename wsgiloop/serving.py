@@ -29,13 +29,14 @@ from collections.abc import Callable
 from typing import Any
 
 from .accesslog import AccessLogger
+from .delegate import Request
 from .http import HTTPLimits
 from .http.proxies import TrustedProxies
 from .httpserver import HTTPServer
 from .ioloop import IOLoop
 from .netutil import reuse_port_sibling
+from .params import ConnectionParameters
 from .request_hooks import PreRequest, post_request_caller
-from .server import ConnectionParameters, Request
 from .workers.hooks import Hooks, WorkerAborted
 from .workers.worker import (
     EXIT_BOOT_ERROR,

@@ -80,7 +80,7 @@ class _Head(RequestHead):
 
 
 class _Request:
-    """A stand-in for :class:`wsgiloop.server.Request` built from an environ."""
+    """A stand-in for :class:`wsgiloop.delegate.Request` built from an environ."""
 
     def __init__(self, environ: dict[str, Any]) -> None:
         self.head = _Head(environ)

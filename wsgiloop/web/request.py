@@ -1,7 +1,7 @@
 """The request as a native handler sees it: :class:`WebRequest`.
 
 It wraps the connection layer's request (anything with ``head``, ``body``, ``peer``,
-``scheme`` as :class:`wsgiloop.server.Request` has them) and works out the rest on first
+``scheme`` as :class:`wsgiloop.delegate.Request` has them) and works out the rest on first
 use: the header map, the body bytes, query and form arguments, uploaded files, cookies.
 Malformed query strings or form bodies raise
 :class:`~wsgiloop.web.httputil.FormError`, which handlers turn into 400.

@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from .. import __version__
+from ..delegate import Request
 from ..http.hosts import host_name
 from ..http.proxies import TrustedProxies, resolve_forwarded
-from ..server import Request
 
 
 class FileWrapper:

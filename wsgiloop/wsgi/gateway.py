@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from ..delegate import Request, Responder
 from ..http import ProtocolError
 from ..http.proxies import TrustedProxies
 from ..http.response import error_response
-from ..server import Request, Responder
 from .environ import EnvironBuilder, FileWrapper
 from .threads import ThreadResponder, WorkerThreads
 

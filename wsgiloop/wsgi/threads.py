@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..delegate import Responder
 from ..ioloop import IOLoop
-from ..server import Responder
 from ..threadbridge import LoopBridge
 
 log = logging.getLogger("wsgiloop.error")

@@ -397,6 +397,38 @@ def test_toml_errors(tmp_path):
     assert error(tmp_path, "-c", "d.toml").startswith("d.toml: workers: invalid value -1")
 
 
+def test_toml_takes_every_setting_spelled_as_its_flag(tmp_path):
+    """keep-alive (the flag) as well as keepalive_timeout (the name), with dashes or
+    underscores, in a TOML config file and in pyproject.toml."""
+    write(tmp_path / "w.toml", """
+        app = "site:app"
+        keep-alive = 3
+        name = "shop"
+        reload_extra_file = ["templates/a.html"]
+        access-logformat = "%(h)s"
+    """)
+    s = load(tmp_path, "-c", "w.toml")
+    assert (s.keepalive_timeout, s.proc_name, s.reload_extra_files, s.access_log_format) == (
+        3.0, "shop", ["templates/a.html"], "%(h)s")
+    write(tmp_path / "pyproject.toml", "[tool.wsgiloop]\napp = 'site:app'\nkeep_alive = 4\n")
+    assert load(tmp_path).keepalive_timeout == 4.0
+    write(tmp_path / "x.toml", "keep-alive = 3\nkeepalive-timeout = 4\n")
+    assert "set twice" in error(tmp_path, "-c", "x.toml")
+
+
+def test_every_long_flag_is_a_toml_spelling(tmp_path):
+    for setting in SETTINGS:
+        if setting.positional or setting.name == "config":
+            continue
+        for flag in (f for f in setting.flags + setting.aliases if f.startswith("--")):
+            for key in (flag[2:], flag[2:].replace("-", "_")):
+                write(tmp_path / "f.toml", f"app = 'site:app'\n{key} = 'x'\n")
+                try:
+                    load_settings(["-c", "f.toml"], {}, cwd=tmp_path)
+                except ConfigError as exc:  # a bad value, but a known name
+                    assert "unknown setting" not in str(exc), (flag, key, str(exc))
+
+
 def test_pyproject_tool_wsgiloop_is_read(tmp_path):
     write(tmp_path / "pyproject.toml", """
         [project]

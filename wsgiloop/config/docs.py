@@ -38,8 +38,8 @@ Each setting can be given, from lowest to highest precedence:
 2. for `bind` and `workers` only, by gunicorn's fallbacks `PORT` (`0.0.0.0:$PORT`) and
    `WEB_CONCURRENCY`, which hosting platforms set;
 3. in the `[tool.wsgiloop]` table of `pyproject.toml` in the current directory, with the
-   setting names below (`workers = 4`, `bind = ["127.0.0.1:8000"]`; `max-requests` may be
-   spelled with dashes);
+   setting names below or their long flags, with dashes or underscores (`workers = 4`,
+   `bind = ["127.0.0.1:8000"]`, `max-requests = 100`, `keep-alive = 3`);
 4. in the config file named by `-c/--config` (or `./{DEFAULT_CONFIG_FILE}` when it exists
    and no config file is named): a Python file in gunicorn's style, module-level
    assignments with gunicorn's setting names or the names below (`workers = 4`,

@@ -240,13 +240,32 @@ def _toml_table(path: str, shown: str) -> dict[str, Any]:
         raise ConfigError(f"{shown}: invalid TOML: {e}")
 
 
+def _flag_spellings() -> dict[str, str]:
+    """Each long command-line flag, without its dashes and with ``_`` for ``-``, to its
+    setting's name where the two differ: ``keep_alive`` (from ``--keep-alive``) to
+    ``keepalive_timeout``."""
+    spellings = {}
+    for s in SETTINGS:
+        for flag in s.flags + s.aliases:
+            spelled = flag[2:].replace("-", "_")
+            if flag.startswith("--") and spelled != s.name and spelled not in SETTINGS_BY_NAME:
+                spellings[spelled] = s.name
+    return spellings
+
+
+_FLAG_SPELLINGS = _flag_spellings()
+
+
 def _toml_layer(table: Any, prefix: str) -> _Layer:
-    """wsgiloop's own names (``max-requests`` or ``max_requests``) from a TOML table."""
+    """wsgiloop's own names from a TOML table: a setting's name or its long flag, with
+    dashes or underscores (``max-requests``, ``max_requests``, ``keep-alive``,
+    ``keepalive_timeout``)."""
     if not isinstance(table, dict):
         raise ConfigError(f"{prefix}: expected a table of settings")
     layer: _Layer = {}
     for key, value in table.items():
         name = key.replace("-", "_")
+        name = _FLAG_SPELLINGS.get(name, name)
         where = f"{prefix}: {key}"
         if name not in SETTINGS_BY_NAME:
             raise _unknown(name, where, ours_only=True)

@@ -78,6 +78,8 @@ class ConnectionParameters:
       from ``proxy_protocol_peers``, or from ``trusted_proxies`` when that is None (each a
       :class:`~wsgiloop.http.proxies.TrustedProxies`); the client address it gives
       replaces the peer's.
+    * ``parser_class``: the request parser, called with ``limits`` (see
+      :func:`~wsgiloop.http.parser_class`).
     """
 
     limits: HTTPLimits = field(default_factory=HTTPLimits)
@@ -95,6 +97,7 @@ class ConnectionParameters:
     proxy_protocol: bool = False
     trusted_proxies: Any = None
     proxy_protocol_peers: Any = None
+    parser_class: Callable[[HTTPLimits], RequestParser] = RequestParser
 
 
 class Request:
@@ -232,7 +235,7 @@ class HTTPConnection:
         self.keep_alive_allowed = True
         #: A dict the delegate may use for per-connection state (e.g. a cached environ).
         self.delegate_data: dict[str, Any] = {}
-        self.parser = RequestParser(params.limits)
+        self.parser = params.parser_class(params.limits)
         self._proxy_header: bytes | None = None
         if params.proxy_protocol:
             peers = params.proxy_protocol_peers

@@ -44,6 +44,7 @@ requests, at any split, and requires identical events and statuses.
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
@@ -64,6 +65,7 @@ __all__ = ["HttptoolsRequestParser"]
 _CONTROLS = bytes([*range(0x09), *range(0x0a, 0x20), 0x7f])
 # The field names joined by one space: each a non-empty token.
 _NAMES = re.compile(rb"%s(?: %s)*" % (_TOKEN.encode(), _TOKEN.encode()))
+_NAME = itemgetter(0)
 
 
 class HttptoolsRequestParser(RequestParser):
@@ -104,7 +106,7 @@ class HttptoolsRequestParser(RequestParser):
             # the field section is exactly the lines `name ": " value`, names tokens
             block = b"\r\n".join(map(b": ".join, fields))
             if len(block) != end - line_end - 2 or not buf.startswith(block, line_end + 2) \
-                    or _NAMES.fullmatch(b" ".join([name for name, _ in fields])) is None:
+                    or _NAMES.fullmatch(b" ".join(map(_NAME, fields))) is None:
                 return super()._parse_head()
         # From here on the same rules as RequestParser._parse_head, on the same values.
         self._buffer = buf[end + 4:]

@@ -1,20 +1,33 @@
-"""Parser-only micro-benchmark: microseconds per request for each parser backend.
+"""The parser backends compared: microseconds per request, parser alone or end to end.
 
-Each request is fed whole to a parser that is reused (as a keep-alive connection reuses
-its parser), its events are drained, and the next request is started.  The figure is the
-best of ``--repeat`` runs of ``--number`` requests (the least disturbed by other load),
-with the median of the runs beside it.
+Parser alone (the default): each request is fed whole to a parser that is reused (as a
+keep-alive connection reuses its parser), its events are drained, and the next request
+is started.  The figure is the best of ``--repeat`` runs of ``--number`` requests (the
+least disturbed by other load), with the median of the runs beside it.
+
+End to end (``--wrk ROUNDS``): ``python -m wsgiloop bench.apps:hello --parser NAME`` on
+CPU 0 and ``wrk -t1 -c50 -d5s`` on CPU 1 (taskset), after a one-second warm-up; each round
+runs both backends, in alternating order.  Per run: requests/s, and the server's CPU time
+per request (user + system of the server's processes, from /proc), which shared-machine
+noise disturbs less than the rate.  Then the medians.  ``--headers 8`` sends a browser's
+eight fields instead of wrk's one.
 
     python tools/bench_parsers.py                  # every request kind, both backends
     python tools/bench_parsers.py --number 50000 --repeat 9
+    python tools/bench_parsers.py --wrk 4          # 4 runs per backend (needs wrk)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import statistics
+import subprocess
 import sys
+import time
 import timeit
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,10 +78,81 @@ def one_request(cls: type, data: bytes):
     return run
 
 
+def _server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` and its children."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk_run(backend: str, port: int, headers: list[str], seconds: int = 5) -> tuple:
+    """(requests/s, server CPU µs per request, 1-minute load before) for one run."""
+    server = subprocess.Popen(
+        ["taskset", "-c", "0", sys.executable, "-m", "wsgiloop", "bench.apps:hello",
+         "--parser", backend, "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url, timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        wrk = ["taskset", "-c", "1", "wrk", "-t1", "-c50"]
+        for header in headers:
+            wrk += ["-H", header]
+        subprocess.run(wrk + ["-d1s", url], capture_output=True, check=True)
+        load = os.getloadavg()[0]
+        before = _server_cpu(server.pid)
+        out = subprocess.run(wrk + [f"-d{seconds}s", url], capture_output=True, text=True,
+                             check=True).stdout
+        cpu = _server_cpu(server.pid) - before
+    finally:
+        server.terminate()
+        server.wait()
+    count = int(re.search(r"(\d+) requests in", out).group(1))
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return rate, cpu / count * 1e6, load
+
+
+BROWSER_FIELDS = [line.decode() for line in GET_8.split(b"\r\n")[2:-2]]
+
+
+def wrk_bench(backends: list[str], rounds: int, fields: int) -> None:
+    headers = BROWSER_FIELDS if fields == 8 else []
+    runs: dict[str, list] = {b: [] for b in backends}
+    port = 18900 + os.getpid() % 1000
+    for index in range(rounds):
+        for backend in backends if index % 2 == 0 else backends[::-1]:
+            port += 1
+            rate, cpu, load = wrk_run(backend, port, headers)
+            runs[backend].append((rate, cpu))
+            print(f"round {index + 1} {backend:9} {rate:8.0f} req/s {cpu:6.1f} µs CPU/req "
+                  f"(load {load:.2f})", flush=True)
+    for backend, values in runs.items():
+        print(f"{backend:9} median {statistics.median(v[0] for v in values):8.0f} req/s "
+              f"{statistics.median(v[1] for v in values):6.1f} µs CPU/req "
+              f"({len(values)} runs)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--number", type=int, default=20000, help="requests per run")
     ap.add_argument("--repeat", type=int, default=7, help="runs per figure")
+    ap.add_argument("--wrk", type=int, metavar="ROUNDS", default=0,
+                    help="end to end instead: this many wrk runs per backend")
+    ap.add_argument("--headers", type=int, choices=(1, 8), default=1,
+                    help="with --wrk: header fields per request")
     args = ap.parse_args()
     backends = ["python"]
     try:
@@ -76,6 +160,9 @@ def main() -> None:
         backends.append("httptools")
     except ImportError:
         print("httptools is not installed: python only", file=sys.stderr)
+    if args.wrk:
+        wrk_bench(backends, args.wrk, args.headers)
+        return
     print("| request | bytes | " + " | ".join(f"{b} µs (median)" for b in backends) + " |")
     print("|---|---:|" + "---:|" * len(backends))
     for name, data in REQUESTS.items():

@@ -102,11 +102,10 @@ def assert_agree(pieces: list[bytes], limits: HTTPLimits | None = None) -> list:
 
 inputs = st.one_of(any_input, edge_requests(), mutated(edge_requests()))
 
-pytestmark = NEEDS_HTTPTOOLS
-
 
 # -- the differential properties ------------------------------------------------------------
 
+@NEEDS_HTTPTOOLS
 @BOUNDED
 @given(st.data())
 def test_backends_agree_at_any_split(data: st.DataObject) -> None:
@@ -147,6 +146,7 @@ def small_limits(draw) -> HTTPLimits:
                       max_chunk_line=draw(st.integers(1, 30)))
 
 
+@NEEDS_HTTPTOOLS
 @settings(BOUNDED, max_examples=300)
 @given(st.data())
 def test_backends_agree_under_small_limits(data: st.DataObject) -> None:
@@ -156,6 +156,7 @@ def test_backends_agree_under_small_limits(data: st.DataObject) -> None:
     assert_agree(data.draw(splits(raw), label="pieces"), limits)
 
 
+@NEEDS_HTTPTOOLS
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_backends_agree_on_the_corpus(case) -> None:
     assert_agree([case.data], case.limits)
@@ -217,6 +218,7 @@ LIMITS = HTTPLimits(max_request_line=1024, max_header_count=10, max_header_field
                     max_head_size=4096, max_body_size=1000)
 
 
+@NEEDS_HTTPTOOLS
 @pytest.mark.parametrize("raw, status", LLHTTP_ACCEPTS)
 def test_what_llhttp_accepts_is_refused_by_both(raw: bytes, status: int) -> None:
     result = assert_agree([raw], LIMITS)
@@ -224,6 +226,7 @@ def test_what_llhttp_accepts_is_refused_by_both(raw: bytes, status: int) -> None
     assert_agree([raw[i:i + 1] for i in range(len(raw))], LIMITS)
 
 
+@NEEDS_HTTPTOOLS
 @pytest.mark.parametrize("raw", LLHTTP_REFUSES)
 def test_what_llhttp_refuses_is_served_by_both(raw: bytes) -> None:
     result = assert_agree([raw + b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"], LIMITS)
@@ -245,6 +248,7 @@ def fallbacks(monkeypatch: pytest.MonkeyPatch) -> list:
     return calls
 
 
+@NEEDS_HTTPTOOLS
 def test_clean_heads_take_the_llhttp_path(fallbacks: list) -> None:
     clean = [
         b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n",
@@ -264,6 +268,7 @@ def test_clean_heads_take_the_llhttp_path(fallbacks: list) -> None:
     assert fallbacks == []
 
 
+@NEEDS_HTTPTOOLS
 @pytest.mark.parametrize("raw", LLHTTP_REFUSES[:5] + LLHTTP_REFUSES[7:] + [
     b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x01\r\n\r\n",   # a control character
     b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",     # obs-fold
@@ -285,6 +290,7 @@ def test_other_heads_go_to_the_python_code(fallbacks: list, raw: bytes) -> None:
     assert fallbacks
 
 
+@NEEDS_HTTPTOOLS
 def test_incomplete_heads_wait_or_fail_as_in_python() -> None:
     head = b"GET /" + b"a" * 30 + b" HTTP/1.1\r\nHost: x\r\n"
     limits = HTTPLimits(max_request_line=20)
@@ -304,15 +310,19 @@ def test_parser_class_names() -> None:
     assert parser_class() is RequestParser  # auto: python (measured: httptools is slower)
     assert parser_class("auto") is RequestParser
     assert parser_class("python") is RequestParser
-    assert parser_class("httptools") is HttptoolsRequestParser
     with pytest.raises(ValueError):
         parser_class("llhttp")
     assert ConnectionParameters().parser_class is RequestParser
 
 
-@pytest.mark.parametrize("name, expected", [("auto", RequestParser),
-                                            ("python", RequestParser),
-                                            ("httptools", HttptoolsRequestParser)])
+@NEEDS_HTTPTOOLS
+def test_parser_class_httptools() -> None:
+    assert parser_class("httptools") is HttptoolsRequestParser
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("auto", RequestParser), ("python", RequestParser),
+    pytest.param("httptools", HttptoolsRequestParser, marks=NEEDS_HTTPTOOLS)])
 def test_the_setting_reaches_the_connection(name: str, expected: type) -> None:
     s, _ = load_settings(["--parser", name, "apps:request_echo"], {}, cwd=str(ROOT))
     assert s.parser == name

@@ -4,7 +4,8 @@
 chunked body with extensions and trailers); :func:`pipelines` draws one to three of them
 back to back; :func:`mutated` applies a few byte-level mutations (flips, inserted CR, LF,
 SP, HTAB, NUL, ":" or ",", duplicated, dropped, swapped or cut lines, a field line cut
-to its name, case changes).
+to its name, case changes); :func:`edge_requests` changes valid ones where parsers are
+known to differ (versions, methods, target forms, field separators, framing fields).
 
 :data:`FIELD_NAMES` holds every field name the strategies use, so a server can be shown
 all of them beforehand (tests/test_fuzz_wire.py).
@@ -19,7 +20,7 @@ FIELD_NAMES = ["Accept", "Accept-Encoding", "User-Agent", "Cookie", "X-Foo", "X-
                "Cache-Control", "Content-Type", "Authorization", "Referer", "Foo", "x-bar",
                "If-None-Match", "Forwarded", "Via", "Range", "Content-Encoding", "Expect",
                "Connection", "X-Sum", "TE", "Trailer", "Upgrade", "Content-Length",
-               "Transfer-Encoding", "Host"]
+               "Transfer-Encoding", "Host", "X", "X-Y", "Proxy-Authorization"]
 #: names used for ordinary fields (the framing ones are added on purpose, see requests())
 _PLAIN_NAMES = FIELD_NAMES[:20]
 _TRAILER_NAMES = ["X-Sum", "X-Foo", "Foo", "x-bar", "Server-Timing"]
@@ -170,3 +171,70 @@ def mutated(draw, base=None) -> bytes:
 
 #: a valid pipeline or a mutated one, about half and half
 any_input = st.one_of(pipelines(), mutated())
+
+
+# -- edges: what one parser may take and another refuse -------------------------------------
+
+#: request line parts and field lines around which parsers differ (llhttp, h11, ours):
+#: versions, methods llhttp does not know, target forms, framing and singleton fields,
+#: Upgrade and CONNECT (llhttp pauses on them), obs-text, empty values and names
+EDGE_VERSIONS = ["HTTP/1.1", "HTTP/1.0", "HTTP/1.2", "HTTP/1.9", "HTTP/2.0", "HTTP/0.9",
+                 "HTTP/3.0", "HTTP/10.0", "http/1.1", "HTTP/1", "HTTP/1.1 ", "HTTP/01.1"]
+EDGE_METHODS = ["GET", "get", "Get", "POST", "CONNECT", "OPTIONS", "PRI", "FOO", "M-SEARCH",
+                "QUERY", "SOURCE", "PURGE", "HEAD", "TRACE", "G@T", "GET\t", ""]
+EDGE_TARGETS = ["/", "/a?b=c", "*", "http://x/y", "HTTPS://x:1/", "ftp://x/", "http://u@x/",
+                "http:///", "x:80", "[::1]:80", "/a#b", "/\x80", "/a\x7f", "//", "/a\"<>\\^`{|}",
+                "index.html", "?", "/%zz"]
+EDGE_FIELDS = ["Host: a", "Host: a b", "Host: [::1]:8", "Host: a:x", "Host:", "Host: u@a",
+               "Content-Length: 5", "Content-Length: 0", "Content-Length: 01",
+               "Content-Length: 1, 1", "Content-Length: +1", "Content-Length: 99999999999",
+               "Content-Length: 1e3", "Transfer-Encoding: chunked",
+               "Transfer-Encoding: gzip, chunked", "Transfer-Encoding: chunked, chunked",
+               "Transfer-Encoding: identity", "Transfer-Encoding: chunked,",
+               "Expect: 100-continue", "Expect: foo", "Expect: 100-Continue",
+               "Upgrade: websocket", "Upgrade: h2c", "Connection: upgrade",
+               "Connection: close", "Connection: keep-alive", "Connection: Upgrade, close",
+               "Content-Type: a/b", "Authorization: Basic x", "Proxy-Authorization: y",
+               ": v", "X: \x80\xff", "X:", "X: ", "X-\xff: 1", "X :1", "X\t: 1", "X:\t1",
+               "X:  1  ", "X:1", "X: a\x01b", "X: a\x7f", "X: a\tb", "X:\t", " folded",
+               "\tfolded", "X", "X-Y: \"q\"", "TE: trailers", "Trailer: X-Sum"]
+_SEPARATORS = [": ", ":", ":  ", ":\t", ": \t", " : ", "\t:", ":\t ", ":   "]
+_VALUE_ENDS = ["", " ", "\t", "  ", " \t"]
+
+
+@st.composite
+def edge_requests(draw) -> bytes:
+    """A valid pipeline with one to four edge changes: a request line part replaced,
+    a field line added, its separator or its value's end changed."""
+    data = draw(pipelines())
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["method", "target", "version", "field", "field",
+                                     "separator", "value-end", "spaces"]))
+        if kind in ("method", "target", "version"):
+            parts = lines[0].split(b" ")
+            if len(parts) != 3:
+                continue
+            index = ("method", "target", "version").index(kind)
+            choices = {"method": EDGE_METHODS, "target": EDGE_TARGETS,
+                       "version": EDGE_VERSIONS}[kind]
+            parts[index] = draw(st.sampled_from(choices)).encode("latin-1")
+            lines[0] = b" ".join(parts)
+        elif kind == "spaces":
+            lines[0] = lines[0].replace(b" ", draw(st.sampled_from([b"  ", b"\t", b" \t"])),
+                                        1 if draw(st.booleans()) else 2)
+        elif kind == "field":
+            field = draw(st.sampled_from(EDGE_FIELDS)).encode("latin-1")
+            lines.insert(draw(st.integers(1, len(lines))), field)
+        elif len(lines) > 1:
+            i = draw(st.integers(1, len(lines) - 1))
+            name, colon, value = lines[i].partition(b":")
+            if not colon:
+                continue
+            if kind == "separator":
+                lines[i] = name + draw(st.sampled_from(_SEPARATORS)).encode() \
+                    + value.lstrip(b" \t")
+            else:
+                lines[i] = lines[i] + draw(st.sampled_from(_VALUE_ENDS)).encode()
+    return b"\r\n".join(lines) + sep + rest

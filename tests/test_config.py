@@ -100,7 +100,7 @@ def test_every_flag_and_alias_reaches_its_setting():
                "forwarded_allow_ips": "10.0.0.0/8,unix", "proxy_allow_ips": "10.1.2.3",
                "reload_engine": "poll", "reload_extra_files": "templates/a.html",
                "ciphers": "ECDHE+AESGCM", "cert_reqs": "2",
-               "static": "/static=./x"}
+               "static": "/static=./x", "parser": "python"}
     # TLS settings are refused without a certificate (and cert_reqs without a CA).
     tls = ("--certfile", "c.pem", "--ca-certs", "ca.pem")
     companions = {"keyfile": tls[:2], "ca_certs": tls[:2], "ciphers": tls[:2],

@@ -12,6 +12,7 @@ import weakref
 from dataclasses import dataclass, field
 
 import pytest
+from parser_backends import BACKENDS
 from support import FakeClock, header_value, run_until
 
 from wsgiloop.delegate import Request
@@ -165,11 +166,13 @@ class Harness:
         self.loop.close()
 
 
-@pytest.fixture
-def make():
+@pytest.fixture(params=BACKENDS)
+def make(request: pytest.FixtureRequest):
+    """Harnesses; each test runs with both parser backends."""
     made: list[Harness] = []
 
     def factory(delegate, **params) -> Harness:
+        params.setdefault("parser_class", request.param)
         harness = Harness(delegate, **params)
         made.append(harness)
         return harness

@@ -19,6 +19,7 @@ from typing import Any
 
 import apps
 import pytest
+from parser_backends import BACKEND_NAMES
 from support import ServerProcess, assert_no_validator_complaints, raw_request, rss_mb
 
 # -- helpers -----------------------------------------------------------------------------
@@ -109,17 +110,23 @@ def get_json(conn: http.client.HTTPConnection, path: str, **kwargs: Any) -> dict
 # -- servers -----------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module", params=BACKEND_NAMES)
+def parser(request: pytest.FixtureRequest) -> str:
+    """The --parser of the module's servers: every test runs against both backends."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def server():
-    with ServerProcess("apps:combined", "--access-log", "-") as s:
+def server(parser: str):
+    with ServerProcess("apps:combined", "--access-log", "-", "--parser", parser) as s:
         yield s
     assert_no_validator_complaints(s)
 
 
 @pytest.fixture(scope="module")
-def strict():
+def strict(parser: str):
     """Small limits and short timeouts, and no Server header."""
-    with ServerProcess("apps:combined",
+    with ServerProcess("apps:combined", "--parser", parser,
                        "--limit-request-line", "256", "--limit-request-fields", "10",
                        "--limit-request-field-size", "200", "--limit-request-head", "1024",
                        "--max-body-size", "1000",

@@ -10,6 +10,9 @@ Inputs are valid requests, pipelines of them and byte-level mutations of those
   disagreements listed in :data:`WE_REFUSE` and :data:`H11_REFUSES`, each of them
   described and justified in docs/conformance.md.
 
+Each property runs over both parser backends (``tests/parser_backends.py``);
+``tests/test_parser_backends.py`` checks that the two agree with each other directly.
+
 Runs are bounded and reproducible (``derandomize=True``, no example database).
 """
 
@@ -22,18 +25,31 @@ import pytest
 from http_strategies import any_input, mutated, pipelines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from parser_backends import BACKENDS
 
-from wsgiloop.http import END_OF_MESSAGE, NEED_DATA, ProtocolError, RequestHead, RequestParser
+from wsgiloop.http import (
+    END_OF_MESSAGE,
+    NEED_DATA,
+    HTTPLimits,
+    ProtocolError,
+    RequestHead,
+    RequestParser,
+)
 
 BOUNDED = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def parse(pieces: list[bytes]) -> tuple[list, ProtocolError | None]:
+Parser = type[RequestParser]
+each_backend = pytest.mark.parametrize("parser_class", BACKENDS)
+
+
+def parse(pieces: list[bytes], parser_class: Parser = RequestParser,
+          limits: HTTPLimits | None = None) -> tuple[list, ProtocolError | None]:
     """Messages as [head, body, ended] lists, and the error if one was raised.
 
     Only ProtocolError may come out of the parser: anything else fails the test."""
-    parser = RequestParser()
+    parser = parser_class(limits)
     messages: list = []
     try:
         for piece in pieces:
@@ -59,8 +75,10 @@ def head_key(head: RequestHead) -> tuple:
             head.content_length, head.chunked)
 
 
-def outcome(pieces: list[bytes]) -> tuple:
-    messages, error = parse(pieces)
+def outcome(pieces: list[bytes], parser_class: Parser = RequestParser,
+            limits: HTTPLimits | None = None) -> tuple:
+    """Heads, body bytes and ends of the messages, how many ended, the error status."""
+    messages, error = parse(pieces, parser_class, limits)
     return ([(head_key(h), body, ended) for h, body, ended in messages],
             sum(ended for _, _, ended in messages), error and error.status)
 
@@ -74,19 +92,22 @@ def cuts(draw, data: bytes) -> list[bytes]:
 
 # -- (a) and (b): only ProtocolError, and the same outcome however the input is split ----
 
+@each_backend
 @BOUNDED
-@given(st.data())
-def test_same_outcome_whole_bytewise_and_split(data: st.DataObject) -> None:
+@given(data=st.data())
+def test_same_outcome_whole_bytewise_and_split(parser_class: Parser,
+                                               data: st.DataObject) -> None:
     raw = data.draw(any_input, label="input")
-    whole = outcome([raw])
-    assert outcome([raw[i:i + 1] for i in range(len(raw))]) == whole
-    assert outcome(data.draw(cuts(raw), label="pieces")) == whole
+    whole = outcome([raw], parser_class)
+    assert outcome([raw[i:i + 1] for i in range(len(raw))], parser_class) == whole
+    assert outcome(data.draw(cuts(raw), label="pieces"), parser_class) == whole
 
 
+@each_backend
 @settings(BOUNDED, max_examples=200)
-@given(pipelines())
-def test_valid_pipelines_are_accepted_in_full(raw: bytes) -> None:
-    messages, error = parse([raw])
+@given(raw=pipelines())
+def test_valid_pipelines_are_accepted_in_full(parser_class: Parser, raw: bytes) -> None:
+    messages, error = parse([raw], parser_class)
     assert error is None, f"{error!r} for {raw!r}"
     assert messages and all(ended for _, _, ended in messages)
 
@@ -126,14 +147,19 @@ H11_REFUSES = {
     # RFC 9112 7.1.1: BWS is allowed before ";" in a chunk extension; h11 refuses it
     "chunk-ext-bws": (re.compile(r"illegal chunk header"),
                       re.compile(rb"\n[0-9A-Fa-f]+[ \t]+;")),
+    # h11 refuses a request line whose first byte is below "!" before the line is
+    # complete (it takes it for a TLS handshake or garbage); we refuse it at its CRLF
+    "early-request-line": (re.compile(r"\Aillegal request line\Z"),
+                           re.compile(rb"\A(?:\r\n)*[\x00-\x20][^\n]*\Z")),
 }
 
 
-def ours(raw: bytes) -> tuple[list, ProtocolError | None, list[int]]:
+def ours(raw: bytes, parser_class: Parser = RequestParser,
+         ) -> tuple[list, ProtocolError | None, list[int]]:
     """Our messages in h11's terms, stopping where h11 stops (a message after which the
     connection cannot go on: HTTP/1.0, Connection: close, CONNECT); the error; and
     where in ``raw`` the bytes after each complete message begin."""
-    parser = RequestParser()
+    parser = parser_class()
     parser.feed(raw)
     out: list = []
     ends: list[int] = []
@@ -210,9 +236,9 @@ def known_disagreement(mine: ProtocolError | None, h11_error: h11.RemoteProtocol
                  if msg.search(str(h11_error)) and inp.search(rest)), None)
 
 
-def compare_with_h11(raw: bytes) -> str:
+def compare_with_h11(raw: bytes, parser_class: Parser = RequestParser) -> str:
     """"agree", or the name of the known disagreement; fails on any other difference."""
-    mine, my_error, ends = ours(raw)
+    mine, my_error, ends = ours(raw, parser_class)
     their, their_error = theirs(raw)
     # messages both read in full must be the same
     for a, b in zip(mine, their, strict=False):
@@ -233,17 +259,20 @@ def compare_with_h11(raw: bytes) -> str:
     return reason
 
 
+@each_backend
 @settings(BOUNDED, max_examples=200)
-@given(pipelines())
-def test_h11_accepts_what_we_accept(raw: bytes) -> None:
+@given(raw=pipelines())
+def test_h11_accepts_what_we_accept(parser_class: Parser, raw: bytes) -> None:
     """Valid requests: both accept them and read the same heads and bodies."""
-    assert compare_with_h11(raw) in ("agree", "leading-empty-line", "chunk-ext-bws")
+    assert compare_with_h11(raw, parser_class) in ("agree", "leading-empty-line",
+                                                   "chunk-ext-bws")
 
 
+@each_backend
 @settings(BOUNDED, max_examples=600)
-@given(mutated())
-def test_h11_differences_are_all_known(raw: bytes) -> None:
-    compare_with_h11(raw)
+@given(raw=mutated())
+def test_h11_differences_are_all_known(parser_class: Parser, raw: bytes) -> None:
+    compare_with_h11(raw, parser_class)
 
 
 @pytest.mark.parametrize("raw, reason", [
@@ -277,7 +306,10 @@ def test_h11_differences_are_all_known(raw: bytes) -> None:
     (b"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", "leading-empty-line"),
     (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5 ;a=b\r\nhello\r\n"
      b"0\r\n\r\n", "chunk-ext-bws"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00", "early-request-line"),
 ])
-def test_each_known_disagreement_is_real(raw: bytes, reason: str) -> None:
+@each_backend
+def test_each_known_disagreement_is_real(parser_class: Parser, raw: bytes,
+                                         reason: str) -> None:
     """Each listed difference from h11 happens (so the lists hold no dead entries)."""
-    assert compare_with_h11(raw) == reason
+    assert compare_with_h11(raw, parser_class) == reason

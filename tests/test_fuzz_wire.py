@@ -1,12 +1,16 @@
-"""A fresh worker and a warmed one must answer every request alike (issue 9).
+"""A fresh worker and a warmed one must answer every request alike (issue 9), and so
+must the two parser backends (issue 11).
 
-Two one-worker servers run ``apps:request_echo``.  The fresh one replaces its worker
-after every request (``--max-requests 1``), so each connection meets a newly forked worker
-that has parsed nothing before.  The warm one is first sent a few hundred requests,
-valid and invalid: every case of ``tests/http_corpus.py`` and a valid request for each
-field name the generated requests use, in three spellings.  Then Hypothesis draws
-requests (valid, pipelined, mutated) and each goes, on a new connection, to both
-servers; the responses (status lines, fields but Date, bodies) must be the same bytes --
+Two one-worker servers run ``apps:request_echo``, for each parser backend: the fresh one
+always with the Python parser, the warm one with the backend under test, so that on the
+httptools leg the two backends' answers are compared byte for byte too.  The fresh one
+replaces its worker after every request (``--max-requests 1``), so each connection meets
+a newly forked worker that has parsed nothing before.  The warm one is first sent a few
+hundred requests, valid and invalid: every case of ``tests/http_corpus.py`` and a valid
+request for each field name the generated requests use, in three spellings.  Then
+Hypothesis draws requests (valid, pipelined, mutated, and changed where parsers are
+known to differ) and each goes, on a new connection, to both servers; the responses
+(status lines, fields but Date, bodies) must be the same bytes --
 but for what the fresh worker's retirement changes (see :func:`answered_alike`).
 
 Each exchange sends the bytes, half-closes, and reads until the server closes, so no
@@ -22,8 +26,10 @@ import socket
 
 import pytest
 from http_corpus import CASES
-from http_strategies import FIELD_NAMES, any_input
+from http_strategies import FIELD_NAMES, any_input, edge_requests
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from parser_backends import BACKEND_NAMES
 from support import ServerProcess
 
 _DATE = re.compile(rb"\r\nDate: [^\r\n]*")
@@ -93,20 +99,25 @@ def warm_up(server: ServerProcess) -> int:
     return sent
 
 
-@pytest.fixture(scope="module")
-def servers():
+@pytest.fixture(scope="module", params=BACKEND_NAMES)
+def servers(request: pytest.FixtureRequest):
+    """(fresh, warm).  The fresh one always parses with the Python backend, the warm one
+    with the backend of the leg: on the httptools leg the two backends must also give
+    the same bytes back."""
     with contextlib.ExitStack() as stack:
         # a new worker for every connection: it has seen nothing but the request at hand
         fresh = stack.enter_context(ServerProcess("apps:request_echo", "--workers", "1",
-                                                  "--max-requests", "1"))
-        warm = stack.enter_context(ServerProcess("apps:request_echo", "--workers", "1"))
+                                                  "--max-requests", "1",
+                                                  "--parser", "python"))
+        warm = stack.enter_context(ServerProcess("apps:request_echo", "--workers", "1",
+                                                 "--parser", request.param))
         assert warm_up(warm) >= 300
         yield fresh, warm
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(any_input)
+@given(st.one_of(any_input, edge_requests()))
 def test_fresh_and_warmed_workers_answer_alike(servers, data: bytes) -> None:
     fresh, warm = servers
     from_fresh, from_warm = exchange(fresh, data), exchange(warm, data)

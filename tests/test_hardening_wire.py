@@ -13,14 +13,16 @@ import json
 import re
 
 import pytest
+from parser_backends import BACKEND_NAMES
 from support import ServerProcess
 
 FOLLOW_UP = b"GET /environ?smuggled=1 HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
-@pytest.fixture(scope="module")
-def server():
-    with ServerProcess("apps:combined", "--workers", "1") as s:
+@pytest.fixture(scope="module", params=BACKEND_NAMES)
+def server(request: pytest.FixtureRequest):
+    """One server per parser backend: every test runs against both."""
+    with ServerProcess("apps:combined", "--workers", "1", "--parser", request.param) as s:
         yield s
 
 

@@ -29,7 +29,8 @@ LAYERS = [
 # Inside a package, bottom-up: a module may import only the modules listed before it.
 # Imports under ``if TYPE_CHECKING:`` (for annotations only) do not count here.
 PACKAGE_ORDER = {
-    "http": ["errors", "limits", "hosts", "proxies", "response", "parser", "__init__"],
+    "http": ["errors", "limits", "hosts", "proxies", "response", "parser", "httptools_parser",
+             "backends", "__init__"],
     "web": ["errors", "httputil", "signing", "routing", "request", "handler", "static",
             "mount", "inprocess", "application", "__init__"],
     "wsgi": ["environ", "threads", "gateway", "__init__"],

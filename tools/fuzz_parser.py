@@ -10,7 +10,8 @@ Each input is two control bytes and the bytes a client sends:
 A crash is any exception but :class:`~wsgiloop.http.ProtocolError`, a ProtocolError with
 a status outside 400-599, a data event that is empty or not bytes, or outcomes that
 differ between the three ways of feeding (heads, body bytes, END_OF_MESSAGE count,
-error status).
+error status).  When httptools is installed, the httptools backend is run the same
+three ways too, and its outcomes must be those of the Python parser.
 
 Run (see tools/README.md)::
 
@@ -37,6 +38,10 @@ with atheris.instrument_imports():
         RequestHead,
         RequestParser,
     )
+    try:
+        from wsgiloop.http.httptools_parser import HttptoolsRequestParser
+    except ImportError:
+        HttptoolsRequestParser = None
 
 SMALL = HTTPLimits(max_request_line=64, max_header_count=6, max_header_field_size=64,
                    max_head_size=256, max_body_size=64, max_chunk_line=24)
@@ -48,9 +53,9 @@ def summary(head: RequestHead) -> tuple:
             head.content_length, head.chunked)
 
 
-def run(pieces: list[bytes], limits: HTTPLimits | None) -> tuple:
+def run(pieces: list[bytes], limits: HTTPLimits | None, cls: type = RequestParser) -> tuple:
     """(events, error status or None) after feeding ``pieces`` in order."""
-    parser = RequestParser(limits)
+    parser = cls(limits)
     events: list = []
     body = bytearray()
     try:
@@ -99,6 +104,12 @@ def test_one_input(raw: bytes) -> None:
     if halves != whole or small != whole:
         raise AssertionError(f"split-dependent outcome for {data!r} (cut {cut}):\n"
                              f"  whole  {whole!r}\n  halves {halves!r}\n  pieces {small!r}")
+    if HttptoolsRequestParser is not None:
+        for split in ([data], [data[:cut], data[cut:]], pieces):
+            other = run(split, limits, HttptoolsRequestParser)
+            if other != whole:
+                raise AssertionError(f"the backends differ on {data!r} split {split!r}:\n"
+                                     f"  python    {whole!r}\n  httptools {other!r}")
 
 
 def write_seeds(directory: Path) -> int:

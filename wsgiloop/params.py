@@ -3,10 +3,11 @@ whoever serves (``serving``, the tests) builds and hands to each connection."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .http import HTTPLimits
+from .http import HTTPLimits, RequestParser
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class ConnectionParameters:
       from ``proxy_protocol_peers``, or from ``trusted_proxies`` when that is None (each a
       :class:`~wsgiloop.http.proxies.TrustedProxies`); the client address it gives
       replaces the peer's.
+    * ``parser_class``: the request parser, called with ``limits`` (see
+      :func:`~wsgiloop.http.parser_class`).
     """
 
     limits: HTTPLimits = field(default_factory=HTTPLimits)
@@ -47,3 +50,4 @@ class ConnectionParameters:
     proxy_protocol: bool = False
     trusted_proxies: Any = None
     proxy_protocol_peers: Any = None
+    parser_class: Callable[[HTTPLimits], RequestParser] = RequestParser

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .delegate import Request, RequestDelegate
-from .http import END_OF_MESSAGE, NEED_DATA, ProtocolError, RequestHead, RequestParser
+from .http import END_OF_MESSAGE, NEED_DATA, ProtocolError, RequestHead
 from .http.proxies import parse_proxy_header
 from .http.response import CHUNKED, LENGTH, ResponseFramer, error_response
 from .ioloop import IOLoop, Timer
@@ -71,7 +71,7 @@ class HTTPConnection:
         self.keep_alive_allowed = True
         #: A dict the delegate may use for per-connection state (e.g. a cached environ).
         self.delegate_data: dict[str, Any] = {}
-        self.parser = RequestParser(params.limits)
+        self.parser = params.parser_class(params.limits)
         self._proxy_header: bytes | None = None
         if params.proxy_protocol:
             peers = params.proxy_protocol_peers

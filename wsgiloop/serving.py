@@ -30,7 +30,7 @@ from typing import Any
 
 from .accesslog import AccessLogger
 from .delegate import Request
-from .http import HTTPLimits
+from .http import HTTPLimits, parser_class
 from .http.proxies import TrustedProxies
 from .httpserver import HTTPServer
 from .ioloop import IOLoop
@@ -64,6 +64,7 @@ def connection_parameters(settings: Any) -> ConnectionParameters:
     server_header = settings.server_header.encode("latin-1") if settings.server_header else None
     return ConnectionParameters(
         limits=limits,
+        parser_class=parser_class(settings.parser),
         header_timeout=settings.header_timeout,
         keepalive_timeout=settings.keepalive_timeout,
         body_timeout=settings.body_timeout,

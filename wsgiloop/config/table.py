@@ -264,6 +264,13 @@ SETTINGS: list[Setting] = [
         metavar="DIR", default_text="the system temporary directory",
         help="Where spooled request bodies are written; checked to be a writable "
              "directory at start-up."),
+    Setting(
+        "parser", ("--parser",), "HTTP limits", "auto", v.parser_backend, kind="choice",
+        metavar="BACKEND",
+        help="The request parser: 'python' (pure Python, always there) or 'httptools' "
+             "(llhttp, in C: pip install 'wsgiloop[fast]'; the same refusals, with the "
+             "same statuses, docs/conformance.md).  'auto' is python: measured, httptools "
+             "is not faster here."),
     # Timeouts --------------------------------------------------------------------------
     Setting(
         "header_timeout", ("--header-timeout",), "Timeouts", 10.0, v.seconds(False),

@@ -123,6 +123,17 @@ def reload_engine(text: str) -> str:
     return engine
 
 
+def parser_backend(text: str) -> str:
+    backend = choice(("auto", "python", "httptools"))(text)
+    if backend == "httptools":
+        try:
+            importlib.import_module("httptools")
+        except ImportError:
+            raise ValueError("'httptools' needs the httptools package "
+                             "(pip install 'wsgiloop[fast]')")
+    return backend
+
+
 def path(text: str) -> str:
     if not text:
         raise ValueError("a file name is needed")

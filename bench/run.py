@@ -171,15 +171,17 @@ def http_request(port: int, scenario: Scenario | None = None,
         conn.close()
 
 
-def wait_until_serving(proc: subprocess.Popen, port: int, timeout: float) -> str | None:
-    """None once the server answers an HTTP request, else why not."""
+def wait_until_serving(proc: subprocess.Popen, port: int, timeout: float,
+                       scenario: Scenario | None = None) -> str | None:
+    """None once the server answers an HTTP request (the scenario's own request, so that
+    e.g. the echo app is not probed with a body-less GET), else why not."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return f"exited with status {proc.returncode} before answering"
         try:
-            http_request(port, timeout=1.0)
+            http_request(port, scenario, timeout=1.0)
             return None
         except (OSError, http.client.HTTPException) as exc:
             last = f"{type(exc).__name__}: {exc}"
@@ -369,7 +371,7 @@ def bench_one(args, scenario: Scenario, server: Server, lua_path: str, logdir: P
     with open(log_path, "w+") as log:
         proc = spawn(argv, log, env=env)
         try:
-            why = wait_until_serving(proc, port, args.start_timeout)
+            why = wait_until_serving(proc, port, args.start_timeout, scenario)
             if why:
                 run.problems.append(f"server {why}")
                 return run

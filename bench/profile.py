@@ -6,10 +6,13 @@
 
 The server is the real thing, ``python -m wsgiloop bench.apps:APP`` (a master plus one
 worker, pinned to CPU 0, ``--timeout 0``), and the load a fixed number of requests from a
-small Python client in this process (pinned to CPU 1): ``--connections`` keep-alive
-connections, each sending its next request when the previous answer is complete, until
-``--requests`` answers have arrived (after ``--warmup`` unmeasured ones). Three tools,
-each on a fresh server (``--tools``, all three by default):
+fixed number of requests from wrk (``-t1``, pinned to CPU 1, ``--connections`` keep-alive
+connections) whose Lua ``response()`` hook counts the answers and stops wrk after
+``--requests`` of them (after ``--warmup`` unmeasured ones, by a wrk of its own): the
+worker is as saturated as under bench/run.py. (``--client python``: a small Python client
+of this script's instead, one request in flight per connection; slower than the server,
+so the worker then waits for every request.) Four tools, each on a fresh server
+(``--tools``, all four by default):
 
 ``cpu``
     No profiler. The worker's CPU time for the measured requests, from
@@ -198,6 +201,54 @@ def drive(port: int, total: int, connections: int, request: bytes,
     return ok
 
 
+WRK_DONE = "WSGILOOP_PROFILE_DONE"
+
+WRK_LUA = """
+wrk.method = "{method}"
+{body}
+local n, bad = 0, 0
+response = function(status, headers, body)
+  n = n + 1
+  if status ~= 200 then bad = bad + 1 end
+  if n == {total} then
+    io.write(string.format("{mark} %d %d\\n", n, bad))
+    io.flush()
+    wrk.thread:stop()
+  end
+end
+"""
+
+
+def drive_wrk(port: int, total: int, connections: int, method: str, body: bytes,
+              tmp: Path, timeout: float = 900.0) -> int:
+    """wrk -t1 until ``total`` answers have arrived (its Lua hook says so on stdout; wrk
+    itself would wait out its -d). Returns the answers that had status 200."""
+    script = tmp / f"profile-{total}.lua"
+    body_lua = ""
+    if body:
+        assert body == b"x" * len(body)
+        body_lua = (f'wrk.body = string.rep("x", {len(body)})\n'
+                    'wrk.headers["Content-Type"] = "application/octet-stream"')
+    script.write_text(WRK_LUA.format(method=method, body=body_lua, total=total,
+                                     mark=WRK_DONE))
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{min(connections, total)}",
+           f"-d{int(timeout)}s", "--timeout", "60s", "-s", str(script),
+           f"http://{HOST}:{port}/"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        for line in proc.stdout:
+            if line.startswith(WRK_DONE):
+                _, n, bad = line.split()
+                return int(n) - int(bad)
+        raise RuntimeError(f"wrk ended (status {proc.wait()}) before {total} answers")
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
 # --------------------------------------------------------------------------- the server
 
 
@@ -228,22 +279,15 @@ def start_server(app: str, port: int, config: str | None, wrapper: list[str],
     raise RuntimeError(f"the server did not listen within {timeout:.0f} s")
 
 
-def worker_pid(proc: subprocess.Popen) -> int:
-    """The worker: the (only) python child of the master, below any wrapper."""
-    pid = proc.pid
-    for _ in range(5):
-        kids = children(pid)
-        if not kids:
-            return pid
-        pid = kids[0]
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        if b"wsgiloop" in cmdline and children(pid) == []:
-            return pid
-    return pid
+def worker_pid(proc: subprocess.Popen, timeout: float = 60.0) -> int:
+    """The worker: the master's (only) child. The master listens before it forks."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = children(proc.pid)
+        if kids:
+            return kids[0]
+        time.sleep(0.05)
+    raise RuntimeError("the master started no worker")
 
 
 def stop_server(proc: subprocess.Popen, grace: float = 60.0) -> None:
@@ -273,8 +317,8 @@ def cpu_ns(pid: int) -> tuple[int, int, int]:
 class Session:
     def __init__(self, args):
         self.args = args
-        self.app, method, body = SCENARIOS[args.scenario]
-        self.request = request_bytes(method, body)
+        self.app, self.method, self.body = SCENARIOS[args.scenario]
+        self.request = request_bytes(self.method, self.body)
         self.tmp = Path(tempfile.mkdtemp(prefix="wsgiloop-profile-"))
 
     def serve(self, name: str, config: str | None = None, wrapper: list[str] | None = None,
@@ -287,7 +331,10 @@ class Session:
     def load(self, port: int, n: int) -> None:
         if n <= 0:
             return
-        ok = drive(port, n, self.args.connections, self.request)
+        if self.args.client == "wrk":
+            ok = drive_wrk(port, n, self.args.connections, self.method, self.body, self.tmp)
+        else:
+            ok = drive(port, n, self.args.connections, self.request)
         if ok != n:
             raise RuntimeError(f"{n - ok} of {n} answers were not 200 OK")
 
@@ -341,7 +388,7 @@ def run_pyspy(ses: Session) -> dict:
                                stdout=subprocess.DEVNULL, stderr=log)
         time.sleep(1.0)  # py-spy attaches
         ns0 = cpu_ns(worker)[0]
-        ses.load(port, a.requests)
+        ses.load(port, a.pyspy_requests)
         ns1 = cpu_ns(worker)[0]
         spy.send_signal(signal.SIGINT)
         spy.wait(60)
@@ -349,16 +396,24 @@ def run_pyspy(ses: Session) -> dict:
         stop_server(proc)
         log.close()
     modules: Counter[str] = Counter()
-    total = 0
+    total = other_threads = 0
     for line in out.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
         n = int(count)
+        frames = stack.split(";")
+        # Only the loop's thread (its stacks go through run_forever): the worker's helper
+        # threads (the loop's watchdog waiting on an Event...) are not idle to py-spy,
+        # but cost no CPU.
+        if not any(f.startswith("IOLoop.run_forever ") for f in frames):
+            other_threads += n
+            continue
         total += n
-        modules[leaf_module(stack.split(";")) or "(outside the project)"] += n
-    return {"samples": total, "modules": dict(modules),
-            "cpu_us_per_request_profiled": (ns1 - ns0) / 1e3 / a.requests}
+        modules[leaf_module(frames) or "(outside the project)"] += n
+    return {"samples": total, "other_thread_samples": other_threads,
+            "modules": dict(modules),
+            "cpu_us_per_request_profiled": (ns1 - ns0) / 1e3 / a.pyspy_requests}
 
 
 def run_cprofile(ses: Session) -> dict:
@@ -447,13 +502,15 @@ def by_layer(per_module: dict[str, float]) -> dict[str, float]:
 def render(args, results: dict) -> str:
     n = args.requests
     lines = [f"# Per-request budget: {args.scenario}, {n:,} keep-alive requests over "
-             f"{args.connections} connections", ""]
+             f"{args.connections} connections ({args.client}), load average "
+             f"{results.get('loadavg', '?')}", ""]
     cpu = results.get("cpu")
     us = cpu["cpu_us_per_request"] if cpu else None
     if cpu:
+        split = (f"{cpu['user_share']:.0%} user, {1 - cpu['user_share']:.0%} kernel; "
+                 if cpu["user_share"] is not None else "")
         lines += [f"Worker CPU per request (no profiler): **{us:.1f} µs** "
-                  f"({cpu['user_share']:.0%} user, {1 - cpu['user_share']:.0%} kernel; "
-                  f"{cpu['requests_per_s']:,.0f} req/s from the Python client)", ""]
+                  f"({split}{cpu['requests_per_s']:,.0f} req/s from {args.client})", ""]
     cg = results.get("callgrind")
     if cg:
         lines += [f"User-space instructions per request (callgrind): "
@@ -517,6 +574,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default="cpu,pyspy,cprofile,callgrind",
                         help="comma-separated: cpu, pyspy, cprofile, callgrind (default all)")
     parser.add_argument("--rate", type=int, default=1000, help="py-spy samples per second")
+    parser.add_argument("--pyspy-requests", type=int, default=100000,
+                        help="measured requests under py-spy, for enough samples "
+                             "(default 100,000)")
+    parser.add_argument("--client", choices=["wrk", "python"], default="wrk",
+                        help="the load: wrk stopped by its Lua hook (default), or this "
+                             "script's own Python client")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]

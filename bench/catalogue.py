@@ -52,8 +52,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "50 connections", "hello",
              headers=(("Connection", "close"),), expect_body=HELLO,
              min_bytes_per_response=len(HELLO)),
-    Scenario("stream-256k", "256 KiB response yielded as 16 KiB chunks, 50 connections",
-             "chunked", expect_length=STREAM_LEN, min_bytes_per_response=STREAM_LEN),
+    Scenario("stream-256k", "256 KiB response yielded as 16 KiB chunks, 20 connections",
+             "chunked", connections=20, expect_length=STREAM_LEN,
+             min_bytes_per_response=STREAM_LEN),
     Scenario("post-64k", "64 KiB POST echoed back (reads wsgi.input by CONTENT_LENGTH), "
              "50 connections", "echo", method="POST", body=POST_BODY,
              headers=(("Content-Type", "application/octet-stream"),),
@@ -88,10 +89,21 @@ class Server:
     multi_na: str = ""
     multi_only: bool = False  # meaningless with one worker: multi-worker scenarios only
     needs_option: str | None = None  # run only if `python -m wsgiloop --help` lists it
+    module: str | None = None  # module to import-check, when it is not ``package``
+    # A reference line, not a WSGI peer running bench.apps (Tornado's native handler, the
+    # C ceiling): never the "best peer" a scenario's ratios are taken against.
+    reference: bool = False
+    build_ceiling: bool = False  # compile bench/ceiling/hello.c first (ceiling_binary())
+    unavailable: str = ""  # cannot be installed or run here: why (shown as n/a)
+
+    @property
+    def import_name(self) -> str | None:
+        return self.module or self.package
 
     def command(self, app: str, port: int, workers: int = 1,
                 pidlog: str | None = None) -> list[str]:
         subst = {"app": f"bench.apps:{app}", "port": str(port), "host": HOST,
+                 "ceiling": str(CEILING_BINARY), "root": str(ROOT),
                  "python": sys.executable, "bench": str(BENCH), "workers": str(workers),
                  "pidlog": pidlog or os.devnull}
         argv = self.multi_argv if workers > 1 else self.argv
@@ -104,6 +116,11 @@ class Server:
 TORNADO_FORKED = ("import sys; from bench.catalogue import tornado_forked; "
                   "tornado_forked(sys.argv[1:])")
 
+
+# pyuwsgi (uWSGI from PyPI) installs a `uwsgi` script beside its interpreter; calling
+# pyuwsgi.run() from the benchmark's own python is the same program.
+UWSGI = ("{python}", "-c", "import sys, pyuwsgi; sys.argv[0] = \"uwsgi\"; sys.exit(pyuwsgi.run())")
+ONE_PROCESS_NA = "one process only here: no multi-process mode in this benchmark"
 
 WSGILOOP_PIDLOG = ("--access-log", "{pidlog}", "--access-log-format", "%(p)s")
 GUNICORN_PIDLOG = ("--access-logfile", "{pidlog}", "--access-logformat", "%(p)s")
@@ -150,12 +167,82 @@ SERVERS: dict[str, Server] = {s.name: s for s in [
            ("{python}", "{bench}/tornado_native.py", "--host", "{host}", "--port", "{port}"),
            multi_argv=("{python}", "-c", TORNADO_FORKED, "--host", "{host}", "--port",
                        "{port}", "--processes", "{workers}", "--pid-log", "{pidlog}"),
-           hello_only=True,
+           hello_only=True, reference=True,
            note="reference line: Tornado's own RequestHandler hello, not WSGI; "
                 "hello scenarios only. With N workers: `tornado.netutil.bind_sockets`, "
                 "then `tornado.process.fork_processes(N)`, every child serving the "
                 "shared socket"),
+    Server("granian", "granian",
+           ("{python}", "-m", "granian", "--interface", "wsgi", "--workers", "1",
+            "--host", "{host}", "--port", "{port}", "{app}"),
+           multi_na=ONE_PROCESS_NA,
+           note="Rust (hyper + tokio): a master plus one worker process, the worker's "
+                "defaults (1 runtime thread, a pool of blocking threads calling the app)"),
+    Server("bjoern", "bjoern",
+           ("{python}", "{bench}/peers.py", "bjoern", "{app}", "--host", "{host}",
+            "--port", "{port}"),
+           multi_na=ONE_PROCESS_NA,
+           note="C (libev, http-parser), one process, one thread: `bjoern.run(app, host, "
+                "port)`; building it needs libev-dev"),
+    Server("meinheld", "meinheld",
+           ("{python}", "{bench}/peers.py", "meinheld", "{app}", "--host", "{host}",
+            "--port", "{port}"),
+           multi_na=ONE_PROCESS_NA,
+           note="C (picoev, greenlets), one process: `server.listen((host, port))`, "
+                "`server.run(app)`, access log off. Its keep-alive is off by default (it "
+                "answers `Connection: close`), as here. meinheld 1.0.2 requires "
+                "greenlet<0.5, which does not build on Python 3.11, so it is installed "
+                "with `pip install --no-deps meinheld` beside a current greenlet"),
+    Server("fastwsgi", "fastwsgi",
+           ("{python}", "{bench}/peers.py", "fastwsgi", "{app}", "--host", "{host}",
+            "--port", "{port}"),
+           multi_na=ONE_PROCESS_NA,
+           note="C (libuv, llhttp), one process: `fastwsgi.run(wsgi_app=app, host=host, "
+                "port=port)`"),
+    Server("socketify", "socketify",
+           ("{python}", "-m", "socketify", "{app}", "--interface", "wsgi", "-h", "{host}",
+            "-p", "{port}", "-w", "1", "--disable-listen-log", "true"),
+           multi_na=ONE_PROCESS_NA,
+           note="C++ (uWebSockets via cffi), one process"),
+    Server("uwsgi", "pyuwsgi",
+           UWSGI + ("--http11-socket", "{host}:{port}", "--module", "{app}",
+                    "--pythonpath", "{root}", "--processes", "1", "--disable-logging"),
+           multi_na=ONE_PROCESS_NA,
+           note="uWSGI from PyPI (pyuwsgi) with its own HTTP/1.1 parser in the worker "
+                "(`--http11-socket`, which keeps connections alive), no master, one "
+                "process with one core (one request at a time), listen backlog 100 "
+                "(its default)"),
+    Server("c-ceiling", None, ("{ceiling}", "--host", "{host}", "--port", "{port}"),
+           multi_na="a single-threaded C loop", hello_only=True, reference=True,
+           build_ceiling=True,
+           note="reference line: bench/ceiling/hello.c, one C epoll loop answering a fixed "
+                "`Hello World!` to every request (keep-alive aware), compiled with "
+                "`gcc -O2` into bench/ceiling/build/ on first use: what the machine, "
+                "loopback and wrk allow on one core; hello scenarios only"),
 ]}
+
+
+# --------------------------------------------------------------------------- the C ceiling
+
+CEILING_SOURCE = BENCH / "ceiling" / "hello.c"
+CEILING_BINARY = BENCH / "ceiling" / "build" / "hello"
+
+
+def ceiling_binary() -> Path:
+    """bench/ceiling/build/hello, compiled from hello.c with gcc if missing or older than
+    the source. Raises RuntimeError (with gcc's message) if that fails."""
+    if (CEILING_BINARY.exists()
+            and CEILING_BINARY.stat().st_mtime >= CEILING_SOURCE.stat().st_mtime):
+        return CEILING_BINARY
+    CEILING_BINARY.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["gcc", "-O2", "-Wall", "-o", str(CEILING_BINARY), str(CEILING_SOURCE)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except OSError as exc:
+        raise RuntimeError(f"cannot run gcc: {exc}") from None
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()[-500:]}")
+    return CEILING_BINARY
 
 
 def tornado_forked(argv: list[str]) -> None:
@@ -221,6 +308,8 @@ def wsgiloop_help() -> str:
 
 def not_applicable(server: Server, scenario: Scenario) -> str | None:
     """Why ``server`` has no row in ``scenario`` (shown as n/a), or None."""
+    if server.unavailable:
+        return f"unavailable here: {server.unavailable}"
     if scenario.workers > 1 and server.multi_argv is None:
         return server.multi_na or "no multi-process mode"
     if server.needs_option and server.needs_option not in wsgiloop_help().split():
@@ -228,3 +317,38 @@ def not_applicable(server: Server, scenario: Scenario) -> str | None:
                 "accept mode is one listening socket shared by the workers, each polling "
                 "it with EPOLLEXCLUSIVE")
     return None
+
+
+# --------------------------------------------------------------------------- issue 11's targets
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of issue 11's performance targets: wsgiloop's Req/s in ``scenario`` at least
+    ``factor`` x ``peer``'s (same run), and optionally a p99 and a worker-RSS bound."""
+    scenario: str
+    peer: str
+    factor: float
+    max_p99_ms: float | None = None
+    max_worker_rss_mib: float | None = None
+
+    @property
+    def text(self) -> str:
+        words = [f"≥ {self.factor:g}× {self.peer}" if self.factor != 1 else f"≥ {self.peer}"]
+        if self.max_p99_ms is not None:
+            words.append(f"p99 ≤ {self.max_p99_ms:g} ms")
+        if self.max_worker_rss_mib is not None:
+            words.append(f"worker RSS ≤ {self.max_worker_rss_mib:g} MiB")
+        return ", ".join(words)
+
+
+TARGETS: list[Target] = [
+    Target("hello", "bjoern", 0.8),
+    Target("hello-close", "c-ceiling", 0.9),
+    Target("stream-256k", "fastwsgi", 1.0),
+    Target("post-64k", "granian", 0.8),
+    Target("flask", "fastwsgi", 1.0),
+    Target("hello-1000c", "bjoern", 0.8, max_p99_ms=40, max_worker_rss_mib=30),
+]
+# The seventh, native hello >= WSGI hello and >= 10x Tornado's native hello, is measured
+# by bench/native.py.

@@ -165,7 +165,11 @@ def main() -> int:
     parser.add_argument("--path", default="/", choices=["/", "/dynamic"],
                         help="/: the constant hello; /dynamic: a body that changes with "
                              "every request (so does its ETag)")
-    parser.add_argument("--connections", type=int, default=10_000)
+    parser.add_argument("--connections", type=int, default=10_000,
+                        help="idle long polls for the memory part (0: skip it)")
+    parser.add_argument("--with-wsgi", action="store_true",
+                        help="also run the WSGI hello (bench.apps:hello under python -m "
+                             "wsgiloop) in every round: issue 11 wants native >= WSGI")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "native.md"))
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -178,6 +182,10 @@ def main() -> int:
         "tornado native": lambda port: [sys.executable, "bench/tornado_native.py",
                                         "--port", str(port)],
     }
+    if args.with_wsgi:
+        servers["wsgiloop wsgi"] = lambda port: [sys.executable, "-m", "wsgiloop",
+                                                 "bench.apps:hello", "--bind",
+                                                 f"127.0.0.1:{port}"]
     runs: dict[str, list[dict]] = {name: [] for name in servers}
     for round_number in range(1, args.rounds + 1):
         for name, command in servers.items():
@@ -190,7 +198,7 @@ def main() -> int:
                 stop(proc)
             runs[name].append(result)
             print(f"round {round_number}: {name} {result['rps']:,.0f} req/s", file=sys.stderr)
-    ours, theirs = (runs[name] for name in servers)
+    ours, theirs = runs["wsgiloop native"], runs["tornado native"]
     ratios = [a["rps"] / b["rps"] for a, b in zip(ours, theirs, strict=True)]
     title = "Native hello" if args.path == "/" else "Native dynamic hello (GET /dynamic)"
     lines = [f"# {title} (keep-alive, 50 connections, 1 process each)", "",
@@ -206,6 +214,21 @@ def main() -> int:
     lines += ["", f"Median: wsgiloop native {ours_median:,.0f} req/s, tornado native "
               f"{theirs_median:,.0f} req/s: **{ours_median / theirs_median:.2f}x** "
               f"(per round {min(ratios):.2f}x to {max(ratios):.2f}x)."]
+    if args.with_wsgi:
+        wsgi = runs["wsgiloop wsgi"]
+        wsgi_ratios = [a["rps"] / w["rps"] for a, w in zip(ours, wsgi, strict=True)]
+        wsgi_median = statistics.median(r["rps"] for r in wsgi)
+        lines += ["", "WSGI hello (`bench.apps:hello`) in the same rounds: "
+                  + ", ".join(f"{w['rps']:,.0f}" for w in wsgi)
+                  + f" req/s (p99 {', '.join(w['p99'] for w in wsgi)}); median "
+                  f"{wsgi_median:,.0f}: native / WSGI **{ours_median / wsgi_median:.2f}x** "
+                  f"(per round {min(wsgi_ratios):.2f}x to {max(wsgi_ratios):.2f}x)."]
+    if args.connections <= 0:
+        text = "\n".join(lines) + "\n"
+        print(text)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        return 0
     memory = long_poll_memory(args.connections)
     lines += ["", f"# One wsgiloop worker holding {memory['connections']:,} idle long polls", "",
               "| waiting | released | answered | worker RSS idle | worker RSS holding | per "

@@ -1,9 +1,13 @@
-"""Benchmark wsgiloop against gunicorn (sync, gthread), waitress and Tornado with wrk.
+"""Benchmark wsgiloop against its peers with wrk: gunicorn (sync, gthread), waitress,
+Tornado, granian, bjoern, meinheld, fastwsgi, socketify, uWSGI, and a C epoll responder
+(the "C ceiling").
 
 Run from anywhere (the servers always run with the repository root as cwd):
 
     python bench/run.py                       # everything, 10 s per run
     python bench/run.py --duration 3 --servers gunicorn-sync,wsgiloop --scenarios hello
+    python bench/run.py --install             # install the peers first (pip, apt-get)
+    python bench/run.py --repeat 2 --json bench/results/latest.json   # median of 2 runs
 
 Every server runs ONE worker process pinned to one CPU (``taskset -c 0``) and wrk runs
 with one thread pinned to another (``taskset -c 1``). Each (scenario, server) pair gets
@@ -50,6 +54,7 @@ from bench.catalogue import (  # noqa: E402
     SERVERS,
     Scenario,
     Server,
+    ceiling_binary,
     multi_cpus,
     not_applicable,
 )
@@ -64,15 +69,29 @@ from bench.procstats import (  # noqa: E402
     rss_kib,
     tcp_connections,
 )
-from bench.report import Run, fmt_latency, fmt_spread, multi_worker_caveat, render  # noqa: E402
+from bench.report import (  # noqa: E402
+    Run,
+    fmt_latency,
+    fmt_spread,
+    median_run,
+    multi_worker_caveat,
+    render,
+    to_json,
+)
 
 RESULT_MARK = "WSGILOOP_BENCH_RESULT "
 OTHER_CPU_LIMIT = 0.2  # CPUs used by other processes during a run that flag it
 
 APT_WRK = "apt-get install -y wrk"
 APT_TASKSET = "apt-get install -y util-linux"
-PIP_BENCH = "pip install -e '.[bench]'"
+PIP_BENCH = "python bench/run.py --install"
 PIP_SELF = "pip install -e ."
+# What --install puts in place. System packages: wrk, taskset, gcc (the C ceiling) and
+# libev-dev (bjoern is built from source against it).
+APT_PACKAGES = ["wrk", "util-linux", "gcc", "libev-dev"]
+# meinheld 1.0.2 pins greenlet<0.5, which does not build on Python >= 3.11; the bench
+# extra installs a current greenlet, meinheld itself goes in without its pins.
+PIP_NO_DEPS = ["meinheld"]
 
 
 # --------------------------------------------------------------------------- processes
@@ -152,15 +171,17 @@ def http_request(port: int, scenario: Scenario | None = None,
         conn.close()
 
 
-def wait_until_serving(proc: subprocess.Popen, port: int, timeout: float) -> str | None:
-    """None once the server answers an HTTP request, else why not."""
+def wait_until_serving(proc: subprocess.Popen, port: int, timeout: float,
+                       scenario: Scenario | None = None) -> str | None:
+    """None once the server answers an HTTP request (the scenario's own request, so that
+    e.g. the echo app is not probed with a body-less GET), else why not."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return f"exited with status {proc.returncode} before answering"
         try:
-            http_request(port, timeout=1.0)
+            http_request(port, scenario, timeout=1.0)
             return None
         except (OSError, http.client.HTTPException) as exc:
             last = f"{type(exc).__name__}: {exc}"
@@ -216,7 +237,7 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
     cmd = ["taskset", "-c", str(args.client_cpu), "wrk", "-t1", f"-c{scenario.connections}",
            f"-d{duration}s", f"--timeout={args.wrk_timeout}", "--latency", "-s", lua_path,
            f"http://{HOST}:{port}/"]
-    samples: list[tuple[float, int, tuple[int, int] | None, dict[int, int] | None]] = []
+    samples: list[tuple[float, int, tuple[int, int] | None, dict[int, int] | None, int]] = []
     stop = threading.Event()
 
     foreign: set[int] = set()
@@ -228,7 +249,8 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
             conns = tcp_connections(port) if scenario.report_connections else None
             per_proc = (connections_per_process(tree, port) if scenario.workers > 1
                         else None)
-            samples.append((time.monotonic(), rss_kib(tree), conns, per_proc))
+            biggest = max((rss_kib([pid]) for pid in tree), default=0)
+            samples.append((time.monotonic(), rss_kib(tree), conns, per_proc, biggest))
             if n % 4 == 0:
                 foreign.update(processes_named("wrk", {p.pid for p in _LIVE}))
             n += 1
@@ -261,7 +283,7 @@ def run_wrk(args, scenario: Scenario, port: int, duration: int, lua_path: str,
         text = out.read()
     if run is not None and samples:
         before = [s for s in samples if s[0] <= cutoff] or samples
-        _, run.rss_end_kib, run.conns_end, per_proc = before[-1]
+        _, run.rss_end_kib, run.conns_end, per_proc, run.rss_worker_end_kib = before[-1]
         if per_proc is not None:
             run.worker_conns = per_proc
         run.rss_peak_kib = max(s[1] for s in samples)
@@ -328,6 +350,12 @@ def bench_one(args, scenario: Scenario, server: Server, lua_path: str, logdir: P
         # Not pinned to one core: the workers get both benchmark CPUs, wrk's one included.
         pidlog = logdir / f"{scenario.name}--{server.name}.pids"
         pidlog.unlink(missing_ok=True)
+    if server.build_ceiling:
+        try:
+            ceiling_binary()
+        except RuntimeError as exc:
+            run.problems.append(f"cannot build the C ceiling: {exc}")
+            return run
     argv = (["taskset", "-c", server_cpus(args, scenario)]
             + server.command(scenario.app, port, scenario.workers,
                              str(pidlog) if pidlog else None))
@@ -343,7 +371,7 @@ def bench_one(args, scenario: Scenario, server: Server, lua_path: str, logdir: P
     with open(log_path, "w+") as log:
         proc = spawn(argv, log, env=env)
         try:
-            why = wait_until_serving(proc, port, args.start_timeout)
+            why = wait_until_serving(proc, port, args.start_timeout, scenario)
             if why:
                 run.problems.append(f"server {why}")
                 return run
@@ -407,6 +435,52 @@ def bench_one(args, scenario: Scenario, server: Server, lua_path: str, logdir: P
     return run
 
 
+# --------------------------------------------------------------------------- --install
+
+
+def bench_requirements() -> list[str]:
+    """The `bench` extra of pyproject.toml (installed one by one, so that wsgiloop itself,
+    which may be an editable install of another checkout, is left alone)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    m = re.search(r"^bench\s*=\s*\[(.*?)\]", text, re.M | re.S)
+    return re.findall(r'"([^"]+)"', m.group(1)) if m else []
+
+
+def dpkg_installed(package: str) -> bool:
+    try:
+        done = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
+                              capture_output=True, text=True)
+    except OSError:
+        return True  # not a Debian system: nothing to say
+    return "install ok installed" in done.stdout
+
+
+def install() -> int:
+    """Install what the benchmark needs: system packages with apt-get (when root, else
+    print the command), then the `bench` extra and meinheld with pip. 0 if all went in."""
+    status = 0
+    apt = [p for p in APT_PACKAGES if not dpkg_installed(p)]
+    if apt:
+        cmd = ["apt-get", "install", "-y", *apt]
+        if os.geteuid() == 0 and shutil.which("apt-get"):
+            print("+ apt-get update && " + " ".join(cmd), file=sys.stderr, flush=True)
+            subprocess.run(["apt-get", "update"], stdout=subprocess.DEVNULL)
+            if subprocess.run(cmd).returncode != 0:
+                status = 1
+        else:
+            print("run as root first: " + " ".join(cmd), file=sys.stderr)
+            status = 1
+    pip = [sys.executable, "-m", "pip", "install"]
+    for cmd in (pip + bench_requirements(), pip + ["--no-deps"] + PIP_NO_DEPS):
+        print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
+        if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+            print(f"error: `{' '.join(cmd)}` failed", file=sys.stderr)
+            status = 1
+    if importlib.util.find_spec("wsgiloop") is None:
+        print(f"wsgiloop is not importable: {PIP_SELF}", file=sys.stderr)
+    return status
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -425,12 +499,15 @@ def preflight(args, servers: list[Server], scenarios: list[Scenario]) -> list[st
         missing.append(f"wrk is not installed: {APT_WRK}")
     if shutil.which("taskset") is None:
         missing.append(f"taskset is not installed: {APT_TASKSET}")
-    modules = {s.package for s in servers if s.package and s.package != "wsgiloop"}
+    modules = {s.import_name for s in servers
+               if s.import_name and s.package != "wsgiloop" and not s.unavailable}
     if any(sc.needs_flask for sc in scenarios):
         modules.add("flask")
     for mod in sorted(modules):
         if importlib.util.find_spec(mod) is None:
             missing.append(f"{mod} is not installed: {PIP_BENCH}")
+    if any(s.build_ceiling for s in servers) and shutil.which("gcc") is None:
+        missing.append("gcc is not installed (it builds the C ceiling): apt-get install -y gcc")
     if any(s.name == "wsgiloop" for s in servers) and importlib.util.find_spec("wsgiloop") is None:
         missing.append(f"wsgiloop is not importable: {PIP_SELF}")
     cpus = os.sched_getaffinity(0)
@@ -464,9 +541,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true",
                         help="exit with status 3 if any run is flagged")
     parser.add_argument("--quiet", action="store_true", help="no progress or server logs")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per (scenario, server), taken in turns; the report shows "
+                             "the median (default 1)")
+    parser.add_argument("--json", metavar="FILE",
+                        help="also write the results as JSON (for bench/chart.py)")
+    parser.add_argument("--install", action="store_true",
+                        help="first install what is missing (apt-get when root, pip: the "
+                             "`bench` extra and meinheld), then run")
     args = parser.parse_args(argv)
-    if args.duration < 1 or args.warmup < 0:
-        parser.error("--duration must be >= 1 and --warmup >= 0")
+    if args.duration < 1 or args.warmup < 0 or args.repeat < 1:
+        parser.error("--duration and --repeat must be >= 1 and --warmup >= 0")
+    if args.install and install() != 0:
+        print("error: --install did not finish, see above", file=sys.stderr)
+        return 2
 
     missing = preflight(args, args.servers, args.scenarios)
     if missing:
@@ -504,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
                 if sc.workers > 1 and not args.quiet:
                     print(f"[{sc.name}] {multi_worker_caveat(args, sc)}", file=sys.stderr,
                           flush=True)
+                todo = []
                 for server in args.servers:
                     if server.hello_only and sc.app != "hello":
                         continue
@@ -516,20 +605,23 @@ def main(argv: list[str] | None = None) -> int:
                             print(f"[{sc.name}] {server.name}: n/a ({why_not})",
                                   file=sys.stderr, flush=True)
                         continue
-                    if not args.quiet:
-                        print(f"[{sc.name}] {server.name} ...", file=sys.stderr, flush=True)
-                    run = bench_one(args, sc, server, lua_path, logdir)
-                    runs.append(run)
-                    if not args.quiet:
-                        print(f"    {run.rps or 0:,.0f} req/s, p50 {fmt_latency(run.p50_us)}, "
-                              f"p99 {fmt_latency(run.p99_us)}"
-                              + (f", others' CPU {run.other_cpu:.0%}"
-                                 if run.other_cpu is not None else "")
-                              + (f"  FLAGGED: {'; '.join(run.problems)}" if run.flagged
-                                 else ""), file=sys.stderr, flush=True)
-                        if run.worker_requests:
-                            print(f"    per worker: {fmt_spread(run)}", file=sys.stderr,
-                                  flush=True)
+                    todo.append(server)
+                # --repeat: the servers take turns, so a slow patch of the machine hits
+                # them all; the report has the median of each server's runs.
+                done: dict[str, list[Run]] = {s.name: [] for s in todo}
+                try:
+                    for rnd in range(args.repeat):
+                        for server in todo:
+                            if not args.quiet:
+                                print(f"[{sc.name}] {server.name}"
+                                      + (f" (run {rnd + 1}/{args.repeat})"
+                                         if args.repeat > 1 else "") + " ...",
+                                      file=sys.stderr, flush=True)
+                            run = bench_one(args, sc, server, lua_path, logdir)
+                            done[server.name].append(run)
+                            report_progress(args, run)
+                finally:
+                    runs.extend(median_run(rs) for rs in done.values() if rs)
     except (KeyboardInterrupt, SystemExit) as exc:
         interrupted = exc  # still report what was measured, then exit as asked
         args.interrupted = True
@@ -543,11 +635,29 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report)
     print(f"wrote {out} (server logs in {logdir})", file=sys.stderr)
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(to_json(args, runs, started, time.monotonic() - t0),
+                                   indent=1) + "\n")
+        print(f"wrote {path}", file=sys.stderr)
     if interrupted is not None:
         return interrupted.code if isinstance(interrupted, SystemExit) else 130
     if args.strict and any(r.flagged for r in runs):
         return 3
     return 0
+
+
+def report_progress(args, run: Run) -> None:
+    if args.quiet:
+        return
+    print(f"    {run.rps or 0:,.0f} req/s, p50 {fmt_latency(run.p50_us)}, "
+          f"p99 {fmt_latency(run.p99_us)}"
+          + (f", others' CPU {run.other_cpu:.0%}" if run.other_cpu is not None else "")
+          + (f"  FLAGGED: {'; '.join(run.problems)}" if run.flagged else ""),
+          file=sys.stderr, flush=True)
+    if run.worker_requests:
+        print(f"    per worker: {fmt_spread(run)}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

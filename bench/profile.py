@@ -361,14 +361,15 @@ def run_cpu(ses: Session) -> dict:
             "worker_cpu_s": (ns1 - ns0) / 1e9}
 
 
-def leaf_module(frames: list[str]) -> str | None:
-    """The innermost frame of a py-spy raw stack that belongs to a project module."""
+def leaf_frame(frames: list[str]) -> tuple[str, str] | None:
+    """(module, 'function (module:line)') of the innermost frame of a py-spy raw stack
+    that belongs to a project module."""
     for frame in reversed(frames):
-        m = re.search(r"\((.*):\d+\)$", frame) or re.search(r"\((.*)\)$", frame)
+        m = re.search(r"^(.*) \((.*?)(?::(\d+))?\)$", frame)
         if m:
-            mod = module_of(m.group(1))
+            mod = module_of(m.group(2))
             if mod:
-                return mod
+                return mod, f"{m.group(1)} ({mod}:{m.group(3) or '?'})"
     return None
 
 
@@ -396,6 +397,7 @@ def run_pyspy(ses: Session) -> dict:
         stop_server(proc)
         log.close()
     modules: Counter[str] = Counter()
+    lines: Counter[str] = Counter()
     total = other_threads = 0
     for line in out.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -410,9 +412,12 @@ def run_pyspy(ses: Session) -> dict:
             other_threads += n
             continue
         total += n
-        modules[leaf_module(frames) or "(outside the project)"] += n
+        leaf = leaf_frame(frames)
+        modules[leaf[0] if leaf else "(outside the project)"] += n
+        if leaf:
+            lines[leaf[1]] += n
     return {"samples": total, "other_thread_samples": other_threads,
-            "modules": dict(modules),
+            "modules": dict(modules), "lines": dict(lines.most_common(15)),
             "cpu_us_per_request_profiled": (ns1 - ns0) / 1e3 / a.pyspy_requests}
 
 
@@ -556,6 +561,15 @@ def render(args, results: dict) -> str:
             lines.append(f"| {mod} | {layer} | {share} | "
                          + (f"{c / n:.1f}" if c else "—") + " |")
         lines.append("")
+        if spy and spy.get("lines"):
+            lines += ["Hottest lines (py-spy samples of the loop's thread, charged as above; "
+                      "a line that calls C, e.g. `socket.send`, carries its kernel time):", "",
+                      "| Line | share | µs/request |", "| --- | ---: | ---: |"]
+            for where, count in sorted(spy["lines"].items(), key=lambda kv: -kv[1])[:12]:
+                share = count / spy_total
+                lines.append(f"| `{where}` | {share:.1%} | "
+                             + (f"{share * us:.1f}" if us else "—") + " |")
+            lines.append("")
         if prof and "(epoll.poll: waiting, idle included)" in prof["seconds"]:
             lines.append("cProfile's time in `epoll.poll` (the worker waiting for the client, "
                          "idle included) is left out of its shares.")

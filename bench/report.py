@@ -317,8 +317,10 @@ def render(args, scenarios: list[Scenario], servers: list[Server], runs: list[Ru
     if getattr(args, "interrupted", False):
         out += ["> **Interrupted**: only the runs that finished are shown.", ""]
     out += ["> Every server runs one worker process (except in multi-worker scenarios such "
-            "as `hello-2w`, see there). `vs gunicorn-sync` is Req/s divided "
-            "by gunicorn-sync's Req/s in the same scenario of this run. p50/p99 come from "
+            "as `hello-2w`, see there). `vs best peer` is Req/s divided by the fastest WSGI "
+            "peer's (not wsgiloop, the C ceiling or Tornado's native handler) and "
+            "`vs gunicorn-sync` by gunicorn-sync's, in the same scenario of this run. "
+            "p50/p99 come from "
             "wrk's latency histogram (responses slower than the wrk timeout are counted as "
             "`timeout` socket errors instead). A row with non-2xx answers, socket errors, "
             "a failed start or a wrong answer to the check request is **FLAGGED**.", ""]

@@ -51,7 +51,6 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 from .limits import HTTPLimits
 from .parser import (
     _COMMON_METHODS,
-    _END,
     _FRAMING_FIELDS,
     _SINGLETON_FIELDS,
     _TOKEN,
@@ -146,17 +145,4 @@ class HttptoolsRequestParser(RequestParser):
                     raise self._fail(400, f"more than one {name} field")
                 else:
                     special[lname] = previous + "," + value
-        head.headers = headers
-        self._apply_host(head, host)
-        if special is None:
-            head.keep_alive = head.version == "HTTP/1.1"
-            head.content_length = None
-            head.chunked = False
-            head.expect_continue = False
-            self._state = _END
-        else:
-            get = special.get
-            self._apply_connection(head, get("connection"))
-            self._apply_framing(head, get("content-length"), get("transfer-encoding"))
-            self._apply_expect(head, get("expect"))
-        return head
+        return self._finish_head(head, headers, host, special)

@@ -257,6 +257,13 @@ class RequestParser:
                     raise self._fail(400, f"more than one {name} field")
                 else:
                     special[lname] = previous + "," + value
+        return self._finish_head(head, headers, host, special)
+
+
+    def _finish_head(self, head: RequestHead, headers: list[tuple[str, str]],
+                     host: str | None, special: dict[str, str] | None) -> RequestHead:
+        """Apply the Host, framing, Connection and Expect rules to a head whose fields
+        are read (``special``: the framing fields, combined; None when there are none)."""
         head.headers = headers
         self._apply_host(head, host)
         if special is None:
@@ -271,7 +278,6 @@ class RequestParser:
             self._apply_framing(head, get("content-length"), get("transfer-encoding"))
             self._apply_expect(head, get("expect"))
         return head
-
     def _check_incomplete_head(self, buf: bytes, stop: int) -> None:
         """Refuse ``buf[:stop]``, a head without its final CRLF yet, if it is already
         wrong: a request line over the limit (414), a head at the size limit (431), a bare

@@ -64,7 +64,7 @@ def served_environ(server: ServerProcess, data: bytes) -> dict:
 
 @pytest.mark.parametrize("name", ["Foo", "X-Seen-Before", "Accept"])
 def test_colon_less_field_refused_after_a_valid_one(server: ServerProcess, name: str) -> None:
-    server.worker_pid  # waits for the worker's "serving" line (it may follow the start)
+    assert server.worker_pid  # waits for the worker's "serving" line (it may lag the start)
     assert len(server.worker_pids()) == 1
     environ = served_environ(server, (
         f"GET /environ HTTP/1.1\r\nHost: x\r\n{name}: 1\r\nConnection: close\r\n\r\n"

@@ -20,6 +20,7 @@ LAYERS = [
     {"params", "delegate", "server", "httpserver", "accesslog", "spool"},
     {"wsgi"},
     {"web"},
+    {"metrics"},
     {"workers"},
     {"serving", "request_hooks"},
     {"config", "loader", "cli", "testing", "__main__"},
@@ -37,6 +38,7 @@ PACKAGE_ORDER = {
     "config": ["base", "validators", "table", "gunicorn", "sources", "docs", "__init__",
                "__main__"],
     "workers": ["oom", "hooks", "worker", "reloader", "arbiter", "__init__"],
+    "metrics": ["block", "statsd", "recorder", "endpoint", "master", "__init__"],
 }
 
 

@@ -126,6 +126,16 @@ def _listening_sockets(settings: Settings) -> list:
                         reuse_port=settings.reuse_port)
 
 
+def _master_metrics(settings: Settings) -> Any:
+    """The master's metrics (--metrics-bind bound now, beside the --bind sockets), or
+    None; imported only when asked for."""
+    if not settings.metrics_bind and not settings.statsd_host:
+        return None
+    from .metrics import master_metrics
+
+    return master_metrics(settings)
+
+
 def _check_paths(settings: Settings) -> None:
     """Files and directories the settings name, checked before anything is bound, so a
     typo is one error line naming the setting and the path rather than a worker failure
@@ -316,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     start_dir = os.getcwd()
     sockets: list = []
+    metrics: Any = None
     notice: _DaemonNotice | None = None
     try:
         warnings: list[str] = []
@@ -351,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         preloaded = load_app(app_spec) if settings.preload else None
         hooks = _load_hooks(settings)
         sockets = _listening_sockets(settings)
+        metrics = _master_metrics(settings)
         # Everything the master and the workers import comes in now: after switching
         # users, the Python installation may no longer be readable.
         from . import serving, web  # noqa: F401
@@ -363,9 +375,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 notice = _daemonize(settings, sockets)
     except (ConfigError, AppLoadError, BindError) as e:
         close_sockets(sockets)
+        if metrics is not None:
+            metrics.close()
         return _fail(e)
     except KeyboardInterrupt:
         close_sockets(sockets)
+        if metrics is not None:
+            metrics.close()
         return 130
 
     from .serving import error_stream, run_worker
@@ -397,6 +413,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def first_ready() -> None:
         _announce(sockets, "https" if arbiter.settings.certfile else "http")
+        if metrics is not None:
+            for sock in metrics.listeners:
+                error_log.info("Metrics at: %s/metrics (%d)", socket_url(sock, "http"),
+                               os.getpid())
         if notice is not None:
             notice.send(f"ready {os.getpid()}")
 
@@ -410,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arbiter = Arbiter(settings, sockets, work, settings.proc_name or app_spec, reload=reload,
                       reopen_logs=reopen_logs, reexec_argv=reexec_argv,
                       error_stream=error_stream, on_first_ready=first_ready,
-                      watcher=watcher, hooks=hooks)
+                      watcher=watcher, hooks=hooks, metrics=metrics)
     try:
         return arbiter.run()
     except BootError as e:

@@ -34,6 +34,7 @@ from .http import HTTPLimits, parser_class
 from .http.proxies import TrustedProxies
 from .httpserver import HTTPServer
 from .ioloop import IOLoop
+from .metrics import Sampler, response_recorder
 from .netutil import reuse_port_sibling
 from .params import ConnectionParameters
 from .request_hooks import PreRequest, post_request_caller
@@ -246,7 +247,10 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
         delegate = StaticFirst(settings.static, delegate)
     access = AccessLogger(settings.access_log_format) if settings.access_log else None
     on_response = _response_counter(worker, settings, access,
-                                     lambda reason: retire(reason))
+                                     lambda reason: retire(reason, "max-requests"))
+    recorder = response_recorder(worker.metrics, worker.statsd)
+    if recorder is not None:
+        on_response = _chain_responses(on_response, recorder)
     if "post_request" in hooks:
         on_response = _chain_responses(on_response, post_request_caller(hooks, worker))
     listening = list(sockets)
@@ -277,13 +281,13 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
         server.stop_accepting()
         check_drained()
 
-    def retire(reason: str) -> None:
+    def retire(reason: str, kind: str) -> None:
         """--max-requests or --max-rss reached: the master starts a replacement at once,
         and this worker takes no new request (each open connection gets its current
         response, with Connection: close) and exits when drained."""
         if status.state != READY:
             return
-        worker.ask_to_be_replaced(reason)
+        worker.ask_to_be_replaced(reason, kind)
         loop.call_soon(stop_gracefully, reason)  # not from inside the response's callback
 
     def on_signal(signum: int) -> None:
@@ -307,7 +311,7 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
             rss = _resident_bytes()
             if rss > rss_limit:
                 retire(f"resident memory {rss >> 20} MiB passed --max-rss "
-                       f"{rss_limit >> 20} MiB")
+                       f"{rss_limit >> 20} MiB", "max-rss")
         loop.call_later(_heartbeat_interval(settings), heartbeat)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1):
@@ -316,12 +320,18 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
         _start_request_watchdog(worker, gateway.running, settings.request_timeout)
     server.start()
     heartbeat()
+    sampler = Sampler(loop, server, worker.metrics, worker.statsd) \
+        if recorder is not None else None
+    if sampler is not None:
+        sampler.start()
     status.state = READY
     try:
         loop.run_forever()
     finally:
         server.stop_accepting()
         server.close_all()
+        if sampler is not None:
+            sampler.stop()
         loop.close()
     return 0
 

@@ -201,10 +201,10 @@ GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "syslog_facility": _ignore("wsgiloop does not log to syslog", "user"),
     "enable_stdio_inheritance": _ignore("wsgiloop's --daemon keeps stderr only in the "
                                         "--error-log file"),
-    "statsd_host": _ignore("wsgiloop sends no statsd metrics"),
-    "dogstatsd_tags": _ignore("wsgiloop sends no statsd metrics"),
-    "statsd_prefix": _ignore("wsgiloop sends no statsd metrics"),
-    "enable_backlog_metric": _ignore("wsgiloop sends no statsd metrics"),
+    "statsd_host": _set("statsd_host"),
+    "dogstatsd_tags": _set("dogstatsd_tags"),
+    "statsd_prefix": _set("statsd_prefix"),
+    "enable_backlog_metric": _ignore("wsgiloop sends no gunicorn.backlog metric"),
     # Process naming
     "proc_name": _set("proc_name"),
     "default_proc_name": _ignore("wsgiloop names its processes after APP unless "

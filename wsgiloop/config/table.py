@@ -373,6 +373,30 @@ SETTINGS: list[Setting] = [
         v.seconds(True), kind="seconds", metavar="SECONDS",
         help="Warn, with the stack, when the event loop is blocked by one callback "
              "(such as the application) for longer than this.  0 disables the warning."),
+    # Metrics ---------------------------------------------------------------------------
+    Setting(
+        "metrics_bind", ("--metrics-bind",), "Metrics", None, v.optional_bind,
+        kind="address", metavar="ADDRESS", default_text="none",
+        help="Serve /metrics (Prometheus text format: requests, durations, connections, "
+             "bytes, worker restarts, memory, loop lag, summed over the workers by the "
+             "master), /livez and /readyz (503 from the start of a stop) at this address: "
+             "HOST:PORT or unix:PATH, never a --bind address.  See docs/metrics.md."),
+    Setting(
+        "statsd_host", ("--statsd-host",), "Metrics", None, v.statsd_address,
+        metavar="ADDRESS", default_text="none",
+        help="Send gunicorn's statsd metrics (gunicorn.requests, gunicorn.request.duration, "
+             "gunicorn.request.status.CODE, gunicorn.workers, gunicorn.log.LEVEL) over UDP "
+             "to HOST:PORT (HOST alone: port 8125), or to a datagram unix socket "
+             "(unix:PATH or unix://PATH)."),
+    Setting(
+        "statsd_prefix", ("--statsd-prefix",), "Metrics", "", v.header_value,
+        metavar="PREFIX", default_text="none",
+        help="Put this in front of every statsd metric's name (a dot is added)."),
+    Setting(
+        "dogstatsd_tags", ("--dogstatsd-tags",), "Metrics", "", v.dogstatsd_tags,
+        metavar="TAGS", default_text="none",
+        help="Datadog (dogstatsd) tags added to every statsd metric, comma-separated: "
+             "'env:prod,service:shop'."),
     *(Setting(name, ("--" + name.replace("_", "-"),), "Server hooks", None, v.hook_spec,
               kind="hook", metavar="MODULE:FUNCTION", default_text="none",
               help=f"gunicorn's {name}{arguments} hook: a function in a Python config "

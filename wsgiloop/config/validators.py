@@ -262,3 +262,30 @@ def bind(text: str) -> str:
     except BindError as e:
         raise ValueError(str(e))
     return text.strip()
+
+
+def optional_bind(text: str) -> str | None:
+    """One bind address (not fd://), or empty for none."""
+    if not text.strip():
+        return None
+    if text.strip().startswith("fd://"):
+        raise ValueError("give HOST:PORT or unix:PATH (an inherited fd:// is not taken)")
+    return bind(text)
+
+
+def statsd_address(text: str) -> str | None:
+    """gunicorn's statsd address: HOST:PORT, HOST, unix:PATH or unix://PATH; empty: none."""
+    from ..metrics.statsd import parse_statsd_address
+
+    if not text.strip():
+        return None
+    parse_statsd_address(text)
+    return text.strip()
+
+
+def dogstatsd_tags(text: str) -> str:
+    """Comma-separated datadog tags (``tag1:value1,tag2``), sent as they are."""
+    text = text.strip()
+    if not text.isascii() or any(c in text for c in "|\n\r\t #@"):
+        raise ValueError("ASCII tags separated by commas, without spaces, '|', '#' or '@'")
+    return text

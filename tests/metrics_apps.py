@@ -4,7 +4,8 @@ Like ``workers_apps:app`` (whose ``/`` and ``/slow`` contract ``workers_support`
 relies on), every answer starts with the pid of the worker that produced it:
 
 * ``/`` -- ``<pid>``;
-* ``/slow?s=N`` -- sleeps N seconds, then ``<pid> slept N``;
+* ``/slow?s=N`` -- sleeps N seconds, then ``<pid> slept N``; with ``&mark=PATH`` it
+  first creates the file PATH (so a test knows the request is in the application);
 * ``/status/CODE`` -- that status, body ``<pid>``;
 * ``/bytes?n=N`` -- a body of exactly N bytes (``x``), no pid;
 * ``/echo`` -- reads the request body, answers ``<pid> <length>``;
@@ -32,6 +33,8 @@ def app(environ: dict, start_response: Callable[..., Any]) -> list[bytes]:
     status = "200 OK"
     if path == "/slow":
         seconds = float(query.get("s", "3"))
+        if "mark" in query:
+            open(query["mark"], "w").close()
         time.sleep(seconds)
         body = f"{pid} slept {seconds:g}".encode()
     elif path.startswith("/status/"):

@@ -83,6 +83,9 @@ class StatsdClient:
         self.suffix = "|#" + tags if tags else ""
         self._lines: list[str] = []
         self._size = 0
+        self._duration = f"{self.prefix}gunicorn.request.duration:"
+        #: A response's lines after its duration, by status (they depend on nothing else).
+        self._tails: dict[int, str] = {}
         self._sock: socket.socket | None = None
 
     # -- gunicorn's metric types -----------------------------------------------------------
@@ -93,15 +96,18 @@ class StatsdClient:
     def gauge(self, name: str, value: float) -> None:
         self._add(f"{self.prefix}{name}:{value}|g{self.suffix}")
 
-    def timer(self, name: str, milliseconds: float) -> None:
-        self._add(f"{self.prefix}{name}:{round(milliseconds, 3)}|ms{self.suffix}")
-
     def response(self, status: int, seconds: float) -> None:
         """gunicorn's three lines for one response."""
-        prefix, suffix = self.prefix, self.suffix
-        self._add(f"{prefix}gunicorn.request.duration:{round(seconds * 1000, 3)}|ms{suffix}\n"
-                  f"{prefix}gunicorn.requests:1|c|@1.0{suffix}\n"
-                  f"{prefix}gunicorn.request.status.{status}:1|c|@1.0{suffix}")
+        tail = self._tails.get(status)
+        if tail is None:
+            tail = self._tails[status] = (
+                f"|ms{self.suffix}\n{self.prefix}gunicorn.requests:1|c|@1.0{self.suffix}\n"
+                f"{self.prefix}gunicorn.request.status.{status}:1|c|@1.0{self.suffix}")
+        lines = f"{self._duration}{seconds * 1000:.3f}{tail}"
+        self._lines.append(lines)
+        self._size += len(lines) + 1
+        if self._size >= _PACKET:
+            self.flush()
 
     # -- sending ---------------------------------------------------------------------------
 

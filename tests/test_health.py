@@ -4,6 +4,8 @@ drain closes connections.  Real sockets, real processes."""
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from metrics_support import APP, get, request
 from support import ROOT, free_port, server_env, terminate
-from workers_support import Server, started_servers, wait_until
+from workers_support import Server, alive, started_servers, usr2, wait_until
 
 
 @pytest.fixture
@@ -100,3 +102,22 @@ def _quietly(server: Server, path: str) -> None:
         request(server.host, server.port, "GET", path)
     except OSError:
         pass
+
+
+def test_usr2_new_master_takes_the_metrics_address_over(serve):
+    """The new master inherits the metrics socket with the application's (it could not
+    bind the address while the old master holds it), and serves it once the old one
+    has gone."""
+    mport = free_port()
+    server = serve("-w", "1", "--metrics-bind", f"127.0.0.1:{mport}", app=APP)
+    server.wait_workers(1)
+    new = usr2(server)
+    server.wait_workers(1, master=new)
+    server.signal(signal.SIGTERM)
+    assert server.wait(20) == 0
+    assert (_health(mport, "/readyz"), _health(mport, "/livez")) == (200, 200)
+    assert re.search(rf"\[{new}\] \[INFO\] Metrics at: http://127.0.0.1:{mport}/metrics",
+                     server.log)
+    os.kill(new, signal.SIGTERM)
+    wait_until(lambda: not alive(new), 20, "the new master to exit")
+    assert _health(mport, "/livez") is None

@@ -116,7 +116,7 @@ def test_usr2_new_master_takes_the_metrics_address_over(serve):
     server.signal(signal.SIGTERM)
     assert server.wait(20) == 0
     assert (_health(mport, "/readyz"), _health(mport, "/livez")) == (200, 200)
-    assert re.search(rf"\[{new}\] \[INFO\] Metrics at: http://127.0.0.1:{mport}/metrics",
+    assert re.search(rf"\[{new}\] \[INFO\] Metrics at: http://127.0.0.1:{mport} \(/metrics",
                      server.log)
     os.kill(new, signal.SIGTERM)
     wait_until(lambda: not alive(new), 20, "the new master to exit")

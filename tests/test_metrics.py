@@ -173,11 +173,21 @@ def test_metrics_bind_must_differ_from_bind():
     assert result.stderr.splitlines() == [
         "wsgiloop: error: --metrics-bind: invalid value 'nope:x': bad bind address "
         "'nope:x': port 'x' is not a number"]
+    result = subprocess.run(
+        [sys.executable, "-m", "wsgiloop", APP, "--statsd-host",
+         "no-such-host.invalid:8125"],
+        env=server_env(), cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "wsgiloop: error: --statsd-host no-such-host.invalid:8125: cannot resolve the host (")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_endpoint_answers_only_its_routes(serve):
     server, mport = _start(serve)
     server.wait_workers(1)
+    # A client that connects and says nothing does not hold the master up.
+    silent = socket.create_connection(("127.0.0.1", mport), timeout=5)
     assert get(mport, "/livez")[:2] == (200, "ok\n")
     status, body, _ = get(mport, "/other")
     assert status == 404 and "/metrics" in body
@@ -194,6 +204,7 @@ def test_endpoint_answers_only_its_routes(serve):
     status, body = request(server.host, server.port, "GET", "/metrics")
     assert (status, body) == (200, str(server.worker_pid).encode())
     assert get(mport, "/readyz")[0] == 200
+    silent.close()
 
 
 # -- statsd --------------------------------------------------------------------------------

@@ -415,8 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _announce(sockets, "https" if arbiter.settings.certfile else "http")
         if metrics is not None:
             for sock in metrics.listeners:
-                error_log.info("Metrics at: %s/metrics (%d)", socket_url(sock, "http"),
-                               os.getpid())
+                error_log.info("Metrics at: %s (/metrics, /livez, /readyz) (%d)",
+                               socket_url(sock, "http"), os.getpid())
         if notice is not None:
             notice.send(f"ready {os.getpid()}")
 

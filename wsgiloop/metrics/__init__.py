@@ -14,7 +14,7 @@ import os
 from collections.abc import MutableMapping
 from typing import Any
 
-from ..netutil import BindError, bind_sockets, inherited_sockets, parse_bind
+from ..netutil import BindError, bind_sockets, close_sockets, inherited_sockets, parse_bind
 from .block import MetricsBlock
 from .master import HANDOVER_VAR, RESTART_REASONS, MasterMetrics
 from .recorder import Sampler, response_recorder
@@ -32,7 +32,8 @@ def master_metrics(settings: Any, environ: MutableMapping[str, str] = os.environ
     """The master's metrics for the settings (None when neither ``--metrics-bind`` nor
     ``--statsd-host`` is given), with the metrics address bound -- or taken over from
     the master that started this one (USR2).  Raises :class:`BindError` (one line) when
-    the address is one of ``--bind``'s or cannot be bound."""
+    the address is one of ``--bind``'s or cannot be bound, or when the statsd host
+    cannot be resolved."""
     if not settings.metrics_bind and not settings.statsd_host:
         return None
     listeners = []
@@ -49,8 +50,13 @@ def master_metrics(settings: Any, environ: MutableMapping[str, str] = os.environ
             listeners = bind_sockets([spec], _BACKLOG)
     statsd = None
     if settings.statsd_host:
-        statsd = StatsdClient(settings.statsd_host, settings.statsd_prefix,
-                              settings.dogstatsd_tags)
+        try:
+            statsd = StatsdClient(settings.statsd_host, settings.statsd_prefix,
+                                  settings.dogstatsd_tags)
+        except OSError as e:
+            close_sockets(listeners)
+            raise BindError(f"--statsd-host {settings.statsd_host}: cannot resolve the host "
+                            f"({e.strerror or e})") from None
     return MasterMetrics(listeners, statsd)
 
 

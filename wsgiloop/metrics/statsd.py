@@ -78,7 +78,13 @@ class StatsdClient:
     """Sends statsd lines to one address, a few to a datagram."""
 
     def __init__(self, address: str, prefix: str = "", tags: str = "") -> None:
+        """Raises OSError when the host name cannot be resolved: it is resolved once,
+        here, so that sending never waits for DNS."""
         self.family, self.address = parse_statsd_address(address)
+        if self.family != socket.AF_UNIX:
+            host, port = self.address
+            family, _, _, _, sockaddr = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0]
+            self.family, self.address = family, sockaddr
         self.prefix = normalized_prefix(prefix)
         self.suffix = "|#" + tags if tags else ""
         self._lines: list[str] = []

@@ -156,8 +156,8 @@ class Arbiter:
             ready, writable, _ = select.select([self._wake_r, *readers], writers, [], seconds)
         except InterruptedError:
             return
-        if self.metrics is not None and (writable or len(ready) > (self._wake_r in ready)):
-            self.metrics.handle(ready, writable)
+        if self.metrics is not None:
+            self.metrics.handle(ready, writable)  # also drops clients silent for too long
         if self._wake_r in ready:
             try:
                 while os.read(self._wake_r, 4096):

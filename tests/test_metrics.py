@@ -20,6 +20,8 @@ from metrics_support import APP, get, per_worker, request, scrape, value, wait_s
 from support import ROOT, free_port, server_env
 from workers_support import Server, started_servers
 
+from wsgiloop.metrics.statsd import normalized_prefix, parse_statsd_address
+
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Server]]:
@@ -281,3 +283,32 @@ def test_statsd_settings_from_the_environment(serve):
         _collect(listener, lambda got: "fromenv.gunicorn.requests:1|c|@1.0" in got,
                  "a request counted under the prefix from GUNICORN_CMD_ARGS")
         assert server.stop() == 0
+
+
+# -- the statsd address and prefix, as gunicorn reads them --------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("localhost:9125", (socket.AF_INET, ("localhost", 9125))),
+    ("localhost", (socket.AF_INET, ("localhost", 8125))),
+    ("udp://10.0.0.1:1", (socket.AF_INET, ("10.0.0.1", 1))),
+    ("[::1]:9125", (socket.AF_INET6, ("::1", 9125))),
+    ("[::1]", (socket.AF_INET6, ("::1", 8125))),
+    ("unix:/run/statsd.sock", (socket.AF_UNIX, "/run/statsd.sock")),
+    ("unix:///run/statsd.sock", (socket.AF_UNIX, "/run/statsd.sock")),
+    ("unix:8125", (socket.AF_INET, ("unix", 8125))),  # gunicorn's reading, kept
+])
+def test_statsd_addresses(text, expected):
+    assert parse_statsd_address(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", ":8125", "host:0", "host:x", "[::1", "unix:",
+                                  "a b:1", "host:70000"])
+def test_bad_statsd_addresses(text):
+    with pytest.raises(ValueError):
+        parse_statsd_address(text)
+
+
+def test_statsd_prefix_gets_one_dot():
+    assert [normalized_prefix(p) for p in ("", "app", "app.", "app...", "a.b")] == [
+        "", "app.", "app.", "app.", "a.b."]

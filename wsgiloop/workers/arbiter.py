@@ -20,6 +20,12 @@ a worker that asks to retire (``--max-requests``, ``--max-rss``) stops taking re
 and exits by itself, while a replacement is started at once (as gunicorn's do).
 Workers that die while booting, before any ever booted, end the master with an error;
 a worker that keeps dying is respawned with growing delays.
+
+Metrics (``--metrics-bind``, ``--statsd-host``): the arbiter is handed a
+:class:`wsgiloop.metrics.MasterMetrics` and knows it only by its methods: it gives each
+worker a counters block before the fork, tells it why each worker exited (the restart
+reason), serves its endpoint's sockets from the same ``select`` as the signals, and
+answers ``serving`` (ready) and ``stopping`` for ``/readyz``.
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ def test_restarts_counted_by_reason_and_counts_kept(serve):
     assert server.stop() == 0
 
 
-def test_max_requests_and_heartbeat_timeouts_are_reasons(serve):
+def test_max_requests_and_timeouts_are_reasons(serve):
     server, mport = _start(serve, "-w", "1", "--max-requests", "3", "--timeout", "1")
     for _ in range(7):
         request(server.host, server.port, "GET", "/")
@@ -149,6 +149,13 @@ def test_max_requests_and_heartbeat_timeouts_are_reasons(serve):
     threading.Thread(target=lambda: get_quietly(server, "/slow?s=30"), daemon=True).start()
     wait_scrape(mport, lambda s: value(s, "wsgiloop_worker_restarts_total",
                                        reason="timeout") == 1, "the timeout kill counted")
+    # A request past --request-timeout: the worker ends itself.
+    server, mport = _start(serve, "-w", "1", "--request-timeout", "1")
+    threading.Thread(target=lambda: get_quietly(server, "/slow?s=30"), daemon=True).start()
+    samples = wait_scrape(mport, lambda s: value(s, "wsgiloop_worker_restarts_total",
+                                                 reason="request-timeout") == 1,
+                          "the request timeout counted")
+    assert value(samples, "wsgiloop_worker_restarts_total", reason="timeout") == 0
 
 
 def get_quietly(server: Server, path: str) -> None:

@@ -39,7 +39,7 @@ def test_readyz_waits_for_workers_to_serve():
     proc = subprocess.Popen(
         [sys.executable, "-m", "wsgiloop", APP, "-b", f"127.0.0.1:{port}",
          "--metrics-bind", f"127.0.0.1:{mport}"],
-        env=server_env({"METRICS_APPS_IMPORT_DELAY": "2"}), cwd=ROOT,
+        env=server_env({"METRICS_APPS_IMPORT_DELAY": "3"}), cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         wait_until(lambda: _health(mport, "/livez") == 200, 15, "/livez")

@@ -5,6 +5,7 @@ metrics received by a real UDP (and unix datagram) listener."""
 from __future__ import annotations
 
 import http.client
+import logging
 import os
 import signal
 import socket
@@ -20,7 +21,12 @@ from metrics_support import APP, get, per_worker, request, scrape, value, wait_s
 from support import ROOT, free_port, server_env
 from workers_support import Server, started_servers
 
-from wsgiloop.metrics.statsd import normalized_prefix, parse_statsd_address
+from wsgiloop.metrics.statsd import (
+    LogCounter,
+    StatsdClient,
+    normalized_prefix,
+    parse_statsd_address,
+)
 
 
 @pytest.fixture
@@ -319,3 +325,29 @@ def test_bad_statsd_addresses(text):
 def test_statsd_prefix_gets_one_dot():
     assert [normalized_prefix(p) for p in ("", "app", "app.", "app...", "a.b")] == [
         "", "app.", "app.", "app.", "a.b."]
+
+
+def test_log_lines_counted_as_gunicorns_log_metrics():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        client = StatsdClient(f"127.0.0.1:{listener.getsockname()[1]}", "p", "t:1")
+        logger = logging.getLogger("test_metrics.log_counter")
+        logger.propagate = False
+        counter = LogCounter(client)
+        logger.addHandler(counter)
+        try:
+            logger.info("not counted")
+            logger.warning("w")
+            logger.error("e")
+            try:
+                raise ValueError("x")
+            except ValueError:
+                logger.exception("x")
+            logger.critical("c")
+            client.flush()
+        finally:
+            logger.removeHandler(counter)
+            client.close()
+        lines = _collect(listener, lambda got: len(got) >= 4, "four log lines")
+        assert lines == [f"p.gunicorn.log.{kind}:1|c|@1.0|#t:1"
+                         for kind in ("warning", "error", "exception", "critical")]

@@ -13,19 +13,17 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 
 from ..http import END_OF_MESSAGE, NEED_DATA, HTTPLimits, ProtocolError, RequestHead, RequestParser
 
 CLIENT_SECONDS = 10.0
 MAX_CLIENTS = 32
 _LIMITS = HTTPLimits(max_request_line=4096, max_header_count=50,
-                     max_header_field_size=4096, max_head_size=16384, max_body_size=0)
+                     max_header_field_size=4096, max_head_size=16384, max_body_size=1024)
 
 #: What a route returns: status, content type, body.
 Answer = tuple[int, str, bytes]
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            413: "Content Too Large", 431: "Request Header Fields Too Large",
-            503: "Service Unavailable"}
 
 
 class _Client:
@@ -118,7 +116,7 @@ class Endpoint:
             assert head is not None
             client.out = self._answer(head)
         except ProtocolError as exc:
-            client.out = _response(exc.status, f"{exc.status} {_REASONS.get(exc.status, '')}\n")
+            client.out = _response(exc.status, f"{exc.status} {_phrase(exc.status)}\n")
         self._write(client)
 
     def _answer(self, head: RequestHead) -> bytes:
@@ -170,8 +168,15 @@ def _response(status: int, body: str | bytes, head_only: bool = False,
               content_type: str = "text/plain; charset=utf-8", extra: str = "") -> bytes:
     if isinstance(body, str):
         body = body.encode("utf-8")
-    head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
+    head = (f"HTTP/1.1 {status} {_phrase(status)}\r\n"
             f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
             f"Cache-Control: no-store\r\n{extra}Connection: close\r\n\r\n"
             ).encode("latin-1")
     return head if head_only else head + body
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"

@@ -31,6 +31,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,8 +144,7 @@ class Served:
 
     def __init__(self, args: list[str], cwd: Path, port: int, env: dict | None = None):
         self.port = port
-        self.output = cwd / f".served-{port}.log"
-        self._log = open(self.output, "w")
+        self._log = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(args, cwd=cwd, env=sandbox_env(cwd, env),
                                      stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -158,7 +158,9 @@ class Served:
         self.stop()
 
     def log(self) -> str:
-        return self.output.read_text(errors="replace")
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from .accesslog import AccessLogger
+from .accesslog import make_access_logger
 from .delegate import Request
 from .http import HTTPLimits, parser_class
 from .http.proxies import TrustedProxies
@@ -244,7 +244,7 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
     delegate: Any = app if native and settings.interface != "wsgi" else gateway
     if settings.static:
         delegate = StaticFirst(settings.static, delegate)
-    access = AccessLogger(settings.access_log_format) if settings.access_log else None
+    access = make_access_logger(settings)
     on_response = _response_counter(worker, settings, access,
                                      lambda reason: retire(reason))
     if "post_request" in hooks:
@@ -398,7 +398,8 @@ def _heartbeat_interval(settings: Any) -> float:
     return min(1.0, settings.timeout / 4) if settings.timeout else 1.0
 
 
-def _response_counter(worker: Worker, settings: Any, access: AccessLogger | None,
+def _response_counter(worker: Worker, settings: Any,
+                      access: Callable[[Request, int, int], None] | None,
                       retire: Callable[[str], None]
                       ) -> Callable[[Request, int, int], None] | None:
     """What the connections call after each response: access log and --max-requests

@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote, unquote_to_bytes
 
 from .logsetup import ACCESS_FIELDS_ATTR, access_logging_on, iso_time
 
@@ -152,7 +152,7 @@ def access_fields(request: Any, status: int, length: int) -> dict[str, Any]:
         "time": iso_time(request.start_time),
         "remote_addr": None if remote == "-" else remote,
         "method": head.method,
-        "path": atoms["U"],
+        "path": unquote(head.path, errors="backslashreplace"),  # JSON escapes controls
         "query": head.query,
         "protocol": head.version,
         "status": status,

@@ -315,7 +315,8 @@ ERROR_FIELDS = ["time", "level", "logger", "message", "pid", "exc_info"]
 
 def test_json_access_and_error_logs(tmp_path):
     """--log-format json: every line of both logs is one JSON object with the documented
-    fields; an application error's traceback is in ``exc_info``, not in the response."""
+    fields; an application error's traceback is in ``exc_info``, not in the response;
+    what the application writes to ``wsgi.errors`` becomes records too."""
     errors, accesses = tmp_path / "error.log", tmp_path / "access.log"
     with ServerProcess("apps:combined", "-w", "2", "--log-format", "json",
                        "--error-log", str(errors), "--access-log", str(accesses),
@@ -326,6 +327,7 @@ def test_json_access_and_error_logs(tmp_path):
         assert status == 200
         status, body = request(server, "/raise")
         assert status == 500 and SECRET.encode() not in body
+        assert request(server, "/errors")[0] == 200  # writes to wsgi.errors
         assert server.stop() == 0
     started = time.time()
     access = [json.loads(line) for line in accesses.read_text().splitlines()]
@@ -348,6 +350,8 @@ def test_json_access_and_error_logs(tmp_path):
     assert failure["level"] == "ERROR" and failure["pid"] != server.pid
     assert failure["exc_info"].startswith("Traceback (most recent call last):\n")
     assert failure["exc_info"].endswith(f"RuntimeError: {SECRET} secret detail")
+    [written] = [r for r in records if "wsgi.errors marker" in r["message"]]
+    assert (written["message"], written["level"]) == ("wsgi.errors marker 51f0", "ERROR")
     listening = next(r for r in records if r["message"].startswith("Listening at: "))
     assert (listening["level"], listening["pid"], listening["exc_info"]) == (
         "INFO", server.pid, None)
@@ -388,13 +392,28 @@ BAD_INI = "[loggers]\nkeys=root\n"
      "--log-syslog-to: invalid value 'http://x': unknown scheme 'http'"),
 ])
 def test_a_bad_log_config_is_one_error_line_and_status_2(tmp_path, make, fragment):
+    assert_refused(make(tmp_path), fragment.format(d=tmp_path))
+
+
+@pytest.mark.parametrize("make,fragment", [
+    (lambda d: ["--log-config", str(d / "missing.ini")],
+     "--log-config {d}/missing.ini: cannot read it: "),
+    (lambda d: ["--log-config", str(write(d / "bad.ini", "[formatters]\nkeys=x\n"))],
+     "--log-config {d}/bad.ini: not a logging config file: no [loggers] section"),
+    (lambda d: ["--log-config-json", str(write(d / "bad.json", "[]"))],
+     "--log-config-json {d}/bad.json: expected a dict (a logging dictConfig), not list"),
+])
+def test_check_config_reads_the_log_config(tmp_path, make, fragment):
+    assert_refused([*make(tmp_path), "--check-config"], fragment.format(d=tmp_path))
+
+
+def assert_refused(args: list[str], message_start: str) -> None:
     result = subprocess.run([sys.executable, "-m", "wsgiloop", "apps:combined", "-b",
-                             "127.0.0.1:0", *make(tmp_path)], cwd=ROOT, env=server_env(),
+                             "127.0.0.1:0", *args], cwd=ROOT, env=server_env(),
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith("wsgiloop: error: " + fragment.format(d=tmp_path)), \
-        result.stderr
+    assert result.stderr.startswith("wsgiloop: error: " + message_start), result.stderr
 
 
 # -- settings ----------------------------------------------------------------------------

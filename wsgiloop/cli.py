@@ -37,7 +37,7 @@ from .config import (
     unknown_env_vars,
 )
 from .loader import AppLoadError, load_app, prepend_sys_path
-from .logsetup import configure_logging, reopen_log_files
+from .logsetup import check_log_config, configure_logging, reopen_log_files
 from .netutil import (
     BindError,
     bind_sockets,
@@ -284,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings.check_config:
             _warn_to_stderr(warnings + [f"ignoring {name}: no such setting"
                                         for name in unknown_env_vars(os.environ)])
+            check_log_config(settings)
             load_app(app_spec)
             return 0
         configure_logging(settings, app_spec)

@@ -375,6 +375,30 @@ def configure_logging(settings: Settings, proc_name: str = "wsgiloop") -> None:
             access_log.addHandler(handler)
 
 
+def check_log_config(settings: Settings) -> None:
+    """Read and check the log config the settings name, without applying it
+    (``--check-config``); raises :class:`ConfigError`."""
+    _load_log_config(settings)
+
+
+class ErrorLogRecords:
+    """``wsgi.errors`` with ``--log-format json``: each write becomes one error-log record
+    (level ERROR, its trailing newline dropped), so that the error log stays one JSON
+    object per line; a write of only whitespace is dropped."""
+
+    def write(self, text: str) -> None:
+        text = text.rstrip("\n")
+        if text.strip():
+            error_log.error("%s", text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass
+
+
 def access_logging_on() -> bool:
     """Whether an access record would reach a handler (decided once per worker)."""
     return (not access_log.disabled and access_log.isEnabledFor(logging.INFO)

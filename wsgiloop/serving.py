@@ -34,6 +34,7 @@ from .http import HTTPLimits, parser_class
 from .http.proxies import TrustedProxies
 from .httpserver import HTTPServer
 from .ioloop import IOLoop
+from .logsetup import ErrorLogRecords
 from .netutil import reuse_port_sibling
 from .params import ConnectionParameters
 from .request_hooks import PreRequest, post_request_caller
@@ -163,6 +164,10 @@ class CurrentErrorLog:
         error_stream().flush()
 
 
+def _wsgi_errors(settings: Any) -> Any:
+    return ErrorLogRecords() if settings.log_format == "json" else CurrentErrorLog()
+
+
 def error_stream() -> Any:
     """The stream the error log writes to (for ``wsgi.errors`` and stack dumps)."""
     for handler in logging.getLogger("wsgiloop.error").handlers:
@@ -237,7 +242,7 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
     _raise_open_file_limit()
     loop = IOLoop(slow_callback_threshold=settings.slow_callback_threshold or None)
     gateway = WSGIGateway(app, root_path=settings.root_path, multithread=True,
-                          multiprocess=settings.workers > 1, errors=CurrentErrorLog(),
+                          multiprocess=settings.workers > 1, errors=_wsgi_errors(settings),
                           threads=settings.threads,
                           track_requests=bool(settings.request_timeout),
                           trusted_proxies=trusted_proxies(settings))

@@ -170,6 +170,41 @@ def test_dict_log_config_in_a_gunicorn_config_file_and_usr1_reopens_its_file(tmp
     assert any(e["message"].startswith("Listening at: ") for e in errors)
 
 
+def _access_to(path: Path, handler_class: str = "logging.FileHandler") -> str:
+    return (f"logconfig_dict = {{'handlers': {{'h': {{'class': {handler_class!r}, "
+            f"'filename': {str(path)!r}}}}}, 'loggers': {{'gunicorn.access': "
+            f"{{'handlers': ['h'], 'level': 'INFO'}}}}}}\n")
+
+
+def test_hup_applies_a_changed_log_config_and_keeps_the_old_one_when_it_is_bad(tmp_path):
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    config = tmp_path / "gunicorn.conf.py"
+    config.write_text(_access_to(first))
+    with ServerProcess("apps:combined", "-w", "1", cwd=tmp_path) as server:
+        assert request(server, "/environ?one")[0] == 200
+        config.write_text(_access_to(second, "no.such.Handler"))
+        server.signal(signal.SIGHUP)
+        server.wait_for_log(r"HUP: cannot reload the settings \(--log-config-dict: cannot "
+                            r"apply it: Unable to configure handler 'h'")
+        assert request(server, "/environ?two")[0] == 200
+        wait_until(lambda: "?two" in first.read_text(), "the old config to keep working")
+        config.write_text(_access_to(second))
+        server.signal(signal.SIGHUP)
+        server.wait_for_log(r"HUP: starting generation")
+        n = 0
+
+        def reached_second() -> bool:
+            nonlocal n
+            n += 1
+            assert request(server, f"/environ?three-{n}")[0] == 200
+            return second.exists() and f"three-{n}" in second.read_text()
+
+        wait_until(reached_second, "the new generation's access lines in the new file")
+        assert server.stop() == 0
+    # Until the new generation serves, the old worker writes where it did.
+    assert "?one" in first.read_text() and f"?three-{n} " not in first.read_text()
+
+
 def test_json_log_config_file_with_the_error_log_only(tmp_path):
     """gunicorn's ``logconfig_json``: a JSON dictConfig file routes ``wsgiloop.error``
     to a file (WARNING and up) and to stderr (INFO and up); without --access-log nor a

@@ -20,6 +20,8 @@ Promises this module keeps:
 * Every problem (a log file that cannot be opened, a syslog address that cannot be
   reached, a log config that cannot be read or applied) is a one-line
   :class:`ConfigError`.
+* Handlers wsgiloop installed on its two loggers (its own, or a log config's) are
+  replaced by the next :func:`configure_logging`; others (the application's) are left.
 * :func:`reopen_log_files` (USR1) reopens every logger's files in place, the config's
   too, without reading any config again; :func:`configure_logging` (start, HUP) does it
   all again.
@@ -359,6 +361,10 @@ def configure_logging(settings: Settings, proc_name: str = "wsgiloop") -> None:
         _apply_log_config(where, config)
     error_ours = not _covered(error_log.name, named)
     access_ours = not _covered(access_log.name, named)
+    for logger, ours in ((error_log, error_ours), (access_log, access_ours)):
+        if not ours:  # the config's: replaced on the next call, even without a config
+            for handler in logger.handlers:
+                handler._wsgiloop = True  # type: ignore[attr-defined]
     error_handlers, access_handlers = _our_handlers(settings, proc_name, error_ours,
                                                     access_ours)
     if error_ours:

@@ -497,3 +497,18 @@ def test_syslog_addresses(text, parsed):
 def test_bad_syslog_addresses(text):
     with pytest.raises(ValueError):
         parse_syslog_address(text)
+
+
+def test_log_settings_in_toml(tmp_path):
+    write(tmp_path / "pyproject.toml", """
+        [tool.wsgiloop]
+        log-format = "json"
+        log_syslog = true
+
+        [tool.wsgiloop.log_config_dict]
+        version = 1
+        loggers = { "gunicorn.access" = { level = "INFO" } }
+    """)
+    s, _ = load_settings(["app:app"], {}, cwd=tmp_path)
+    assert (s.log_format, s.log_syslog) == ("json", True)
+    assert s.log_config_dict == {"version": 1, "loggers": {"gunicorn.access": {"level": "INFO"}}}

@@ -84,7 +84,8 @@ class JSONFormatter(logging.Formatter):
     ``exc_info`` (the formatted traceback, or null).  An access record of
     ``--log-format json`` is already such an object: its message is written as it is.
     ``prefix`` goes before the object (a syslog tag).  Usable in a log config as
-    ``wsgiloop.logsetup.JSONFormatter``.
+    ``wsgiloop.logsetup.JSONFormatter``; the format and style a config may pass are
+    ignored (the fields are fixed), ``datefmt`` too (times are ISO 8601).
     """
 
     def __init__(self, fmt: str | None = None, datefmt: str | None = None,
@@ -96,11 +97,9 @@ class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if hasattr(record, ACCESS_FIELDS_ATTR):
             return self.prefix + record.getMessage()
-        exc_text = None
-        if record.exc_info:
-            exc_text = record.exc_text or self.formatException(record.exc_info)
-        elif record.exc_text:
-            exc_text = record.exc_text
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)  # as Formatter caches
+        exc_text = record.exc_text or None
         if record.stack_info:
             exc_text = (exc_text + "\n" if exc_text else "") + \
                 self.formatStack(record.stack_info)

@@ -79,8 +79,13 @@ class Arbiter:
                  reexec_argv: list[str] | None = None,
                  error_stream: Any = None,
                  on_first_ready: Callable[[], None] | None = None,
-                 watcher: SourceWatcher | None = None, hooks: Hooks | None = None) -> None:
+                 watcher: SourceWatcher | None = None, hooks: Hooks | None = None,
+                 owns_sockets: bool = True) -> None:
         self.settings = settings
+        #: False when a parent keeps its own copy of the sockets (systemd's socket unit,
+        #: ``--fd``): a stop then closes ours without shutting the socket down, so that
+        #: the parent's copy keeps listening for the next start.
+        self.owns_sockets = owns_sockets
         #: gunicorn-style server hooks; the arbiter is their ``server`` argument.
         self.hooks = hooks if hooks is not None else Hooks()
         self.log = HookLog()
@@ -236,7 +241,7 @@ class Arbiter:
             return
         self._stopping = how
         for sock in self.sockets:
-            if not self.handed_over:
+            if self.owns_sockets and not self.handed_over:
                 try:
                     # Stops listening in every process sharing the socket (a busy worker
                     # may not close its copy for a while): new connections are refused.

@@ -117,14 +117,9 @@ def _fail(error: Exception) -> int:
     return 2
 
 
-def _inherited(settings: Settings) -> list[int]:
-    """The listening sockets a parent passed down (``--fd``, systemd's ``LISTEN_FDS``)."""
-    return list(settings.fd) or systemd_fds(os.environ, os.getpid())
-
-
 def _listening_sockets(settings: Settings) -> list:
     """Inherited sockets (``--fd``, systemd's ``LISTEN_FDS``), else the bound ``--bind``."""
-    fds = _inherited(settings)
+    fds = list(settings.fd) or systemd_fds(os.environ, os.getpid())
     if fds:
         return inherited_sockets(fds)
     return bind_sockets([parse_bind(b) for b in settings.bind], settings.backlog,
@@ -415,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arbiter = Arbiter(settings, sockets, work, settings.proc_name or app_spec, reload=reload,
                       reopen_logs=reopen_logs, reexec_argv=reexec_argv,
                       error_stream=error_stream, on_first_ready=first_ready,
-                      watcher=watcher, hooks=hooks, owns_sockets=not _inherited(settings))
+                      watcher=watcher, hooks=hooks)
     try:
         return arbiter.run()
     except BootError as e:

@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..netutil import systemd_fds
 from .hooks import HookLog, Hooks
 from .oom import OOMWitness
 from .reloader import SourceWatcher, syntax_error
@@ -79,13 +80,8 @@ class Arbiter:
                  reexec_argv: list[str] | None = None,
                  error_stream: Any = None,
                  on_first_ready: Callable[[], None] | None = None,
-                 watcher: SourceWatcher | None = None, hooks: Hooks | None = None,
-                 owns_sockets: bool = True) -> None:
+                 watcher: SourceWatcher | None = None, hooks: Hooks | None = None) -> None:
         self.settings = settings
-        #: False when a parent keeps its own copy of the sockets (systemd's socket unit,
-        #: ``--fd``): a stop then closes ours without shutting the socket down, so that
-        #: the parent's copy keeps listening for the next start.
-        self.owns_sockets = owns_sockets
         #: gunicorn-style server hooks; the arbiter is their ``server`` argument.
         self.hooks = hooks if hooks is not None else Hooks()
         self.log = HookLog()
@@ -240,8 +236,11 @@ class Arbiter:
         if self._stopping == "fast" or self._stopping == how:
             return
         self._stopping = how
+        # Sockets a parent passed down (systemd's socket unit, --fd) are only closed: the
+        # parent's copy must keep listening for the next start.
+        owned = not self.settings.fd and not systemd_fds(os.environ, self.pid)
         for sock in self.sockets:
-            if self.owns_sockets and not self.handed_over:
+            if owned and not self.handed_over:
                 try:
                     # Stops listening in every process sharing the socket (a busy worker
                     # may not close its copy for a while): new connections are refused.

@@ -116,21 +116,19 @@ def get_json(port: int, path: str = "/", timeout: float = 20.0,
 # -- docs/deploy.md shows the files as they are ------------------------------------------
 
 
-def guide_blocks() -> dict[str, str]:
-    """The code blocks of docs/deploy.md that show a file of deploy/: those right after a
-    line naming it as ``deploy/NAME``, by NAME."""
-    text = GUIDE.read_text()
-    found = {}
-    for m in re.finditer(r"\[`?deploy/([\w.-]+)`?\]\([^)]*\)[^\n]*\n+```[\w-]*\n(.*?)^```",
-                         text, re.S | re.M):
-        found[m.group(1)] = m.group(2)
-    return found
+def guide_blocks() -> list[tuple[str, str]]:
+    """The code blocks of docs/deploy.md that show a file of deploy/: the first block
+    after a link to ``deploy/NAME``, as (NAME, text)."""
+    return re.findall(r"\[`?deploy/([\w.-]+)`?\]\([^)]*\)(?:(?!```).)*?^```[\w-]*\n(.*?)^```",
+                      GUIDE.read_text(), re.S | re.M)
 
 
 def test_the_guide_shows_every_deploy_file_verbatim() -> None:
     files = sorted(p.name for p in DEPLOY.iterdir() if p.is_file())
-    blocks = guide_blocks()
-    assert sorted(blocks) == files, "each file of deploy/ is shown once in docs/deploy.md"
+    shown = guide_blocks()
+    assert sorted(name for name, _ in shown) == files, (
+        "each file of deploy/ is shown once in docs/deploy.md")
+    blocks = dict(shown)
     for name in files:
         assert blocks[name] == (DEPLOY / name).read_text(), (
             f"docs/deploy.md's copy of deploy/{name} differs from the file")

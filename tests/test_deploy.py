@@ -24,6 +24,7 @@ scripts/setup.sh; a missing one fails its test rather than skipping it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -230,17 +231,9 @@ class SocketActivated:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(10)
+        terminate(self.proc, timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # what a killed master left
         self._log.close()
 
 
@@ -279,25 +272,30 @@ def test_socket_activation_serves_reloads_and_stops(app_dir: Path) -> None:
         activated.stop()
 
 
-def test_a_restart_keeps_the_socket(app_dir: Path) -> None:
+@pytest.mark.parametrize("passed_as", ["LISTEN_FDS", "--fd"])
+def test_a_restart_keeps_the_socket(app_dir: Path, passed_as: str) -> None:
     """What the socket unit buys: systemd holds the listening socket across a restart,
     so a client connecting while no wsgiloop runs waits in the backlog and is answered
     by the next one.  Here the test holds the socket, as systemd would, and passes it to
-    each run of the ExecStart line (fd 3, LISTEN_FDS=1, LISTEN_PID its pid)."""
+    each run of the ExecStart line as fd 3: with LISTEN_FDS=1 and LISTEN_PID its pid,
+    as systemd does, or with ``--fd 3`` added, as another supervisor would."""
     host, _ = socket_address()
     listener = socket.create_server((host, 0), backlog=128)
     port = listener.getsockname()[1]
     fd = listener.fileno()
-    # What systemd does between fork and exec: the socket to fd 3, and the variables.
+    # What the supervisor does between fork and exec: the socket to fd 3 (and systemd's
+    # variables).
+    variables = "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); "
     launcher = [sys.executable, "-c", (
-        f"import os, sys; os.dup2({fd}, 3); os.close({fd}); "
-        "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); "
+        f"import os, sys; os.dup2({fd}, 3); {fd} == 3 or os.close({fd}); "
+        f"{variables if passed_as == 'LISTEN_FDS' else ''}"
         "os.execv(sys.argv[1], sys.argv[1:])")]
     argv = as_run_here(exec_start())
+    extra = ["--fd", "3"] if passed_as == "--fd" else []
 
     def start() -> ServerProcess:
-        return ServerProcess(None, *argv[3:], launcher=launcher + argv[:3], bind=None,
-                             cwd=app_dir, pass_fds=[fd])  # type: ignore[arg-type]
+        return ServerProcess(None, *argv[3:], *extra, launcher=launcher + argv[:3],
+                             bind=None, cwd=app_dir, pass_fds=[fd])  # type: ignore[arg-type]
     try:
         with start() as first:
             assert first.port == port

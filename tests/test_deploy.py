@@ -13,7 +13,8 @@
 * Dockerfile: without a Docker daemon or registry here, its instructions run as written
   in a throwaway directory (ENV, WORKDIR, COPY, RUN, USER, CMD), the image's absolute
   directories relocated under it: the venv is built, the app installed offline from a
-  wheel of this checkout, and CMD serves as the image's non-root user on ``$PORT``.
+  wheel of this checkout, and CMD serves as the image's non-root user on ``$PORT``, as
+  PID 1 of a pid namespace (when the test runs as root), and stops on TERM.
 * Kubernetes: the manifest parses, its ports, probes and grace period agree with the
   wsgiloop command it runs, and that command's flags are accepted by
   ``wsgiloop --check-config``.
@@ -673,7 +674,8 @@ def test_dockerfile_runs_as_written(image_root: Path, app_dir: Path) -> None:
     root, RUN through /bin/sh as root, CMD as the USER.  The build context is the
     project: myapp.py and a requirements.txt naming wsgiloop, which pip takes offline
     from a wheel of this checkout.  The container runs with PORT set, as a platform
-    would: wsgiloop listens on 0.0.0.0:$PORT, as the user, from the venv."""
+    would: wsgiloop listens on 0.0.0.0:$PORT, as the user, from the venv, as PID 1 of
+    its own pid namespace, and `docker stop`'s TERM ends it with status 0."""
     python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else \
         sys._base_executable  # type: ignore[attr-defined]
     shims = image_root / "shims"  # the base image's `python`
@@ -734,22 +736,31 @@ def test_dockerfile_runs_as_written(image_root: Path, app_dir: Path) -> None:
     assert seen.index("USER") < seen.index("CMD") and cmd and user
     assert env["PORT"] == "8000"
 
-    switch_user = os.geteuid() == 0  # else this test's own user is the unprivileged one
-
-    def become_user() -> None:
-        os.setgroups([])
-        os.setgid(user[1])
-        os.setuid(user[0])
-
+    # As root, run CMD as a container runtime does: PID 1 of a new pid namespace, as
+    # USER.  Otherwise this test's own (unprivileged) user stands for USER.
+    as_container = os.geteuid() == 0
+    launcher = cmd[:1]
+    if as_container:
+        launcher = ["unshare", "--pid", "--fork", "--kill-child", "setpriv",
+                    f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups", *launcher]
     port = free_port()
     run_env = {k: v for k, v in env.items() if k not in build_only} | {"PORT": str(port)}
-    with ImageProcess(None, cmd[1:], launcher=cmd[:1], cwd=cwd, env=run_env, bind=None,
-                      preexec_fn=become_user if switch_user else None) as container:
+    with ImageProcess(None, cmd[1:], launcher=launcher, cwd=cwd, env=run_env,
+                      bind=None) as container:
         assert container.url == f"http://0.0.0.0:{port}"
         seen = get_json(port, "/in-the-container")
+        # `docker stop`: TERM to the container's PID 1, from outside its namespace (the
+        # kernel delivers it only if PID 1 handles TERM itself).
+        master = container.proc.pid
+        if as_container:
+            children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+            master = int(children[0])
+        os.kill(master, signal.SIGTERM)
+        assert container.wait(30) == 0, container.log
     assert seen["path"] == "/in-the-container"
     assert seen["prefix"] == env["VIRTUAL_ENV"] and seen["cwd"] == str(cwd)
     assert seen["uid"] != 0
-    if switch_user:
+    if as_container:
+        assert seen["master"] == 1, "the master is not the namespace's PID 1"
         assert (seen["uid"], seen["gid"]) == user
         assert seen["can_write_code"] is False

@@ -38,6 +38,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,10 +60,14 @@ import hashlib
 import json
 import os
 import sys
+import time
 
 
 def app(environ, start_response):
     path = environ["PATH_INFO"]
+    if path.startswith("/sleep/"):  # /sleep/SECONDS: a request still running
+        open("sleeping", "w").close()  # (in the working directory) says it started
+        time.sleep(float(path[len("/sleep/"):]))
     if path.startswith("/bytes/"):  # /bytes/N: N bytes of a known pattern
         size = int(path[len("/bytes/"):])
         body = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
@@ -764,3 +769,60 @@ def test_dockerfile_runs_as_written(image_root: Path, app_dir: Path) -> None:
         assert seen["master"] == 1, "the master is not the namespace's PID 1"
         assert (seen["uid"], seen["gid"]) == user
         assert seen["can_write_code"] is False
+
+
+def status_of(port: int, path: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def test_k8s_command_drains_as_the_manifest_expects(app_dir: Path) -> None:
+    """The manifest's command and environment (ports swapped for free ones), taken
+    through a pod's end: ready on /readyz; at TERM (after preStop) /readyz turns 503 at
+    once while /livez stays 200 (no restart mid-drain); the request in flight is
+    answered; the master exits 0 within the grace period left after preStop."""
+    needs_metrics_bind()
+    container = k8s_container()
+    pod = k8s_documents()["Deployment"]["spec"]["template"]["spec"]
+    command = k8s_command()
+    env = {e["name"]: e["value"] for e in container["env"]}
+    env["PORT"] = str(free_port())
+    metrics = free_port()
+    command[command.index("--metrics-bind") + 1] = f"127.0.0.1:{metrics}"
+    app_port = int(env["PORT"])
+    probe = lambda kind: status_of(metrics, container[kind]["httpGet"]["path"])  # noqa: E731
+    with ServerProcess(None, *command[1:], bind=None, cwd=app_dir, env=env) as server:
+        deadline = time.monotonic() + 30
+        while probe("readinessProbe") != 200:
+            assert time.monotonic() < deadline, "never ready:\n" + server.log
+            time.sleep(0.05)
+        assert probe("livenessProbe") == 200
+
+        in_flight: dict = {}
+
+        def slow_request() -> None:
+            in_flight["status"], in_flight["body"] = request(app_port, path="/sleep/3")
+
+        thread = threading.Thread(target=slow_request)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not (app_dir / "sleeping").exists():  # the app is running it
+            assert time.monotonic() < deadline, "the slow request never started"
+            time.sleep(0.02)
+        server.signal(signal.SIGTERM)  # the kubelet, once preStop's sleep is over
+        deadline = time.monotonic() + 10
+        while probe("readinessProbe") != 503:
+            assert time.monotonic() < deadline, "still ready after TERM:\n" + server.log
+            time.sleep(0.02)
+        if thread.is_alive():
+            assert probe("livenessProbe") == 200, "a draining pod must stay live"
+        thread.join(30)
+        assert in_flight["status"] == 200, in_flight
+        preStop = float(container["lifecycle"]["preStop"]["exec"]["command"][1])
+        assert server.wait(pod["terminationGracePeriodSeconds"] - preStop) == 0, server.log

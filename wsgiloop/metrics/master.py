@@ -73,7 +73,14 @@ class MasterMetrics:
         self._workers_sent = -1
         if statsd is not None:
             self._log_counter = LogCounter(statsd)
-            logging.getLogger("wsgiloop.error").addHandler(self._log_counter)
+            self._keep_log_counter()
+
+    def _keep_log_counter(self) -> None:
+        """(Re)attach the log counter to the error log: a log config applied again on HUP
+        (``--log-config-dict`` naming ``wsgiloop.error``) replaces that logger's handlers."""
+        logger = logging.getLogger("wsgiloop.error")
+        if self._log_counter is not None and self._log_counter not in logger.handlers:
+            logger.addHandler(self._log_counter)
 
     @property
     def prometheus(self) -> bool:
@@ -89,6 +96,7 @@ class MasterMetrics:
         """A block for the next worker (None without the Prometheus endpoint).  Also sends
         what statsd lines wait, so that the new worker does not inherit them."""
         if self.statsd is not None:
+            self._keep_log_counter()  # the new worker counts its log lines too
             self.statsd.flush()
         return MetricsBlock() if self.endpoint is not None else None
 
@@ -115,6 +123,7 @@ class MasterMetrics:
         statsd lines out."""
         if self.statsd is None or self.arbiter is None:
             return
+        self._keep_log_counter()
         count = len(self.arbiter.workers)
         if count != self._workers_sent:
             self._workers_sent = count

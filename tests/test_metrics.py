@@ -351,3 +351,31 @@ def test_log_lines_counted_as_gunicorns_log_metrics():
         lines = _collect(listener, lambda got: len(got) >= 4, "four log lines")
         assert lines == [f"p.gunicorn.log.{kind}:1|c|@1.0|#t:1"
                          for kind in ("warning", "error", "exception", "critical")]
+
+
+def test_log_counting_survives_a_log_config_applied_again_on_hup(serve, tmp_path):
+    """A log config naming gunicorn.error replaces that logger's handlers whenever it is
+    applied (at start, on HUP): the workers started after a HUP still count their log
+    lines."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        (tmp_path / "gunicorn.conf.py").write_text(f"""
+statsd_host = "127.0.0.1:{listener.getsockname()[1]}"
+logconfig_dict = {{
+    "version": 1,
+    "formatters": {{"plain": {{
+        "format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"}}}},
+    "handlers": {{"err": {{"class": "logging.StreamHandler", "formatter": "plain",
+                           "stream": "ext://sys.stderr"}}}},
+    "loggers": {{"gunicorn.error": {{"level": "INFO", "handlers": ["err"],
+                                    "propagate": False}}}},
+}}
+""")
+        server = serve("-w", "1", "-c", str(tmp_path / "gunicorn.conf.py"), app=APP)
+        first = server.wait_workers(1)
+        server.signal(signal.SIGHUP)
+        server.wait_workers(1, exclude=set(first))
+        request(server.host, server.port, "GET", "/warn")
+        _collect(listener, lambda got: "gunicorn.log.warning:1|c|@1.0" in got,
+                 "the new worker's warning counted")
+        assert server.stop() == 0

@@ -26,6 +26,7 @@ How a block is run:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -36,6 +37,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,7 +325,49 @@ def check_native_app(snippet: Snippet, cwd: Path) -> None:
             assert answer and json.loads(answer[0][1]) == {"news": True}, answer
 
 
-CHECKS: dict[str, Callable[[Snippet, Path], None]] = {"native-app": check_native_app}
+def check_metrics(snippet: Snippet, cwd: Path) -> None:
+    """A shell block serving with ``--metrics-bind`` and asking that address with
+    ``curl``: the (first) wsgiloop command with ``--metrics-bind`` is served, on free ports
+    for its addresses, and each ``curl URL`` is asked of it by a real client (the URL's
+    port must be the documented ``--metrics-bind``'s); every other command runs by the
+    rules of :func:`run_command`."""
+    commands = shell_commands(snippet.text)
+    served = next(w for w in commands if w[0] == "wsgiloop" and "--metrics-bind" in w)
+    documented = served[served.index("--metrics-bind") + 1]
+    port, metrics = free_port(), free_port()
+    args, words = [], served[1:]
+    while words:
+        word, *words = words
+        if word in ("-b", "--bind", "--metrics-bind"):
+            words = words[1:]
+        else:
+            args.append(word)
+    expect_ok(run([*WSGILOOP, *served[1:], "--check-config"], cwd), shlex.join(served))
+    with Served([*WSGILOOP, *args, "--bind", f"127.0.0.1:{port}",
+                 "--metrics-bind", f"127.0.0.1:{metrics}"], cwd, port) as server:
+        wait_listening(server.proc, [metrics], "the metrics address", server.log,
+                       server.stop)
+        for words in commands:
+            if words is served:
+                continue
+            if words[0] != "curl":
+                run_command(words, cwd)
+                continue
+            url = urllib.parse.urlsplit(words[-1])
+            assert url.netloc == documented, f"{shlex.join(words)}: not {documented}"
+            deadline = time.monotonic() + 30  # /readyz: 503 until the workers serve
+            while True:
+                with contextlib.suppress(urllib.error.HTTPError):
+                    with urllib.request.urlopen(
+                            f"http://127.0.0.1:{metrics}{url.path}", timeout=10) as answer:
+                        assert answer.read(), f"{shlex.join(words)}: an empty answer"
+                        break
+                assert time.monotonic() < deadline, f"{shlex.join(words)}: {server.log()}"
+                time.sleep(0.05)
+
+
+CHECKS: dict[str, Callable[[Snippet, Path], None]] = {"native-app": check_native_app,
+                                                       "metrics": check_metrics}
 
 
 def run_snippet(snippet: Snippet, cwd: Path) -> None:

@@ -196,7 +196,7 @@ def render(gone: Totals, workers: list[Any], restarts: Counter[str], ready: bool
     for i, cls in enumerate(STATUS_CLASSES):
         out.append(f'wsgiloop_requests_total{{status_class="{cls}"}} {total.ints[REQUESTS + i]}')
     family("wsgiloop_request_duration_seconds", "histogram",
-           "Time from a request's head received to its response handed to the socket.")
+           "Time from a request's head received to its response's last byte queued.")
     cumulative = 0
     for i, bound in enumerate(DURATION_BUCKETS):
         cumulative += total.ints[BUCKETS + i]

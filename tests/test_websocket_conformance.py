@@ -66,7 +66,7 @@ def server_events(server):
         return json.loads(response.read())["events"]
 
 
-# -- 1. framing ---------------------------------------------------------------------------------
+# -- 1. framing --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 128, 65535, 65536])
 @pytest.mark.parametrize("opcode", [TEXT, BINARY])
@@ -93,7 +93,7 @@ def test_many_frames_in_one_write_come_back_in_order(connect):
         str(i).encode() for i in range(200)]
 
 
-# -- 2. pings and pongs ---------------------------------------------------------------------------
+# -- 2. pings and pongs ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("payload", [b"", b"ping", bytes(range(125))])
 def test_ping_is_answered_with_the_same_payload(connect, payload):
@@ -122,7 +122,7 @@ def test_a_ping_of_126_bytes_is_a_protocol_error(connect):
     client.expect_close(1002)
 
 
-# -- 3. reserved bits, 4. reserved opcodes, masking ----------------------------------------------
+# -- 3. reserved bits, 4. reserved opcodes, masking --------------------------------------------
 
 @pytest.mark.parametrize("rsv", range(1, 8))
 @pytest.mark.parametrize("opcode", [TEXT, BINARY, PING])
@@ -152,7 +152,7 @@ def test_a_64_bit_length_with_the_top_bit_set_fails(connect):
     client.expect_close(1002)
 
 
-# -- 5. fragmentation ------------------------------------------------------------------------------
+# -- 5. fragmentation --------------------------------------------------------------------------
 
 def test_a_fragmented_text_message(connect):
     client = connect()
@@ -213,7 +213,7 @@ def test_broken_fragment_sequences_fail(connect, frames):
     client.expect_eof()
 
 
-# -- 6. UTF-8 --------------------------------------------------------------------------------------
+# -- 6. UTF-8 ----------------------------------------------------------------------------------
 
 VALID_TEXT = ["", "ascii", "κόσμε", "€", "\U0001F600 emoji", "\u0800\uFFFD\U0010FFFF"]
 INVALID_UTF8 = [
@@ -265,7 +265,7 @@ def test_invalid_utf8_fails_fast_before_the_message_ends(connect):
     client.expect_close(1007)
 
 
-# -- 7. closing --------------------------------------------------------------------------------------
+# -- 7. closing --------------------------------------------------------------------------------
 
 def test_a_close_without_payload_is_answered_without_payload(connect):
     client = connect()
@@ -327,7 +327,7 @@ def test_a_server_close_is_seen_by_on_close(connect, server):
     assert {"close": "/echo/closing", "code": 1000, "reason": ""} in events
 
 
-# -- 9. limits ----------------------------------------------------------------------------------------
+# -- 9. limits ---------------------------------------------------------------------------------
 
 def test_a_message_over_the_limit_fails_with_1009(connect):
     client = connect()
@@ -348,7 +348,7 @@ def test_fragments_adding_up_over_the_limit_fail_with_1009(connect):
     client.expect_close(1009)
 
 
-# -- 12/13. per-message-deflate ----------------------------------------------------------------------
+# -- 12/13. per-message-deflate ----------------------------------------------------------------
 
 def deflate_client(connect, offer="permessage-deflate"):
     client = connect("/deflate", headers={"Sec-WebSocket-Extensions": offer})

@@ -218,6 +218,9 @@ class WebSocketHandler(RequestHandler):
         headers = request.headers
         if not _has_token(headers.get_list("Upgrade"), "websocket"):
             raise HTTPError(400, reason="Expected a WebSocket upgrade")
+        responder = self._responder
+        if not callable(getattr(responder, "detach", None)):
+            raise HTTPError(501, reason="WebSockets need wsgiloop's native server")
         if not _has_token(headers.get_list("Connection"), "upgrade") or \
                 request.version != "HTTP/1.1":
             raise HTTPError(400, reason="Expected Connection: Upgrade over HTTP/1.1")
@@ -231,9 +234,6 @@ class WebSocketHandler(RequestHandler):
         if origin is not None and not self.check_origin(origin):
             raise HTTPError(403, "WebSocket origin %s refused", origin,
                             reason="Cross-origin WebSocket refused")
-        responder = self._responder
-        if not callable(getattr(responder, "detach", None)):
-            raise HTTPError(501, reason="WebSockets need wsgiloop's native server")
         if responder.parser.buffered:
             raise HTTPError(400, reason="Data sent before the handshake's answer")
 

@@ -364,3 +364,30 @@ def test_the_close_is_seen_by_a_websockets_client_on_stop():
         ready = threading.Event()
         threading.Thread(target=lambda: (ready.wait(10), server.stop())).start()
         assert run(session(server, ready)) == 1001
+
+
+def test_wss_over_tls(tmp_path):
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "server.pem", tmp_path / "server.key"
+    certfile.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    keyfile.write_bytes(cert.private_key_pem.bytes())
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+
+    async def session(server):
+        uri = f"wss://{server.host}:{server.port}/deflate"
+        async with websockets.connect(uri, ssl=context) as ws:
+            for size in (10, 70_000 // 2, 65_536):
+                await ws.send(b"t" * size)
+                assert await ws.recv() == b"t" * size
+            await ws.send("über TLS")
+            return await ws.recv()
+
+    with ServerProcess("websocket_apps:application", "--certfile", str(certfile),
+                       "--keyfile", str(keyfile)) as server:
+        assert run(session(server)) == "über TLS"

@@ -56,6 +56,7 @@ import inspect
 import json
 import logging
 import socket
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -264,7 +265,10 @@ class WebSocketHandler(RequestHandler):
         if responder.on_response is not None:
             raw.response_status = "101 Switching Protocols"
             raw.response_headers = [tuple(line.split(": ", 1)) for line in lines[1:]]
-        stream = responder.detach(self._going_away)
+        # A weak reference: the connection must not keep a closed handler alive (a cycle
+        # that only the cycle collector would free, thousands at a time).
+        going_away = weakref.WeakMethod(self._going_away)
+        stream = responder.detach(lambda: (method := going_away()) and method())
         stream.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         if responder.on_response is not None:
             responder.on_response(raw, 101, 0)
@@ -484,8 +488,8 @@ class _Connection:
             if not future.done():
                 future.set_exception(WebSocketClosedError("the WebSocket closed"))
         handler = self.handler
+        handler._ws = None  # no cycle between the two once closed
         handler._closed()
-        # The handler keeps no stream; this object is no more reachable from the loop.
         self.reader = None  # type: ignore[assignment]
 
     # -- timers: pings, and the close handshake's deadline ------------------------------------

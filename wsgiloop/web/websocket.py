@@ -182,7 +182,7 @@ class WebSocketHandler(RequestHandler):
         ``binary=True``.  Returns a Future resolved once it is flushed; see the module
         docstring for the limit on unflushed messages."""
         ws = self._ws
-        if ws is None or ws.closing:
+        if ws is None or ws.closing or ws.stream.closed:
             raise WebSocketClosedError("the WebSocket is closed")
         if isinstance(message, dict):
             message = json.dumps(message)

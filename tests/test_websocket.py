@@ -87,6 +87,28 @@ def test_websockets_library_with_permessage_deflate(server):
     assert run(session()).startswith("permessage-deflate")
 
 
+@pytest.mark.parametrize("deflate", [False, True])
+def test_messages_of_megabytes(server, deflate):
+    import random
+
+    text = "".join(random.choice("aé€\U0001F600 ") for _ in range(1 << 19))  # ~1.3 MiB UTF-8
+    blob = random.randbytes(3 << 20)
+
+    async def session():
+        uri = f"ws://{server.host}:{server.port}/large" + ("?deflate=1" if deflate else "")
+        async with websockets.connect(uri, max_size=None,
+                                      compression="deflate" if deflate else None) as ws:
+            await ws.send(text)
+            assert await ws.recv() == text
+            await ws.send(blob)
+            assert await ws.recv() == blob
+            await ws.send([blob[:1 << 20], blob[1 << 20:]])  # in two fragments
+            assert await ws.recv() == blob
+            return ws.response.headers.get("Sec-WebSocket-Extensions")
+
+    assert (run(session()) is not None) == deflate
+
+
 def test_websocket_client_library(server):
     ws = websocket_client.create_connection(f"ws://{server.host}:{server.port}/async",
                                             timeout=5)

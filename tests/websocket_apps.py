@@ -51,6 +51,16 @@ class DeflateEcho(Echo):
         return {"compression_level": 6}
 
 
+class Large(Echo):
+    """Echo with room for big messages (the application's limit is 64 KiB)."""
+
+    max_message_size = 16 << 20
+    max_write_buffer = 32 << 20
+
+    def get_compression_options(self):
+        return {} if self.get_query_argument("deflate", None) else None
+
+
 class Failing(Echo):
     def on_message(self, message):
         raise RuntimeError("boom")
@@ -127,6 +137,7 @@ application = Application([
     (r"/echo/(\w+)", Echo),
     (r"/async", AsyncEcho),
     (r"/deflate", DeflateEcho),
+    (r"/large", Large),
     (r"/failing", Failing),
     (r"/flood", Flood),
     (r"/ping", Pinging),

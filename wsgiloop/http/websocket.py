@@ -96,15 +96,30 @@ def frame_header(opcode: int, length: int, rsv1: bool = False) -> bytes:
     return bytes((first, 127)) + length.to_bytes(8, "big")
 
 
+_IDENTITY = int.from_bytes(bytes(range(256)), "little")
+_TRANSLATE_FROM = 4096  # from this size, four translations beat one big-integer XOR
+
+
+def _xor_table(byte: int) -> bytes:
+    """The translation table of XOR with ``byte``."""
+    return (_IDENTITY ^ int.from_bytes(bytes((byte,)) * 256, "little")).to_bytes(256, "little")
+
+
 def unmask(mask: bytes, data: bytes) -> bytes:
     """``data`` XOR the 4-byte ``mask`` repeated (masking and unmasking are the same)."""
     length = len(data)
     if not length:
         return data
-    key = (mask * (length // 4 + 1))[:length]
-    # One XOR of two big integers: linear, and done in C.
-    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(
-        length, "little")
+    if length < _TRANSLATE_FROM:
+        key = (mask * (length // 4 + 1))[:length]
+        # One XOR of two big integers: linear, and done in C.
+        return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(
+            length, "little")
+    # Every fourth byte is XORed with the same mask byte: a translation, in C.
+    out = bytearray(data)
+    for offset in range(4):
+        out[offset::4] = data[offset::4].translate(_xor_table(mask[offset]))
+    return bytes(out)
 
 
 # -- per-message-deflate (RFC 7692) ------------------------------------------------------------
@@ -269,6 +284,11 @@ class FrameReader:
         self.max_message_size = max_message_size
         self.deflate = deflate
         self._buffer = b""
+        # Bytes received while a frame waits for the rest of it: joined to the buffer
+        # once the frame is whole, so a large frame is copied once, not once per chunk.
+        self._more: list[bytes] = []
+        self._more_size = 0
+        self._wanted = 0  # bytes the buffer needs before the next frame can be read
         self._closed = False
         # the fragmented message in progress: its opcode (0: none), parts, size so far
         self._opcode = 0
@@ -280,17 +300,27 @@ class FrameReader:
     @property
     def buffered(self) -> int:
         """Bytes received and not yet read."""
-        return len(self._buffer)
+        return len(self._buffer) + self._more_size
 
     def feed(self, data: bytes) -> None:
-        if not self._closed:
-            self._buffer = self._buffer + data if self._buffer else data
+        if self._closed:
+            return
+        if self._buffer:
+            self._more.append(data)
+            self._more_size += len(data)
+        else:
+            self._buffer = data
 
     def next_event(self) -> tuple[int, Any] | None:
         """The next message or control frame, or None until more bytes come."""
         while not self._closed:
+            if self._more and len(self._buffer) + self._more_size >= self._wanted:
+                self._buffer = b"".join([self._buffer, *self._more])
+                self._more = []
+                self._more_size = 0
             buf = self._buffer
             if len(buf) < 2:
+                self._wanted = 2
                 return None
             first, second = buf[0], buf[1]
             opcode = first & 0x0F
@@ -298,11 +328,13 @@ class FrameReader:
             start = 2
             if length == 126:
                 if len(buf) < 4:
+                    self._wanted = 4
                     return None
                 length = int.from_bytes(buf[2:4], "big")
                 start = 4
             elif length == 127:
                 if len(buf) < 10:
+                    self._wanted = 10
                     return None
                 length = int.from_bytes(buf[2:10], "big")
                 start = 10
@@ -313,10 +345,12 @@ class FrameReader:
             self._check_header(first, opcode, length)
             end = start + 4 + length
             if len(buf) < end:
+                self._wanted = end
                 return None
             mask = buf[start:start + 4]
             payload = unmask(mask, buf[start + 4:end])
             self._buffer = buf[end:]
+            self._wanted = 0
             event = self._frame(first, opcode, payload)
             if event is not None:
                 return event
@@ -325,6 +359,8 @@ class FrameReader:
     def _fail(self, code: int, reason: str) -> None:
         self._closed = True
         self._buffer = b""
+        self._more = []
+        self._more_size = 0
         raise WebSocketError(code, reason)
 
     def _check_header(self, first: int, opcode: int, length: int) -> None:
@@ -361,6 +397,8 @@ class FrameReader:
             if opcode == CLOSE:
                 self._closed = True
                 self._buffer = b""
+                self._more = []
+                self._more_size = 0
                 return CLOSE, self._close_frame(payload)
             return opcode, payload
         try:

@@ -202,7 +202,7 @@ class WebSocketHandler(RequestHandler):
         if len(data) > 125:
             raise ValueError("a ping carries at most 125 bytes")
         ws = self._ws
-        if ws is None or ws.closing:
+        if ws is None or ws.closing or ws.stream.closed:
             raise WebSocketClosedError("the WebSocket is closed")
         ws.send_control(PING, data)
 

@@ -315,6 +315,22 @@ def test_a_client_that_reads_nothing_is_closed_not_buffered(server):
     client.close()
 
 
+def test_pings_from_a_client_that_reads_no_pongs_are_bounded(server):
+    client = RawClient(server.host, server.port, "/echo")
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    burst = frame(PING, b"p" * 125) * 1000
+    sent = 0
+    with pytest.raises(OSError):  # the server drops the connection: a reset
+        while sent < 200:  # 200,000 pings: 25 MiB of pongs if all were queued
+            client.send(burst)
+            sent += 1
+        client.sock.settimeout(5)
+        while client.sock.recv(65536):
+            pass
+    assert sent < 200
+    client.close()
+
+
 def test_awaiting_write_message_goes_at_the_clients_pace(server):
     client = RawClient(server.host, server.port, "/flood")
     client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)

@@ -350,6 +350,9 @@ class _Connection:
                 if not self.closing:
                     self._run(self.handler.on_message, value)
             elif kind == PING:
+                if self.stream.buffered_bytes > self.max_write_buffer:
+                    self._overflow()  # pings sent by a client that reads no pongs
+                    return
                 if not self.closing:
                     self.send_control(PONG, value)
                     self._run(self.handler.on_ping, value)
@@ -395,11 +398,7 @@ class _Connection:
         future = self.loop.create_future()
         stream = self.stream
         if stream.buffered_bytes > self.max_write_buffer:
-            log.info("WebSocket to %s closed: %d bytes unsent (more than "
-                     "websocket_max_write_buffer)", self.handler.request.remote_ip,
-                     stream.buffered_bytes)
-            self.closing = True
-            stream.reset()  # what is unsent is dropped, the kernel's copy too
+            self._overflow()
             future.set_exception(WebSocketClosedError("the client is too slow"))
             return future
         rsv1 = False
@@ -414,6 +413,16 @@ class _Connection:
         self._waiters.append(future)
         stream.on_flushed(self._flushed)
         return future
+
+    def _overflow(self) -> None:
+        """More than ``max_write_buffer`` bytes wait for a client that does not read:
+        drop it (what is unsent too, the kernel's copy included)."""
+        log.info("WebSocket to %s closed: %d bytes unsent (more than "
+                 "websocket_max_write_buffer)", self.handler.request.remote_ip,
+                 self.stream.buffered_bytes)
+        self.closing = True
+        self.reader = None  # type: ignore[assignment]
+        self.stream.reset()
 
     def _flushed(self) -> None:
         # on_flushed callbacks come in the order of the writes

@@ -40,7 +40,8 @@ from .spool import BodySpool
 
 log = logging.getLogger("wsgiloop.error")
 
-_IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED, _DETACHED = range(7)
+_IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
+_DETACHED = 6  # the socket belongs to another protocol (detach())
 _COPY_LIMIT = 1 << 16  # a response body larger than this is not joined to its head
 
 # Errors storing a body that mean the disk, a quota or the file size limit is full:

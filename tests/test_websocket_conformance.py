@@ -1,9 +1,10 @@
 """RFC 6455 (and RFC 7692) conformance of the native WebSocket server, over real sockets.
 
-The Autobahn test suite cannot run here (its ``wstest`` needs Python 2.7 and is installed
-from PyPI as ``autobahntestsuite`` or run from a Docker image; neither Python 2 nor Docker
-is available), so these cases follow its main categories, written from the RFCs with a
-raw client (``wsframes``) that sends any frame a broken client could:
+The Autobahn test suite cannot run here: its ``wstest`` needs Python 2.7 (PyPI's
+``autobahntestsuite`` installs nowhere else) or its Docker image, and this machine has no
+Python 2, no Docker daemon, and reaches only PyPI and apt.  So these cases follow its main
+categories, written from the RFCs with a raw client (``wsframes``) that sends any frame a
+broken client could:
 
 1. framing (payload lengths at the 7/16/64-bit boundaries, chopped delivery);
 2. pings and pongs; 3. reserved bits; 4. reserved opcodes; 5. fragmentation, control

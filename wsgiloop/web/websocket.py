@@ -71,6 +71,7 @@ from ..http.websocket import (
     PerMessageDeflate,
     WebSocketError,
     accept_key,
+    close_code_allowed,
     close_payload,
     encode_frame,
     frame_header,
@@ -208,8 +209,11 @@ class WebSocketHandler(RequestHandler):
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         """Start the closing handshake (code 1000 unless given); :meth:`on_close` runs
         once the connection has closed."""
+        code = 1000 if code is None else code
+        if not close_code_allowed(code):
+            raise ValueError(f"close code {code} may not be sent")
         if self._ws is not None:
-            self._ws.close(1000 if code is None else code, reason or "")
+            self._ws.close(code, reason or "")
 
     # -- the handshake ------------------------------------------------------------------------
 
@@ -307,7 +311,6 @@ class _Connection:
         self.max_write_buffer = handler.max_write_buffer
         #: True once a close frame was sent or the connection failed: no more messages.
         self.closing = False
-        self._close_received = False
         self._busy = False  # an async callback is running: read nothing more
         # Writes waiting to be flushed, in order (a list: an empty deque costs 600 bytes
         # a connection, and few writes wait at once).
@@ -442,13 +445,9 @@ class _Connection:
             return
         self.closing = True
         self.send_control(CLOSE, close_payload(code, reason))
-        if self._close_received:
-            self.stream.close_after_flush()
-        else:
-            self._set_timer(self.loop.time() + _CLOSE_TIMEOUT)
+        self._set_timer(self.loop.time() + _CLOSE_TIMEOUT)  # for the client's answer
 
     def _on_close_frame(self, code: int, reason: str) -> None:
-        self._close_received = True
         if code != 1005:
             self.handler.close_code, self.handler.close_reason = code, reason
         if not self.closing:

@@ -429,3 +429,17 @@ def test_wss_over_tls(tmp_path):
     with ServerProcess("websocket_apps:application", "--certfile", str(certfile),
                        "--keyfile", str(keyfile)) as server:
         assert run(session(server)) == "über TLS"
+
+
+def test_http_timeouts_do_not_apply_to_an_open_websocket():
+    """Idle longer than the keep-alive, head, body and send timeouts: still open."""
+    with ServerProcess("websocket_apps:application", "--keep-alive", "0.5",
+                       "--header-timeout", "0.5", "--body-timeout", "0.5",
+                       "--send-timeout", "0.5") as server:
+        client = RawClient(server.host, server.port, "/echo")
+        try:
+            time.sleep(2)
+            client.send(frame(TEXT, b"still here"))
+            assert client.read_message() == (TEXT, b"still here")
+        finally:
+            client.close()

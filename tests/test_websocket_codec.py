@@ -142,3 +142,17 @@ def test_parse_extensions():
         ("permessage-deflate", []),
     ]
     assert parse_extensions(["permessage-deflate; bad param"]) == []
+
+
+def test_deflate_options_are_checked():
+    from wsgiloop.http.websocket import negotiate_deflate
+
+    with pytest.raises(ValueError, match="compresion_level"):
+        negotiate_deflate(["permessage-deflate"], {"compresion_level": 1})
+    with pytest.raises(ValueError, match="max_window_bits"):
+        negotiate_deflate(["permessage-deflate"], {"max_window_bits": 8})
+    deflate, text = negotiate_deflate(["permessage-deflate; server_max_window_bits=12"],
+                                      {"max_window_bits": 10, "no_context_takeover": True})
+    assert text == ("permessage-deflate; server_no_context_takeover; "
+                    "server_max_window_bits=10")
+    assert negotiate_deflate(["x-other"], {}) is None

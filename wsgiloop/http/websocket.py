@@ -220,6 +220,10 @@ class PerMessageDeflate:
         return out
 
 
+_DEFLATE_OPTIONS = frozenset({"compression_level", "mem_level", "no_context_takeover",
+                              "max_window_bits"})
+
+
 def negotiate_deflate(values: list[str], options: dict[str, Any]
                       ) -> tuple[PerMessageDeflate, str] | None:
     """The connection's deflate and the response's extension text for the first
@@ -232,7 +236,12 @@ def negotiate_deflate(values: list[str], options: dict[str, Any]
     a parameter is unknown, repeated or out of range, or when it asks for a server
     window of 8 bits (zlib cannot deflate with one).
     """
+    unknown = set(options) - _DEFLATE_OPTIONS
+    if unknown:
+        raise ValueError(f"unknown per-message-deflate options: {sorted(unknown)}")
     own_bits = int(options.get("max_window_bits", 15))
+    if not 9 <= own_bits <= 15:
+        raise ValueError(f"max_window_bits must be 9 to 15, not {own_bits}")
     for name, params in parse_extensions(values):
         if name != "permessage-deflate":
             continue

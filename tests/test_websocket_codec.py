@@ -22,6 +22,7 @@ from wsgiloop.http.websocket import (
     close_payload,
     encode_frame,
     frame_header,
+    negotiate_deflate,
     parse_extensions,
     unmask,
 )
@@ -145,8 +146,6 @@ def test_parse_extensions():
 
 
 def test_deflate_options_are_checked():
-    from wsgiloop.http.websocket import negotiate_deflate
-
     with pytest.raises(ValueError, match="compresion_level"):
         negotiate_deflate(["permessage-deflate"], {"compresion_level": 1})
     with pytest.raises(ValueError, match="max_window_bits"):

@@ -229,7 +229,7 @@ def test_a_hook_set_to_none_asks_for_nothing(tmp_path):
 def test_harmless_gunicorn_settings_are_ignored_with_a_warning(tmp_path):
     write(tmp_path / "g.py", """
         worker_class = "gthread"
-        syslog = True
+        initgroups = True
         capture_output = True
         statsd_host = "localhost:8125"
         sendfile = False
@@ -239,7 +239,7 @@ def test_harmless_gunicorn_settings_are_ignored_with_a_warning(tmp_path):
     assert len(warnings) == 5
     assert warnings[0].startswith("g.py: worker_class: ignored: wsgiloop has one kind of "
                                   "worker")
-    assert any(w.startswith("g.py: syslog: ignored: ") for w in warnings)
+    assert any(w.startswith("g.py: initgroups: ignored: ") for w in warnings)
 
 
 def test_gunicorn_worker_connections_and_tmp_upload_dir_are_read(tmp_path):
@@ -275,7 +275,7 @@ def test_gunicorn_defaults_written_out_ask_for_nothing(tmp_path):
 @pytest.mark.parametrize("line,fragment", [
     ("worker_class = 'uvicorn.workers.UvicornWorker'", "serves WSGI applications only"),
     ("paste = 'development.ini'", "PasteDeploy is not supported"),
-    ("logconfig_dict = {'version': 1}", "logging.config.dictConfig"),
+    ("logger_class = 'my.Logger'", "--log-config"),
     ("permit_obsolete_folding = True", "strict"),
     ("protocol = 'uwsgi'", "HTTP only"),
     ("header_map = 'dangerous'", "drops header fields"),
@@ -535,10 +535,11 @@ def test_gunicorn_cmd_args_with_gunicorn_only_flags(tmp_path):
                                                  "--statsd-host=localhost:8125 other:app"},
              warnings=warnings)
     assert (s.workers, s.source("workers")) == (3, "GUNICORN_CMD_ARGS")
+    assert (s.log_syslog, s.source("log_syslog")) == (True, "GUNICORN_CMD_ARGS")
     assert [w.split(": ignored")[0] for w in warnings] == [
         "GUNICORN_CMD_ARGS: the application named there is ignored, as gunicorn does",
         "GUNICORN_CMD_ARGS: --worker-tmp-dir", "GUNICORN_CMD_ARGS: -k",
-        "GUNICORN_CMD_ARGS: --no-sendfile", "GUNICORN_CMD_ARGS: --log-syslog",
+        "GUNICORN_CMD_ARGS: --no-sendfile",
         "GUNICORN_CMD_ARGS: --statsd-host"]
     assert load_settings(["mine:app"], {"GUNICORN_CMD_ARGS": "other:app"},
                          cwd=tmp_path)[1] == "mine:app"

@@ -1,9 +1,9 @@
 """Every code block in README.md and docs/*.md is run, so the docs cannot rot.
 
-Each fenced block with a language is a snippet, run in order, per document, in a fresh
-sandbox directory that holds the stand-in modules the docs name (``myapp``,
-``myproject.wsgi``, ``mysite.wsgi``, ``package.module``).  Blocks without a language
-are drawings, not code.
+Every fenced block is a snippet, run in order, per document, in a fresh sandbox
+directory that holds the stand-in modules the docs name (``myapp``, ``myproject.wsgi``,
+``mysite.wsgi``, ``package.module``).  A block must name its language; ``text`` blocks
+(drawings, sample output) are the only ones not run.
 
 How a block is run:
 
@@ -18,7 +18,10 @@ How a block is run:
 * anything else needs a comment on the line just above the fence saying what to do,
   ``<!-- snippet: ACTION; ACTION -->``, where an ACTION is ``file PATH`` (the block is
   that file of the sandbox), ``run COMMAND`` (a command, by the rules above, in the
-  sandbox) or ``check NAME`` (one of the end-to-end checks in :data:`CHECKS`).
+  sandbox), ``check NAME`` (one of the end-to-end checks in :data:`CHECKS`) or
+  ``covered-by tests/FILE.py::TEST`` for what needs a machine of its own (systemd as
+  PID 1, a Docker daemon): that test, which must exist, does what the block does as
+  closely as this machine allows (tests/test_deploy.py says how).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,7 +66,7 @@ class Snippet:
 
 
 def snippets(path: Path) -> list[Snippet]:
-    """The fenced blocks of ``path`` that have a language, with their annotations."""
+    """The fenced blocks of ``path``, with their annotations."""
     found: list[Snippet] = []
     lines = path.read_text(encoding="utf-8").splitlines()
     index = 0
@@ -76,9 +80,8 @@ def snippets(path: Path) -> list[Snippet]:
             end += 1
         annotation = ANNOTATION.match(lines[index - 1]) if index else None
         actions = [a.strip() for a in annotation.group(1).split(";")] if annotation else []
-        if opening.group(1):
-            found.append(Snippet(path, index + 1, opening.group(1),
-                                 "\n".join(lines[index + 1:end]) + "\n", actions))
+        found.append(Snippet(path, index + 1, opening.group(1),
+                             "\n".join(lines[index + 1:end]) + "\n", actions))
         index = end + 1
     return found
 
@@ -144,8 +147,7 @@ class Served:
 
     def __init__(self, args: list[str], cwd: Path, port: int, env: dict | None = None):
         self.port = port
-        self.output = cwd / f".served-{port}.log"
-        self._log = open(self.output, "w")
+        self._log = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(args, cwd=cwd, env=sandbox_env(cwd, env),
                                      stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -159,7 +161,9 @@ class Served:
         self.stop()
 
     def log(self) -> str:
-        return self.output.read_text(errors="replace")
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -364,8 +368,18 @@ def run_snippet(snippet: Snippet, cwd: Path) -> None:
                     run_command(words, cwd)
             elif verb == "check":
                 CHECKS[argument](snippet, cwd)
+            elif verb == "covered-by":
+                path, _, name = argument.partition("::")
+                source = (ROOT / path).read_text(encoding="utf-8")
+                assert re.search(rf"^def {re.escape(name)}\(", source, re.M), (
+                    f"{argument}: no such test")
             else:
                 raise AssertionError(f"unknown snippet action {action!r}")
+    elif snippet.lang == "text":
+        pass  # a drawing or sample output
+    elif not snippet.lang:
+        raise AssertionError("a block without a language: name it (`text` for drawings "
+                             "and sample output, which are not run)")
     elif snippet.lang == "sh":
         for words in shell_commands(snippet.text):
             run_command(words, cwd)
@@ -393,9 +407,12 @@ def test_the_snippet_reader_sees_every_block(tmp_path: Path) -> None:
     """The reader finds annotated and plain blocks, and leaves drawings out."""
     doc = tmp_path / "doc.md"
     doc.write_text("text\n<!-- snippet: file a.py; run wsgiloop a:app -->\n```python\n"
-                   "x = 1\n```\n\n```\ndrawing\n```\n```sh\nwsgiloop b:app\n```\n")
+                   "x = 1\n```\n\n```text\ndrawing\n```\n```sh\nwsgiloop b:app\n```\n```\n?\n```\n")
     found = snippets(doc)
     assert [(s.lang, s.line, s.actions) for s in found] == [
-        ("python", 3, ["file a.py", "run wsgiloop a:app"]), ("sh", 10, [])]
+        ("python", 3, ["file a.py", "run wsgiloop a:app"]), ("text", 7, []), ("sh", 10, []),
+        ("", 13, [])]
+    with pytest.raises(AssertionError, match="without a language"):
+        run_snippet(found[3], tmp_path)
     assert shell_commands("a b \\\n c  # note\nd && e f\n") == [["a", "b", "c"], ["d"],
                                                                  ["e", "f"]]

@@ -28,12 +28,13 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from .accesslog import AccessLogger
+from .accesslog import make_access_logger
 from .delegate import Request
 from .http import HTTPLimits, parser_class
 from .http.proxies import TrustedProxies
 from .httpserver import HTTPServer
 from .ioloop import IOLoop
+from .logsetup import ErrorLogRecords
 from .netutil import reuse_port_sibling
 from .params import ConnectionParameters
 from .request_hooks import PreRequest, post_request_caller
@@ -163,6 +164,10 @@ class CurrentErrorLog:
         error_stream().flush()
 
 
+def _wsgi_errors(settings: Any) -> Any:
+    return ErrorLogRecords() if settings.log_format == "json" else CurrentErrorLog()
+
+
 def error_stream() -> Any:
     """The stream the error log writes to (for ``wsgi.errors`` and stack dumps)."""
     for handler in logging.getLogger("wsgiloop.error").handlers:
@@ -237,14 +242,14 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
     _raise_open_file_limit()
     loop = IOLoop(slow_callback_threshold=settings.slow_callback_threshold or None)
     gateway = WSGIGateway(app, root_path=settings.root_path, multithread=True,
-                          multiprocess=settings.workers > 1, errors=CurrentErrorLog(),
+                          multiprocess=settings.workers > 1, errors=_wsgi_errors(settings),
                           threads=settings.threads,
                           track_requests=bool(settings.request_timeout),
                           trusted_proxies=trusted_proxies(settings))
     delegate: Any = app if native and settings.interface != "wsgi" else gateway
     if settings.static:
         delegate = StaticFirst(settings.static, delegate)
-    access = AccessLogger(settings.access_log_format) if settings.access_log else None
+    access = make_access_logger(settings)
     on_response = _response_counter(worker, settings, access,
                                      lambda reason: retire(reason))
     if "post_request" in hooks:
@@ -398,7 +403,8 @@ def _heartbeat_interval(settings: Any) -> float:
     return min(1.0, settings.timeout / 4) if settings.timeout else 1.0
 
 
-def _response_counter(worker: Worker, settings: Any, access: AccessLogger | None,
+def _response_counter(worker: Worker, settings: Any,
+                      access: Callable[[Request, int, int], None] | None,
                       retire: Callable[[str], None]
                       ) -> Callable[[Request, int, int], None] | None:
     """What the connections call after each response: access log and --max-requests

@@ -232,6 +232,51 @@ SETTINGS: list[Setting] = [
              "a user agent, T seconds, M milliseconds, D microseconds, L seconds with "
              "decimals, p process id, {name}i request header, {name}o response header, "
              "{key}e WSGI environ value.  The default is Apache's combined format."),
+    Setting(
+        "log_format", ("--log-format",), "Logging", "text", v.choice(("text", "json")),
+        kind="choice", metavar="FORMAT",
+        help="text: the error log's '[time] [pid] [LEVEL] message' lines and the access "
+             "log's --access-log-format lines; json: one JSON object per line in both "
+             "(fields in docs/logging.md), also to syslog."),
+    Setting(
+        "log_config", ("--log-config",), "Logging", None, v.optional_path, kind="path",
+        metavar="FILE", default_text="none",
+        help="A logging config file in the ini format of logging.config.fileConfig "
+             "(gunicorn's logconfig), applied in the master and the workers.  Loggers it "
+             "names are entirely its own; gunicorn.error and gunicorn.access mean "
+             "wsgiloop.error and wsgiloop.access."),
+    Setting(
+        "log_config_dict", ("--log-config-dict",), "Logging", None, v.log_config_dict,
+        kind="dict", metavar="JSON", default_text="none",
+        help="A logging dictConfig (gunicorn's logconfig_dict): a dict in a Python config "
+             "file, a table in TOML, JSON text on the command line and in the environment.  "
+             "Wins over --log-config-json and --log-config, as in gunicorn."),
+    Setting(
+        "log_config_json", ("--log-config-json",), "Logging", None, v.optional_path,
+        kind="path", metavar="FILE", default_text="none",
+        help="A JSON file holding a logging dictConfig (gunicorn's logconfig_json).  Wins "
+             "over --log-config."),
+    Setting(
+        "log_syslog", ("--log-syslog",), "Logging", False, v.boolean, kind="flag",
+        help="Send the error log to syslog too, and the access log (even without "
+             "--access-log) unless --disable-redirect-access-to-syslog."),
+    Setting(
+        "log_syslog_to", ("--log-syslog-to",), "Logging", "udp://localhost:514",
+        v.syslog_address, kind="string", metavar="ADDRESS",
+        help="Where syslog listens: udp://HOST:PORT, tcp://HOST:PORT or "
+             "unix://PATH[#dgram|#stream] (unix:///dev/log on most Linux hosts)."),
+    Setting(
+        "log_syslog_prefix", ("--log-syslog-prefix",), "Logging", None, v.optional_name,
+        kind="string", metavar="PREFIX", default_text="--name, else APP",
+        help="The syslog tag is wsgiloop.PREFIX.error or wsgiloop.PREFIX.access."),
+    Setting(
+        "log_syslog_facility", ("--log-syslog-facility",), "Logging", "user",
+        v.choice(v.SYSLOG_FACILITIES), kind="choice", metavar="FACILITY",
+        help="The syslog facility: " + ", ".join(v.SYSLOG_FACILITIES) + "."),
+    Setting(
+        "disable_redirect_access_to_syslog", ("--disable-redirect-access-to-syslog",),
+        "Logging", False, v.boolean, kind="flag",
+        help="With --log-syslog, keep the access log out of syslog."),
     # HTTP limits -----------------------------------------------------------------------
     Setting(
         "limit_request_line", ("--limit-request-line",), "HTTP limits", 8190, v.size(1),

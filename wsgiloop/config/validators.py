@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import re
 import shlex
@@ -211,6 +212,34 @@ def log_target(text: str) -> str:
     if not text:
         raise ValueError("expected '-' or a file path")
     return text
+
+
+SYSLOG_FACILITIES = ("auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail",
+                     "news", "security", "syslog", "user", "uucp", *(f"local{i}" for i in
+                                                                     range(8)))
+
+
+def syslog_address(text: str) -> str:
+    """``udp://HOST:PORT``, ``tcp://HOST:PORT`` or ``unix://PATH[#dgram|#stream]``."""
+    from ..logsetup import parse_syslog_address
+
+    text = text.strip()
+    parse_syslog_address(text)
+    return text
+
+
+def log_config_dict(text: str) -> dict[str, Any] | None:
+    """A logging dictConfig as JSON text (a Python config file gives the dict itself);
+    empty means none."""
+    if not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"not JSON ({e})")
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object (a logging dictConfig)")
+    return value or None
 
 
 def app_spec(text: str) -> str:

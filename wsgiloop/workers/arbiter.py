@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..netutil import systemd_fds
 from .hooks import HookLog, Hooks
 from .oom import OOMWitness
 from .reloader import SourceWatcher, syntax_error
@@ -235,8 +236,11 @@ class Arbiter:
         if self._stopping == "fast" or self._stopping == how:
             return
         self._stopping = how
+        # Sockets a parent passed down (systemd's socket unit, --fd) are only closed: the
+        # parent's copy must keep listening for the next start.
+        owned = not self.settings.fd and not systemd_fds(os.environ, self.pid)
         for sock in self.sockets:
-            if not self.handed_over:
+            if owned and not self.handed_over:
                 try:
                     # Stops listening in every process sharing the socket (a busy worker
                     # may not close its copy for a while): new connections are refused.

@@ -17,12 +17,12 @@ LAYERS = [
     {"__init__", "ioloop", "aio", "threadbridge"},
     {"iostream", "netutil"},
     {"http"},
-    {"params", "delegate", "server", "httpserver", "accesslog", "spool"},
+    {"params", "delegate", "server", "httpserver", "logformat", "accesslog", "spool"},
     {"wsgi"},
     {"web"},
     {"workers"},
     {"serving", "request_hooks"},
-    {"config", "loader", "cli", "testing", "__main__"},
+    {"config", "logsetup", "loader", "cli", "testing", "__main__"},
 ]
 
 

@@ -366,8 +366,39 @@ def check_metrics(snippet: Snippet, cwd: Path) -> None:
                 time.sleep(0.05)
 
 
+def check_websocket_app(snippet: Snippet, cwd: Path) -> None:
+    """A WebSocket snippet, served for real: two clients on its first route (a group
+    filled with ``room``); a message one sends comes back to it (echo or broadcast), and
+    a cross-origin handshake is refused."""
+    import websocket  # websocket-client
+
+    (cwd / "snippet_ws.py").write_text(snippet.text)
+    route = re.search(r'\(r"(/[^"]*)"', snippet.text).group(1)
+    path = re.sub(r"\([^)]*\)", "room", route)
+    port = free_port()
+    with Served([*WSGILOOP, "snippet_ws:application", "--bind", f"127.0.0.1:{port}"],
+                cwd, port) as served:
+        url = f"ws://127.0.0.1:{port}{path}"
+        first = websocket.create_connection(url, timeout=10)
+        second = websocket.create_connection(url, timeout=10)
+        try:
+            first.settimeout(0.5)
+            with contextlib.suppress(websocket.WebSocketTimeoutException):
+                first.recv()  # a greeting, if the snippet sends one
+            first.settimeout(10)
+            first.send("hello from the docs")
+            assert first.recv() == "hello from the docs", served.log()
+        finally:
+            first.close()
+            second.close()
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(url, timeout=10, origin="http://elsewhere.example")
+        assert refused.value.status_code == 403
+
+
 CHECKS: dict[str, Callable[[Snippet, Path], None]] = {"native-app": check_native_app,
-                                                       "metrics": check_metrics}
+                                                      "websocket-app": check_websocket_app,
+                                                      "metrics": check_metrics}
 
 
 def run_snippet(snippet: Snippet, cwd: Path) -> None:

@@ -23,7 +23,7 @@ import time
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes
 
-from .logsetup import ACCESS_FIELDS_ATTR, access_logging_on, iso_time
+from .logformat import ACCESS_FIELDS_ATTR, access_logging_on, iso_time
 
 COMBINED = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 

@@ -161,6 +161,7 @@ class HTTPServer:
         """
         for connection in list(self.connections):
             connection.keep_alive_allowed = False
+            connection.going_away()  # a WebSocket says goodbye (1001)
             if connection.idle and connection.idle_for() >= grace:
                 connection.close()
         return sum(1 for c in self.connections if not c.stream.closed)

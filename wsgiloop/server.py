@@ -41,6 +41,7 @@ from .spool import BodySpool
 log = logging.getLogger("wsgiloop.error")
 
 _IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
+_DETACHED = 6  # the socket belongs to another protocol (detach())
 _COPY_LIMIT = 1 << 16  # a response body larger than this is not joined to its head
 
 # Errors storing a body that mean the disk, a quota or the file size limit is full:
@@ -50,6 +51,8 @@ _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 class HTTPConnection:
     """One client connection.  Every method runs on the loop thread."""
+
+    _going_away: Callable[[], Any] | None = None  # set by detach()
 
     def __init__(self, stream: IOStream, loop: IOLoop, params: ConnectionParameters,
                  delegate: RequestDelegate, peer: Any, sockname: Any, scheme: str = "http",
@@ -189,7 +192,7 @@ class HTTPConnection:
         be, and the connection closes without an answer, as it would have had the client
         closed."""
         state = self._state
-        if state == _RESPONDING or state == _CLOSING:
+        if state == _RESPONDING or state == _CLOSING or state == _DETACHED:
             return  # _complete comes back here; a closing connection closes anyway
         if state == _DEFERRED:
             # Waiting for the rest of a body that will not come: the waiting
@@ -697,6 +700,33 @@ class HTTPConnection:
         self._spool.discard()
         if self._on_close is not None:
             self._on_close(self)
+
+    def detach(self, going_away: Callable[[], Any]) -> IOStream:
+        """Hand the socket to another protocol (a WebSocket, before its ``101``) and
+        return its stream; the caller reads and writes it from now on.
+
+        Only while answering a request, before any of the response was sent, with
+        nothing pipelined behind it (``parser.buffered`` is 0).  The connection then has
+        no timer and no callback but the stream's close one: it still counts as open
+        (``--worker-connections``) until the stream closes.  A graceful stop calls
+        ``going_away()`` once (:meth:`going_away`) instead of waiting for it to be idle.
+        """
+        assert self._state == _RESPONDING and not self.head_sent and not self.parser.buffered
+        self._cancel_timer()
+        self._state = _DETACHED
+        if self._request is not None:
+            self._close_body(self._request)
+            self._request = None
+        self._abort_callbacks = []
+        self._eof_callbacks = []
+        self._going_away = going_away
+        return self.stream
+
+    def going_away(self) -> None:
+        """The server is stopping: ask a detached connection to end (once)."""
+        callback, self._going_away = self._going_away, None
+        if callback is not None:
+            self._run_callback(callback, "a going-away")
 
     def close(self) -> None:
         """Close now (server shutdown)."""

@@ -34,7 +34,7 @@ from .http import HTTPLimits, parser_class
 from .http.proxies import TrustedProxies
 from .httpserver import HTTPServer
 from .ioloop import IOLoop
-from .logsetup import ErrorLogRecords
+from .logformat import ErrorLogRecords
 from .metrics import Sampler, response_recorder
 from .netutil import reuse_port_sibling
 from .params import ConnectionParameters

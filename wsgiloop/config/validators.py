@@ -11,6 +11,8 @@ import shlex
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..logformat import parse_syslog_address
+
 Validator = Callable[[str], Any]
 
 _INT = re.compile(r"[0-9]+")
@@ -221,8 +223,6 @@ SYSLOG_FACILITIES = ("auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr",
 
 def syslog_address(text: str) -> str:
     """``udp://HOST:PORT``, ``tcp://HOST:PORT`` or ``unix://PATH[#dgram|#stream]``."""
-    from ..logsetup import parse_syslog_address
-
     text = text.strip()
     parse_syslog_address(text)
     return text

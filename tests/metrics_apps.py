@@ -11,6 +11,7 @@ relies on), every answer starts with the pid of the worker that produced it:
 * ``/echo`` -- reads the request body, answers ``<pid> <length>``;
 * ``/warn`` -- logs a warning on ``wsgiloop.error``, answers ``<pid>``.
 
+``native`` is a native application with a WebSocket echo at ``/ws``.
 ``METRICS_APPS_IMPORT_DELAY`` (seconds) makes the import slow: workers boot late.
 """
 
@@ -54,3 +55,17 @@ def app(environ: dict, start_response: Callable[..., Any]) -> list[bytes]:
     start_response(status, [("Content-Type", "text/plain"),
                             ("Content-Length", str(len(body)))])
     return [body]
+
+
+def _native() -> Any:
+    """``native``: a native application with a WebSocket echo at ``/ws``."""
+    from wsgiloop.web import Application, WebSocketHandler
+
+    class Echo(WebSocketHandler):
+        def on_message(self, message: str | bytes) -> None:
+            self.write_message(message, binary=isinstance(message, bytes))
+
+    return Application([(r"/ws", Echo)])
+
+
+native = _native()

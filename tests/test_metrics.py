@@ -379,3 +379,21 @@ logconfig_dict = {{
         _collect(listener, lambda got: "gunicorn.log.warning:1|c|@1.0" in got,
                  "the new worker's warning counted")
         assert server.stop() == 0
+
+
+def test_a_websocket_is_an_open_connection_and_a_1xx_response(serve):
+    import websocket  # websocket-client
+
+    port = free_port()
+    server = serve("--metrics-bind", f"127.0.0.1:{port}", app="metrics_apps:native")
+    client = websocket.create_connection(f"ws://{server.host}:{server.port}/ws", timeout=10)
+    try:
+        client.send("hi")
+        assert client.recv() == "hi"
+        samples = wait_scrape(port, lambda s: value(s, "wsgiloop_connections_active") == 1,
+                              "the WebSocket counted as open")
+        assert value(samples, "wsgiloop_requests_total", status_class="1xx") == 1
+    finally:
+        client.close()
+    wait_scrape(port, lambda s: value(s, "wsgiloop_connections_active") == 0,
+                "the WebSocket closed")

@@ -321,6 +321,77 @@ def test_syslog_over_udp_error_and_access_log_with_facility_and_prefix(tmp_path)
     assert "Listening at: " in stderr and "error handling GET /raise" in stderr
 
 
+@contextmanager
+def stream_messages(listener: socket.socket) -> Iterator[list[bytes]]:
+    """Every NUL-terminated message received on the connections ``listener`` accepts
+    while the block runs (and shortly after): syslog over TCP as Python sends it."""
+    received: list[bytes] = []
+    listener.listen(8)
+    listener.settimeout(0.2)
+    done = threading.Event()
+
+    def read(conn: socket.socket) -> None:
+        buffer = b""
+        conn.settimeout(0.2)
+        with conn:
+            while not done.is_set():
+                try:
+                    data = conn.recv(65536)
+                except (TimeoutError, OSError):
+                    continue
+                if not data:
+                    break
+                buffer += data
+                *messages, buffer = buffer.split(b"\0")
+                received.extend(message + b"\0" for message in messages)
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            threading.Thread(target=read, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield received
+    finally:
+        time.sleep(0.3)
+        done.set()
+        thread.join()
+        listener.close()
+
+
+def test_syslog_over_tcp(tmp_path):
+    """tcp://HOST:PORT: the same lines over a stream, each ended by a NUL, from the
+    master and the workers alike."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    with stream_messages(listener) as received:
+        with ServerProcess("apps:combined", "-w", "2", "--log-syslog",
+                           "--log-syslog-to", f"tcp://127.0.0.1:{port}",
+                           "--log-syslog-prefix", "tcpshop") as server:
+            assert request(server, "/environ?via-tcp")[0] == 200
+            assert request(server, "/raise")[0] == 500
+            wait_until(lambda: any(b"via-tcp" in m for m in received), "the access line")
+            wait_until(lambda: any(b"error handling GET /raise" in m for m in received),
+                       "the error line")
+            assert server.stop() == 0
+    lines = [parse_syslog(m) for m in received]
+    assert {tag for _, _, tag, _ in lines} == {"wsgiloop.tcpshop.access",
+                                              "wsgiloop.tcpshop.error"}
+    assert any(tag.endswith("access") and severity == 6 and '"GET /environ?via-tcp' in msg
+               for _, severity, tag, msg in lines), lines
+    [failure] = [(sev, msg) for _, sev, tag, msg in lines
+                 if tag.endswith("error") and "GET /raise" in msg]
+    assert failure[0] == 3 and failure[1].endswith(f"RuntimeError: {SECRET} secret detail")
+    assert any(re.fullmatch(rf"\[{server.pid}\] Listening at: .*", msg)
+               for *_, msg in lines), lines
+
+
 def test_syslog_to_a_unix_datagram_socket_without_the_access_log(tmp_path):
     """unix://PATH (datagram, as /dev/log), default facility ``user``, and
     --disable-redirect-access-to-syslog: the access log stays on stdout only."""

@@ -110,7 +110,6 @@ class RequestHandler:
     _abort_hooked = False
     #: True once the client has gone away.
     closed = False
-    _finished = False
     _headers_written = False
     _auto_finish = True
     _completed = False
@@ -128,6 +127,7 @@ class RequestHandler:
         self.application = application
         self.request = request
         self._responder = responder
+        self._finished = False  # (read several times per request: kept on the instance)
         self.clear()
         self.initialize(**kwargs)
 
@@ -597,7 +597,12 @@ class RequestHandler:
                 return
             if self._finished:
                 return
-            result = self._method_for(self.request.method)(*args, **kwargs)
+            method = self.request.method
+            function = getattr(self, method.lower(), None) \
+                if method in self.SUPPORTED_METHODS else None
+            if function is None or not callable(function):
+                function = self._method_for(method)
+            result = function(*args, **kwargs)
             if result is not None and inspect.isawaitable(result):
                 self._hook_abort()
                 self._task = Task(self._responder.loop, self._run_async(result, False))

@@ -1112,6 +1112,45 @@ def test_set_header_replaced_on_the_instance_sees_etag_and_content_length():
     assert ("Content-Length", "12") in seen
 
 
+def test_hooks_patched_on_a_served_class_are_used_by_the_next_request():
+    """Served natively (the server's path): every hook and method is looked up on each
+    request, so a class changed after it served requests behaves as it now reads."""
+    class Page(RequestHandler):
+        def get(self) -> None:
+            self.write("page")
+
+    application = Application([(r"/", Page, {})])
+    get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    first = native(application, get)
+    assert (first.code, first.body, first.header("X-Default")) == (200, b"page", None)
+    etag = first.header("ETag")
+
+    Page.set_default_headers = lambda self: self.set_header("X-Default", "on")
+    Page.check_etag_header = lambda self: True  # every response "matches": 304
+    response = native(application, get)
+    assert (response.code, response.body, response.header("X-Default")) == (304, b"", "on")
+    assert response.header("ETag") == etag
+
+    del Page.check_etag_header
+    Page.compute_etag = lambda self: None
+    Page.SUPPORTED_METHODS = ("GET", "POST")
+    Page.post = lambda self: self.write("posted")
+    Page.initialize = lambda self, **kwargs: setattr(self, "seen_kwargs", kwargs)
+    Page.on_finish = lambda self: finished.append(self.seen_kwargs)
+    finished: list[Any] = []
+    response = native(application, get)
+    assert (response.code, response.body, response.header("ETag")) == (200, b"page", None)
+    post = native(application, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    assert (post.code, post.body) == (200, b"posted")
+    assert finished == [{}, {}]
+
+    Page.SUPPORTED_METHODS = ("GET",)
+    assert native(application, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+                  ).code == 405
+    Page.prepare = lambda self: self.send_error(403)
+    assert native(application, get).code == 403
+
+
 def test_request_attributes_read_lazily_can_be_assigned():
     """uri, path, query, version, protocol, host and remote_ip come from the parsed
     request on first use; an application may still set them (remote_ip from a trusted

@@ -260,8 +260,8 @@ class RequestHandler:
     def set_header(self, name: str, value: Any) -> None:
         """Set field ``name`` to ``value`` (str, bytes, an int or a datetime), replacing
         its values; ValueError for CR, LF or NUL in it."""
-        if type(value) is not str or not value.isprintable():  # (printable: no CR, LF, NUL)
-            value = _header_value(name, value)
+        if type(value) is not str or "\r" in value or "\n" in value or "\0" in value:
+            value = _header_value(name, value)  # converts, or raises ValueError
         key = name.lower()
         self._fields[key] = (name, value)
         if self._repeated:
@@ -269,7 +269,7 @@ class RequestHandler:
 
     def add_header(self, name: str, value: Any) -> None:
         """Add a value to field ``name`` (it is sent once per value)."""
-        if type(value) is not str or not value.isprintable():
+        if type(value) is not str or "\r" in value or "\n" in value or "\0" in value:
             value = _header_value(name, value)
         pair = (name, value)
         first = self._fields.setdefault(name.lower(), pair)

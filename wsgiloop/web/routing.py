@@ -186,14 +186,6 @@ class _HostGroup:
         self.others = [rule for rule in self.rules if rule.literal is None]
         self.exact = exact
 
-    def match(self, path: str) -> tuple[Rule, list[Any], dict[str, Any]] | None:
-        """The first of the group's rules that takes ``path``, with its arguments."""
-        hit = self.exact.get(path)
-        if hit is not None:
-            rule, args, kwargs = hit
-            return rule, [*args], {**kwargs}  # copies: the handler may keep them
-        return _first_match(self.others, path)
-
 
 def _first_match(rules: list[Rule], path: str) -> tuple[Rule, list[Any], dict[str, Any]] | None:
     for rule in rules:
@@ -238,7 +230,11 @@ class Router:
                     name = host_name(host)
                 if not group.host_regex.fullmatch(name):
                     continue
-            found = group.match(path)
+            hit = group.exact.get(path)
+            if hit is not None:
+                rule, args, kwargs = hit
+                return rule, [*args], {**kwargs}  # copies: the handler may keep them
+            found = _first_match(group.others, path)
             if found is not None:
                 return found
         return None

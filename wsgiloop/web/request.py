@@ -92,9 +92,12 @@ class WebRequest:
         if self._headers is not None:
             return self._headers.get_list(name)
         name = name.lower()
+        size = len(name)
         values = []
         for key, value in self.connection.head.headers:
-            if key.lower() == name:
+            # Field names are tokens (ASCII), whose lower() has the same length: the
+            # length rules out most fields without making a lower-cased copy.
+            if len(key) == size and key.lower() == name:
                 values.append(value)
         return values
 

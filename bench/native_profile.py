@@ -19,7 +19,8 @@ under callgrind (again two runs, the difference per request) -- the native handl
 request path against the WSGI gateway's, without the shared layers around them.
 
 Apps: ``native`` is ``bench.native_apps:application`` (``GET /``: the ``Hello``
-handler, with its ETag), ``wsgi`` is ``bench.apps:hello``.
+handler, with its ETag), ``native-no-etag`` the same handler without the ETag, ``wsgi``
+is ``bench.apps:hello``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ if str(ROOT) not in sys.path:
 
 from bench import profile  # noqa: E402
 
-APPS = {"native": "bench.native_apps:application", "wsgi": "bench.apps:hello"}
+APPS = {"native": "bench.native_apps:application", "wsgi": "bench.apps:hello",
+        "native-no-etag": "bench.native_apps:without_etag"}
 
 
 class AppSession(profile.Session):

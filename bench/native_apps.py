@@ -48,3 +48,13 @@ class Waiting(RequestHandler):
 
 application = Application([(r"/", Hello), (r"/dynamic", Dynamic), (r"/wait", Wait),
                            (r"/release", Release), (r"/waiting", Waiting)])
+
+
+class HelloWithoutETag(Hello):
+    """The hello without the ETag (for bench/native_profile.py: what the ETag costs)."""
+
+    def compute_etag(self) -> None:
+        return None
+
+
+without_etag = Application([(r"/", HelloWithoutETag)])

@@ -40,7 +40,7 @@ from wsgiloop.web.httputil import (
     parse_query,
 )
 from wsgiloop.web.inprocess import private_loop
-from wsgiloop.web.routing import Router, literal_prefix
+from wsgiloop.web.routing import Router, Rule, literal_prefix
 from wsgiloop.web.static import UNSATISFIABLE, parse_range, resolve_static_path
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -433,7 +433,7 @@ def test_serve_and_resolve_replaced_after_the_application_was_made_are_used():
     assert native(application, request).body == b"hello"
     assert served == ["/"]
 
-    Patched.resolve = lambda self, host, path: ((Other, {}), [], {})  # type: ignore[method-assign]
+    Patched.resolve = lambda self, host, path: (Rule("/", Other), [], {})  # type: ignore[method-assign]
     assert native(application, request).body == b"other"
     assert webtest.TestApp(application).get("/").text == "other"
 
@@ -616,6 +616,38 @@ def test_status_and_headers(app):
     assert response.headers.getall("X-Multi") == ["1", "2"]
     assert "X-Gone" not in response.headers
     assert response.text == "made"
+
+
+def test_repeated_response_fields():
+    """add_header keeps every value (the same value twice too), in order; get joins them;
+    set_header and clear_header drop them all; the name is sent as first given."""
+    seen: dict[str, Any] = {}
+
+    class Fields(RequestHandler):
+        def get(self) -> None:
+            same = "v"
+            self.add_header("X-Twice", same)
+            self.add_header("x-twice", same)
+            self.add_header("X-Replaced", "1")
+            self.add_header("X-Replaced", "2")
+            self.set_header("X-Replaced", "3")
+            self.add_header("X-Cleared", "1")
+            self.add_header("X-Cleared", "2")
+            self.clear_header("x-cleared")
+            self.add_header("X-Cleared", "again")
+            self.add_header("Set-Cookie", "a=1")
+            self.add_header("Set-Cookie", "b=2")
+            self.add_header("Set-Cookie", "c=3")
+            seen["twice"] = self.get_response_header("x-TWICE")
+            seen["missing"] = self.get_response_header("X-None", "dflt")
+
+    response = native(Application([(r"/", Fields)]), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert seen == {"twice": "v, v", "missing": "dflt"}
+    pairs = [(name, value) for name, value in response.headers if name.startswith(("X-", "Set"))]
+    assert [p for p in pairs if p[0] == "X-Twice"] == [("X-Twice", "v"), ("X-Twice", "v")]
+    assert [p for p in pairs if p[0].lower() == "x-replaced"] == [("X-Replaced", "3")]
+    assert [p for p in pairs if p[0].lower() == "x-cleared"] == [("X-Cleared", "again")]
+    assert [v for n, v in pairs if n == "Set-Cookie"] == ["a=1", "b=2", "c=3"]
 
 
 def test_204_has_no_body_or_entity_headers(app):
@@ -1078,6 +1110,45 @@ def test_set_header_replaced_on_the_instance_sees_etag_and_content_length():
     response = webtest.TestApp(Application([(r"/", Recording)])).get("/")
     assert ("ETag", response.headers["ETag"]) in seen
     assert ("Content-Length", "12") in seen
+
+
+def test_hooks_patched_on_a_served_class_are_used_by_the_next_request():
+    """Served natively (the server's path): every hook and method is looked up on each
+    request, so a class changed after it served requests behaves as it now reads."""
+    class Page(RequestHandler):
+        def get(self) -> None:
+            self.write("page")
+
+    application = Application([(r"/", Page, {})])
+    get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    first = native(application, get)
+    assert (first.code, first.body, first.header("X-Default")) == (200, b"page", None)
+    etag = first.header("ETag")
+
+    Page.set_default_headers = lambda self: self.set_header("X-Default", "on")
+    Page.check_etag_header = lambda self: True  # every response "matches": 304
+    response = native(application, get)
+    assert (response.code, response.body, response.header("X-Default")) == (304, b"", "on")
+    assert response.header("ETag") == etag
+
+    del Page.check_etag_header
+    Page.compute_etag = lambda self: None
+    Page.SUPPORTED_METHODS = ("GET", "POST")
+    Page.post = lambda self: self.write("posted")
+    Page.initialize = lambda self, **kwargs: setattr(self, "seen_kwargs", kwargs)
+    Page.on_finish = lambda self: finished.append(self.seen_kwargs)
+    finished: list[Any] = []
+    response = native(application, get)
+    assert (response.code, response.body, response.header("ETag")) == (200, b"page", None)
+    post = native(application, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    assert (post.code, post.body) == (200, b"posted")
+    assert finished == [{}, {}]
+
+    Page.SUPPORTED_METHODS = ("GET",)
+    assert native(application, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+                  ).code == 405
+    Page.prepare = lambda self: self.send_error(403)
+    assert native(application, get).code == 403
 
 
 def test_request_attributes_read_lazily_can_be_assigned():

@@ -70,11 +70,10 @@ class Application:
         initial.extend(rules or [])
         self.router.add(".*", [self._route(spec) for spec in initial])
         fallback = settings.get("wsgi_fallback")
-        self._fallback: WSGIMount | None = WSGIMount(fallback) if fallback else None
-        self._default_handler: tuple[type[RequestHandler], dict[str, Any]] = (
-            settings.get("default_handler_class") or ErrorHandler,
-            dict(settings.get("default_handler_args") or {}),
-        )
+        #: What serves an unrouted path: the fallback WSGI app, else the default handler.
+        self._unrouted = Rule("", WSGIMount(fallback)) if fallback else Rule(
+            "", settings.get("default_handler_class") or ErrorHandler,
+            settings.get("default_handler_args"))
 
     def add_handlers(self, host_pattern: str, rules: Iterable[Rule | Sequence[Any]]) -> None:
         """Add rules for requests whose host (without port) fully matches
@@ -115,16 +114,12 @@ class Application:
         raise TypeError(f"a rule's target must be a RequestHandler subclass or a WSGI "
                         f"application, not {target!r}")
 
-    def resolve(self, host: str, path: str) -> tuple[Any, list[Any], dict[str, Any]]:
-        """What serves ``path`` (decoded) on ``host`` (a Host value): ``(handler class,
-        initialize kwargs)`` or a :class:`WSGIMount`; with the handler's arguments."""
-        found = self.router.lookup(host, path)
-        if found is None:
-            return self._fallback or self._default_handler, [], {}
-        rule, args, kwargs = found
-        if isinstance(rule.target, WSGIMount):
-            return rule.target, args, kwargs
-        return (rule.target, rule.kwargs), args, kwargs
+    def resolve(self, host: str, path: str) -> tuple[Rule, list[Any], dict[str, Any]]:
+        """The rule that serves ``path`` (decoded) on ``host`` (a Host value), with the
+        arguments it takes from the path: ``(rule, args, kwargs)``.  The rule's target is
+        a handler class (``rule.kwargs`` go to its ``initialize``) or a
+        :class:`WSGIMount`; an unrouted path gets the fallback or the default handler."""
+        return self.router.lookup(host, path) or (self._unrouted, [], {})
 
     # -- serving -------------------------------------------------------------------------------
 
@@ -139,48 +134,47 @@ class Application:
     def serve(self, request: Any, responder: Any) -> None:
         """The request delegate (loop thread)."""
         head = request.head
-        if head.target == "*":
+        path = head.path
+        if "%" in path:
+            path = decode_path(path)
+            if path is None:
+                self._bad_request(responder)
+                return
+        elif head.target == "*":  # (a "*" target has no "%")
             if head.method == "OPTIONS":
                 responder.respond("200 OK", [("Allow", _ALL_METHODS)], b"")
             else:
                 self._bad_request(responder)
             return
-        path = decode_path(head.path)
-        if path is None:
-            self._bad_request(responder)
-            return
-        target, args, kwargs = self.resolve(head.host or "", path)
+        rule, args, kwargs = self.resolve(head.host or "", path)
+        target = rule.target
         if isinstance(target, WSGIMount):
             target(request, responder)
-            return
-        if request.body_deferred:
-            self._after_body(target, request, responder, path, args, kwargs)
-            return
-        self.run_handler(target, request, responder, path, args, kwargs)
+        elif request.body_deferred:
+            self._after_body(rule, request, responder, path, args, kwargs)
+        else:
+            self.run_handler(rule, request, responder, path, args, kwargs)
 
-    def _after_body(self, target: tuple[type[RequestHandler], dict[str, Any]], request: Any,
-                    responder: Any, path: str, args: list[Any], kwargs: dict[str, Any]
-                    ) -> None:
+    def _after_body(self, rule: Rule, request: Any, responder: Any, path: str,
+                    args: list[Any], kwargs: dict[str, Any]) -> None:
         """Fetch a deferred (``100-continue``) body, then run the handler."""
         def body_arrived(error: BaseException | None) -> None:
             if error is None:
-                self.run_handler(target, request, responder, path, args, kwargs)
+                self.run_handler(rule, request, responder, path, args, kwargs)
             elif request.protocol_error is not None and not responder.client_gone:
                 error = request.protocol_error
                 responder.respond(*error_response(error.status, error.detail, close=True))
 
         responder.receive_deferred_body(request, body_arrived)
 
-    def run_handler(self, target: tuple[type[RequestHandler], dict[str, Any]], request: Any,
-                    responder: Any, path: str, args: list[Any], kwargs: dict[str, Any]
-                    ) -> RequestHandler:
-        """Make the handler for ``request`` and run it; returns it."""
-        handler_class, init_kwargs = target
+    def run_handler(self, rule: Rule, request: Any, responder: Any, path: str,
+                    args: list[Any], kwargs: dict[str, Any]) -> RequestHandler:
+        """Make the handler of ``rule`` for ``request`` and run it; returns it."""
         web_request = WebRequest(request, path)
         try:
-            handler = handler_class(self, web_request, responder, **init_kwargs)
+            handler = rule.target(self, web_request, responder, **rule.kwargs)
         except Exception as exc:
-            return self._handler_failed(handler_class, web_request, responder, exc)
+            return self._handler_failed(rule.target, web_request, responder, exc)
         handler._execute(args, kwargs)
         return handler
 

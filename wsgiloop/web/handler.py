@@ -41,7 +41,6 @@ import logging
 import numbers
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from itertools import chain
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
@@ -62,6 +61,7 @@ __all__ = ["ErrorHandler", "RequestHandler"]
 
 _ARG_DEFAULT: Any = object()
 _METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+_DEFAULT_CONTENT_TYPE = ("Content-Type", "text/html; charset=UTF-8")
 _ENTITY_HEADERS = ("Content-Length", "Content-Type", "Content-Encoding", "Content-Language",
                    "Content-Range", "Transfer-Encoding")
 
@@ -110,7 +110,6 @@ class RequestHandler:
     _abort_hooked = False
     #: True once the client has gone away.
     closed = False
-    _finished = False
     _headers_written = False
     _auto_finish = True
     _completed = False
@@ -128,6 +127,7 @@ class RequestHandler:
         self.application = application
         self.request = request
         self._responder = responder
+        self._finished = False  # (read several times per request: kept on the instance)
         self.clear()
         self.initialize(**kwargs)
 
@@ -233,13 +233,15 @@ class RequestHandler:
 
     def clear(self) -> None:
         """Reset headers, status and body to the defaults (not possible once flushed)."""
-        # The response's fields: lower-cased name -> the field's (name, value) pairs.
-        self._fields: dict[str, list[tuple[str, str]]] = {
-            "content-type": [("Content-Type", "text/html; charset=UTF-8")]}
+        # The response's fields: lower-cased name -> (name, value); the further values of
+        # a field given more than once (add_header) are kept, in order, in _repeated.
+        self._fields: dict[str, tuple[str, str]] = {"content-type": _DEFAULT_CONTENT_TYPE}
+        self._repeated: list[tuple[str, str]] | tuple[()] = ()
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
         self._reason = "OK"
+        self._status = "200 OK"
 
     def set_status(self, status_code: int, reason: str | None = None) -> None:
         if reason is None:
@@ -250,6 +252,7 @@ class RequestHandler:
             raise ValueError(f"invalid status code {status_code}")
         self._status_code = status_code
         self._reason = _header_value("status reason", reason)
+        self._status = f"{status_code} {self._reason}"
 
     def get_status(self) -> int:
         return self._status_code
@@ -257,31 +260,59 @@ class RequestHandler:
     def set_header(self, name: str, value: Any) -> None:
         """Set field ``name`` to ``value`` (str, bytes, an int or a datetime), replacing
         its values; ValueError for CR, LF or NUL in it."""
-        self._fields[name.lower()] = [(name, _header_value(name, value))]
+        if type(value) is not str or "\r" in value or "\n" in value or "\0" in value:
+            value = _header_value(name, value)  # converts, or raises ValueError
+        key = name.lower()
+        self._fields[key] = (name, value)
+        if self._repeated:
+            self._drop_repeated(key)
 
     def add_header(self, name: str, value: Any) -> None:
         """Add a value to field ``name`` (it is sent once per value)."""
-        pairs = self._fields.setdefault(name.lower(), [])
-        pairs.append((pairs[0][0] if pairs else name, _header_value(name, value)))
+        if type(value) is not str or "\r" in value or "\n" in value or "\0" in value:
+            value = _header_value(name, value)
+        pair = (name, value)
+        first = self._fields.setdefault(name.lower(), pair)
+        if first is not pair:  # the field was there: one more value
+            if not self._repeated:
+                self._repeated = []
+            self._repeated.append((first[0], value))  # type: ignore[union-attr]
 
     def clear_header(self, name: str) -> None:
-        self._fields.pop(name.lower(), None)
+        key = name.lower()
+        self._fields.pop(key, None)
+        if self._repeated:
+            self._drop_repeated(key)
+
+    def _drop_repeated(self, key: str) -> None:
+        self._repeated = [pair for pair in self._repeated if pair[0].lower() != key]
 
     def get_response_header(self, name: str, default: str | None = None) -> str | None:
         """The value of response field ``name`` (several joined with ", "), or ``default``."""
-        pairs = self._fields.get(name.lower())
-        if pairs is None:
+        key = name.lower()
+        first = self._fields.get(key)
+        if first is None:
             return default
-        return ", ".join([value for _, value in pairs])
+        if not self._repeated:
+            return first[1]
+        return ", ".join([first[1]] + [value for field, value in self._repeated
+                                       if field.lower() == key])
+
+    def _header_list(self) -> list[tuple[str, str]]:
+        """The response's fields as sent: each name once, then the repeated values."""
+        headers = list(self._fields.values())
+        if self._repeated:
+            headers += self._repeated
+        return headers
 
     def write(self, chunk: str | bytes | dict[str, Any]) -> None:
         """Buffer ``chunk``: bytes as they are, str as UTF-8, a dict as JSON (and the
         Content-Type becomes ``application/json``)."""
         if self._finished:
             raise RuntimeError("write() after finish()")
-        if isinstance(chunk, bytes):
+        if type(chunk) is bytes:
             data = chunk
-        elif isinstance(chunk, (bytearray, memoryview)):
+        elif isinstance(chunk, (bytes, bytearray, memoryview)):
             data = bytes(chunk)
         elif isinstance(chunk, str):
             data = chunk.encode("utf-8")
@@ -348,31 +379,22 @@ class RequestHandler:
 
     def compute_etag(self) -> str | None:
         """The ETag for the buffered body (None: no ETag)."""
-        digest = hashlib.sha1()
-        for part in self._write_buffer:
-            digest.update(part)
-        return f'"{digest.hexdigest()}"'
+        return f'"{hashlib.sha1(b"".join(self._write_buffer)).hexdigest()}"'
 
     def check_etag_header(self) -> bool:
         """True when the request's If-None-Match matches the response's ETag."""
-        condition = ", ".join(self.request.header_values("If-None-Match"))
-        if not condition:
+        conditions = self.request.header_values("If-None-Match")
+        if not conditions:
             return False
         etag = self.get_response_header("ETag")
-        return bool(etag) and etag_matches(condition, etag)  # type: ignore[arg-type]
+        return bool(etag) and etag_matches(", ".join(conditions), etag)  # type: ignore[arg-type]
 
     # -- sending ---------------------------------------------------------------------------
-
-    def _status_line(self) -> str:
-        return f"{self._status_code} {self._reason}"
-
-    def _header_list(self) -> list[tuple[str, str]]:
-        return list(chain.from_iterable(self._fields.values()))
 
     def _write_headers(self) -> None:
         """Fix the status and headers with the server (sends nothing yet)."""
         self._hook_abort()
-        self._responder.start(self._status_line(), self._header_list())
+        self._responder.start(self._status, self._header_list())
         self._headers_written = True
 
     def flush(self) -> Future:
@@ -411,31 +433,33 @@ class RequestHandler:
             raise RuntimeError("finish() called twice")
         if chunk is not None:
             self.write(chunk)
-        if not self._headers_written:
-            if self._status_code == 200 and self.request.method in ("GET", "HEAD") \
-                    and "etag" not in self._fields:
+        if self._headers_written:  # flushed before: the rest of the body, then the end
+            if self._write_buffer and not self.closed:
+                self._responder.write(b"".join(self._write_buffer))
+            if not self.closed:
+                self._responder.finish()
+        else:
+            code = self._status_code
+            if code == 200 and "etag" not in self._fields \
+                    and self.request.method in ("GET", "HEAD"):
                 etag = self.compute_etag()
                 if etag:
                     self.set_header("ETag", etag)
                     if self.check_etag_header():
                         self._write_buffer = []
                         self.set_status(304)
-            body = b"".join(self._write_buffer)
-            code = self._status_code
+                        code = self._status_code
             if code < 200 or code == 204 or code == 304:
                 body = b""
                 for name in _ENTITY_HEADERS:
                     self.clear_header(name)
-            elif "content-length" not in self._fields:
-                self.set_header("Content-Length", str(len(body)))
+            else:
+                body = b"".join(self._write_buffer)
+                if "content-length" not in self._fields:
+                    self.set_header("Content-Length", str(len(body)))
             if not self.closed:
-                self._responder.respond(self._status_line(), self._header_list(), body)
+                self._responder.respond(self._status, self._header_list(), body)
             self._headers_written = True
-        else:  # flushed before: the rest of the body, then the end
-            if self._write_buffer and not self.closed:
-                self._responder.write(b"".join(self._write_buffer))
-            if not self.closed:
-                self._responder.finish()
         self._write_buffer = []
         self._finished = True
         self._complete()
@@ -451,9 +475,6 @@ class RequestHandler:
         if self._completed:
             return
         self._completed = True
-        self._run_on_finish()
-
-    def _run_on_finish(self) -> None:
         try:
             self.on_finish()
         except Exception:
@@ -576,7 +597,12 @@ class RequestHandler:
                 return
             if self._finished:
                 return
-            result = self._method_for(self.request.method)(*args, **kwargs)
+            method = self.request.method
+            function = getattr(self, method.lower(), None) \
+                if method in self.SUPPORTED_METHODS else None
+            if function is None or not callable(function):
+                function = self._method_for(method)
+            result = function(*args, **kwargs)
             if result is not None and inspect.isawaitable(result):
                 self._hook_abort()
                 self._task = Task(self._responder.loop, self._run_async(result, False))

@@ -193,12 +193,12 @@ def call_as_wsgi(application: Application, environ: dict[str, Any],
                                            ("Content-Length", str(len(body)))])
         return [body]
     host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
-    target, args, kwargs = application.resolve(host, path)
-    if isinstance(target, WSGIMount):
-        return target.call_wsgi(environ, start_response)
+    rule, args, kwargs = application.resolve(host, path)
+    if isinstance(rule.target, WSGIMount):
+        return rule.target.call_wsgi(environ, start_response)
     request = _Request(environ)
     responder = CollectingResponder(request.head.method)
-    handler = application.run_handler(target, request, responder, path, args, kwargs)
+    handler = application.run_handler(rule, request, responder, path, args, kwargs)
     task = handler.task
     if task is not None and not task.done():
         responder.loop.run_until_complete(task)

@@ -59,13 +59,13 @@ class WebRequest:
     _query_arguments: dict[str, list[str]] | None = None
     _body_arguments: dict[str, list[str]] | None = None
     _files: dict[str, list[UploadedFile]] | None = None
+    _headers: Headers | None = None
 
     def __init__(self, raw: Any, decoded_path: str) -> None:
         self.connection = raw
         self.method: str = raw.head.method
         self.decoded_path = decoded_path
         self._start_time = time.monotonic()
-        self._headers: Headers | None = None
 
     # Read from the connection's request on first use (most handlers read few of them);
     # each can also be assigned, as a proxy-aware application may do with remote_ip.
@@ -92,7 +92,14 @@ class WebRequest:
         if self._headers is not None:
             return self._headers.get_list(name)
         name = name.lower()
-        return [value for key, value in self.connection.head.headers if key.lower() == name]
+        size = len(name)
+        values = []
+        for key, value in self.connection.head.headers:
+            # Field names are tokens (ASCII), whose lower() has the same length: the
+            # length rules out most fields without making a lower-cased copy.
+            if len(key) == size and key.lower() == name:
+                values.append(value)
+        return values
 
     @property
     def body(self) -> bytes:

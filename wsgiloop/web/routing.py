@@ -172,21 +172,12 @@ class _HostGroup:
         #: None for the catch-all ``.*``: every host.
         self.host_regex = None if pattern == ".*" else re.compile(pattern, re.IGNORECASE)
         self.rules: list[Rule] = []
-        self.exact: dict[str, tuple[Rule, list[Any], dict[str, Any]]] | None = None
+        self.exact: dict[str, tuple[Rule, list[Any], dict[str, Any]]] = {}
         self.others: list[Rule] = []
 
-    def match(self, path: str) -> tuple[Rule, list[Any], dict[str, Any]] | None:
-        """The first of the group's rules that takes ``path``, with its arguments."""
-        exact = self.exact
-        if exact is None:
-            exact = self._index()
-        hit = exact.get(path)
-        if hit is not None:
-            rule, args, kwargs = hit
-            return rule, [*args], {**kwargs}  # copies: the handler may keep them
-        return _first_match(self.others, path)
-
-    def _index(self) -> dict[str, tuple[Rule, list[Any], dict[str, Any]]]:
+    def extend(self, rules: list[Rule]) -> None:
+        """Add ``rules`` after the group's others, and index the literal paths again."""
+        self.rules.extend(rules)
         exact: dict[str, tuple[Rule, list[Any], dict[str, Any]]] = {}
         for rule in self.rules:
             path = rule.literal
@@ -194,7 +185,6 @@ class _HostGroup:
                 exact[path] = _first_match(self.rules, path)  # type: ignore[assignment]
         self.others = [rule for rule in self.rules if rule.literal is None]
         self.exact = exact
-        return exact
 
 
 def _first_match(rules: list[Rule], path: str) -> tuple[Rule, list[Any], dict[str, Any]] | None:
@@ -228,8 +218,7 @@ class Router:
                 self._groups.insert(len(self._groups) - 1, group)
             else:
                 self._groups.append(group)
-        group.rules.extend(compiled)
-        group.exact = None  # indexed again on the next look-up
+        group.extend(compiled)
 
     def lookup(self, host: str, path: str) -> tuple[Rule, list[Any], dict[str, Any]] | None:
         """The first rule that takes ``path`` on ``host`` (a Host value; the port does
@@ -241,7 +230,11 @@ class Router:
                     name = host_name(host)
                 if not group.host_regex.fullmatch(name):
                     continue
-            found = group.match(path)
+            hit = group.exact.get(path)
+            if hit is not None:
+                rule, args, kwargs = hit
+                return rule, [*args], {**kwargs}  # copies: the handler may keep them
+            found = _first_match(group.others, path)
             if found is not None:
                 return found
         return None

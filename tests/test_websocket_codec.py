@@ -133,6 +133,27 @@ def test_deflate_round_trip_and_the_inflate_limit():
     assert caught.value.code == 1009
 
 
+def test_messages_deflated_with_a_final_block_each():
+    """RFC 7692 7.2.3.3: a client may end each message with a block whose BFINAL is set;
+    the next message then starts a new DEFLATE stream, and must not be lost."""
+    reader = FrameReader(1000, PerMessageDeflate())
+    for text in ("hello", "world", "again"):
+        compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+        data = compressor.compress(text.encode()) + compressor.flush(zlib.Z_FINISH)
+        reader.feed(frame(TEXT, data, rsv=4))
+        assert reader.next_event() == (TEXT, text)
+
+
+def test_data_after_a_final_deflate_block_is_refused():
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    data = compressor.compress(b"hello") + compressor.flush(zlib.Z_FINISH)
+    reader = FrameReader(1000, PerMessageDeflate())
+    reader.feed(frame(TEXT, data + b"junk", rsv=4))
+    with pytest.raises(WebSocketError) as caught:
+        reader.next_event()
+    assert caught.value.code == 1007
+
+
 def test_parse_extensions():
     assert parse_extensions(['permessage-deflate; client_max_window_bits; '
                              'server_max_window_bits="10", x-foo',

@@ -215,6 +215,13 @@ class PerMessageDeflate:
             out = self._decompressor.decompress(data, limit + 1)
         except zlib.error as exc:
             raise WebSocketError(1007, f"invalid compressed data: {exc}") from None
+        if self._decompressor.eof:
+            # A block with BFINAL set ended the stream (RFC 7692 7.2.3.3): the next
+            # message starts a new one.  Only the tail added above may follow it.
+            rest = self._decompressor.unused_data
+            self._decompressor = zlib.decompressobj(-15)
+            if rest and not (final and rest == _DEFLATE_TAIL):
+                raise WebSocketError(1007, "data after the final compressed block")
         if len(out) > limit or self._decompressor.unconsumed_tail:
             raise WebSocketError(1009, "message too big")
         return out

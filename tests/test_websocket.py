@@ -315,6 +315,22 @@ def test_a_client_that_reads_nothing_is_closed_not_buffered(server):
     client.close()
 
 
+def test_a_client_that_closes_and_reads_nothing_is_not_kept(server):
+    """The client's close frame comes while echoes wait for it to read: the server
+    answers, waits a moment for the flush, and closes anyway (the connection was kept
+    for good: a close after the flush that never came)."""
+    http_get(server, "/events", "DELETE")
+    client = RawClient(server.host, server.port, "/large")
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    # an echo of 12 MiB: more than the kernel's buffers take, less than /large's limit
+    client.send_frames(frame(BINARY, b"x" * (12 << 20)), close_frame(1000))
+    deadline = time.monotonic() + 15
+    while not any(e.get("close") == "/large" for e in events(server)):
+        assert time.monotonic() < deadline, "on_close did not run"
+        time.sleep(0.1)
+    client.close()
+
+
 def test_pings_from_a_client_that_reads_no_pongs_are_bounded(server):
     client = RawClient(server.host, server.port, "/echo")
     client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)

@@ -454,8 +454,10 @@ class _Connection:
             self.closing = True
             # echo the client's code (none if it sent none)
             self.send_control(CLOSE, close_payload(None if code == 1005 else code))
-        # The client sends nothing after its close frame: closing sends no reset.
+        # The client sends nothing after its close frame: closing sends no reset.  A
+        # client that reads nothing more would keep the flush waiting forever.
         self.stream.close_after_flush()
+        self._set_timer(self.loop.time() + _CLOSE_TIMEOUT)
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection: a close frame, then the TCP close, as :meth:`_linger`."""

@@ -271,6 +271,16 @@ def test_an_error_in_on_message_closes_with_1011(server):
     server.wait_for_log(r"error in Failing\.on_message")
 
 
+def test_no_callback_runs_after_one_failed(server):
+    """Frames that came with the one whose callback failed are not handed on."""
+    http_get(server, "/events", "DELETE")
+    client = RawClient(server.host, server.port, "/failing")
+    client.send_frames(frame(TEXT, b"anything"), frame(PONG, b"late"))
+    client.expect_close(1011)
+    http_get(server, "/events")  # the close's on_close is in, and any pong before it
+    assert not any("pong" in e for e in events(server)), events(server)
+
+
 def test_the_server_pings_and_a_silent_client_is_dropped(server):
     answering = RawClient(server.host, server.port, "/ping")
     silent = RawClient(server.host, server.port, "/ping")

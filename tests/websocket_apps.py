@@ -65,6 +65,9 @@ class Failing(Echo):
     def on_message(self, message):
         raise RuntimeError("boom")
 
+    def on_pong(self, data):
+        events.append({"pong": self.request.path})
+
 
 class Flood(Echo):
     """On ``flood``: writes 64 KiB messages without waiting until the connection is

@@ -339,8 +339,9 @@ class _Connection:
         self.stream.close()  # a WebSocket client that stops sending has gone
 
     def _process(self) -> None:
-        reader = self.reader
-        while not self._busy and not self.stream.closed and reader is not None:
+        # self.reader is read again each turn: a callback that failed drops it
+        while not self._busy and not self.stream.closed and self.reader is not None:
+            reader = self.reader
             try:
                 event = reader.next_event()
             except WebSocketError as exc:

@@ -325,6 +325,21 @@ def test_a_client_that_reads_nothing_is_closed_not_buffered(server):
     client.close()
 
 
+def test_tiny_messages_to_a_client_that_reads_nothing_are_bounded_too(server):
+    """What a queued message costs besides its bytes (its Future, its frame, the queue's
+    entries: some 270 bytes) counts against websocket_max_write_buffer: 1-byte messages
+    used to queue 349,000 messages, 90 MiB, for a 1 MiB limit."""
+    client = RawClient(server.host, server.port, "/flood")
+    client.send(frame(TEXT, b"flood-tiny"))
+    deadline = time.monotonic() + 10
+    written = None
+    while written is None and time.monotonic() < deadline:
+        written = next((e["flood-tiny"] for e in events(server) if "flood-tiny" in e), None)
+        time.sleep(0.05)
+    assert written is not None and written < (1 << 20) // 200, written
+    client.close()
+
+
 def test_a_client_that_closes_and_reads_nothing_is_not_kept(server):
     """The client's close frame comes while echoes wait for it to read: the server
     answers, waits a moment for the flush, and closes anyway (the connection was kept

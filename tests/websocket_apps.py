@@ -71,21 +71,23 @@ class Failing(Echo):
 
 class Flood(Echo):
     """On ``flood``: writes 64 KiB messages without waiting until the connection is
-    closed for overflow; on ``paced N``: writes N 64 KiB messages awaiting each."""
+    closed for overflow (``flood-tiny``: 1-byte messages); on ``paced N``: writes N 64 KiB
+    messages awaiting each."""
 
     async def on_message(self, message):
         chunk = b"x" * 65536
-        if message == "flood":
+        if message in ("flood", "flood-tiny"):
+            data = chunk if message == "flood" else b"x"
             written = 0
             try:
-                while written < 100_000:
-                    future = self.write_message(chunk, binary=True)
+                while written < 2_000_000:
+                    future = self.write_message(data, binary=True)
                     written += 1
                     if future.done() and future.exception() is not None:
                         break
             except WebSocketClosedError:
                 pass
-            events.append({"flood": written})
+            events.append({message: written})
         elif message.startswith("paced"):
             count = int(message.split()[1])
             for _ in range(count):

@@ -29,7 +29,8 @@ Promises:
   resolves once it has been handed to the kernel (it fails with
   :class:`WebSocketClosedError` if the connection closes first).  Await it to go at the
   client's pace.  Messages queued without waiting may fill at most
-  ``websocket_max_write_buffer`` bytes: a message written while more than that is still
+  ``websocket_max_write_buffer`` bytes (each message counted 256 bytes more, for what
+  it costs besides its bytes): a message written while more than that is still
   unsent closes the connection instead (the client is too slow; a broadcast goes on to
   the others) and its Future fails.  Writing to a closed connection raises
   :class:`WebSocketClosedError`;
@@ -90,6 +91,10 @@ log = logging.getLogger("wsgiloop.error")
 __all__ = ["WebSocketClosedError", "WebSocketHandler"]
 
 _JOIN_LIMIT = 16384  # a larger payload is queued after its header, not copied into it
+#: What a queued message holds besides its bytes (its Future, its frame object, the
+#: queues' entries: about 270 bytes measured), counted against max_write_buffer so that
+#: tiny messages are bounded in memory too.
+_MESSAGE_COST = 256
 _CLOSE_TIMEOUT = 5.0  # seconds for the close handshake, and for lingering after it
 
 
@@ -402,7 +407,7 @@ class _Connection:
     def send_message(self, opcode: int, payload: bytes) -> Future:
         future = self.loop.create_future()
         stream = self.stream
-        if stream.buffered_bytes > self.max_write_buffer:
+        if stream.buffered_bytes + len(self._waiters) * _MESSAGE_COST > self.max_write_buffer:
             self._overflow()
             future.set_exception(WebSocketClosedError("the client is too slow"))
             return future
@@ -415,8 +420,9 @@ class _Connection:
             stream.write(payload)
         else:
             stream.write(encode_frame(opcode, payload, rsv1))
+        if not self._waiters:
+            stream.on_flushed(self._flushed)  # one callback for all the writes until then
         self._waiters.append(future)
-        stream.on_flushed(self._flushed)
         return future
 
     def _overflow(self) -> None:
@@ -430,9 +436,9 @@ class _Connection:
         self.stream.reset()
 
     def _flushed(self) -> None:
-        # on_flushed callbacks come in the order of the writes
-        if self._waiters:
-            future = self._waiters.pop(0)
+        # Everything queued has reached the kernel: every waiting write is done.
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
             if not future.done():
                 future.set_result(None)
 

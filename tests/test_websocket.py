@@ -372,6 +372,27 @@ def test_pings_from_a_client_that_reads_no_pongs_are_bounded(server):
     client.close()
 
 
+def test_empty_pings_from_a_client_that_reads_no_pongs_are_bounded_in_memory():
+    """Pongs of empty pings are 2 bytes each: counted by their bytes alone, a client that
+    reads nothing could queue 500,000 of them (some 30 MiB) before the 1 MiB limit."""
+    with ServerProcess("websocket_apps:application") as server:
+        def peak():
+            return json.loads(http_get(server, "/memory")[2])["peak"]
+
+        before = peak()
+        client = RawClient(server.host, server.port, "/echo")
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        burst = frame(PING) * 10_000
+        with pytest.raises(OSError):  # the server drops the connection: a reset
+            for _ in range(400):  # 4,000,000 pings
+                client.send(burst)
+            client.sock.settimeout(5)
+            while client.sock.recv(65536):
+                pass
+        client.close()
+        assert peak() - before < 8 << 20, (before, peak())
+
+
 def test_awaiting_write_message_goes_at_the_clients_pace(server):
     client = RawClient(server.host, server.port, "/flood")
     client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)

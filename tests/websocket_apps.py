@@ -122,6 +122,15 @@ class Events(RequestHandler):
         events.clear()
 
 
+class Memory(RequestHandler):
+    """The worker's peak resident memory so far, in bytes."""
+
+    def get(self):
+        with open("/proc/self/status") as f:
+            peak = next(line for line in f if line.startswith("VmHWM:"))
+        self.write({"peak": int(peak.split()[1]) * 1024})
+
+
 class Broadcast(RequestHandler):
     """``POST /broadcast`` with the message as the body: sent to every open client."""
 
@@ -148,6 +157,7 @@ application = Application([
     (r"/ping", Pinging),
     (r"/protocols", Protocols),
     (r"/events", Events),
+    (r"/memory", Memory),
     (r"/broadcast", Broadcast),
 ], websocket_max_message_size=1 << 16, websocket_max_write_buffer=1 << 20)
 

@@ -29,7 +29,7 @@ Promises:
   resolves once it has been handed to the kernel (it fails with
   :class:`WebSocketClosedError` if the connection closes first).  Await it to go at the
   client's pace.  Messages queued without waiting may fill at most
-  ``websocket_max_write_buffer`` bytes (each message counted 256 bytes more, for what
+  ``websocket_max_write_buffer`` bytes (each frame counted 256 bytes more, for what
   it costs besides its bytes): a message written while more than that is still
   unsent closes the connection instead (the client is too slow; a broadcast goes on to
   the others) and its Future fails.  Writing to a closed connection raises
@@ -91,10 +91,10 @@ log = logging.getLogger("wsgiloop.error")
 __all__ = ["WebSocketClosedError", "WebSocketHandler"]
 
 _JOIN_LIMIT = 16384  # a larger payload is queued after its header, not copied into it
-#: What a queued message holds besides its bytes (its Future, its frame object, the
+#: What a queued frame holds besides its bytes (a message's Future, the frame object, the
 #: queues' entries: about 270 bytes measured), counted against max_write_buffer so that
-#: tiny messages are bounded in memory too.
-_MESSAGE_COST = 256
+#: tiny messages and pongs are bounded in memory too.
+_FRAME_COST = 256
 _CLOSE_TIMEOUT = 5.0  # seconds for the close handshake, and for lingering after it
 
 
@@ -320,6 +320,7 @@ class _Connection:
         # Writes waiting to be flushed, in order (a list: an empty deque costs 600 bytes
         # a connection, and few writes wait at once).
         self._waiters: list[Future] = []
+        self._queued = 0  # frames written since the write queue was last empty
         self._timer: Timer | None = None
         self._last_seen = self.loop.time()
         self._ping_sent_at: float | None = None
@@ -360,7 +361,7 @@ class _Connection:
                 if not self.closing:
                     self._run(self.handler.on_message, value)
             elif kind == PING:
-                if self.stream.buffered_bytes > self.max_write_buffer:
+                if self._over_limit():
                     self._overflow()  # pings sent by a client that reads no pongs
                     return
                 if not self.closing:
@@ -407,7 +408,7 @@ class _Connection:
     def send_message(self, opcode: int, payload: bytes) -> Future:
         future = self.loop.create_future()
         stream = self.stream
-        if stream.buffered_bytes + len(self._waiters) * _MESSAGE_COST > self.max_write_buffer:
+        if self._over_limit():
             self._overflow()
             future.set_exception(WebSocketClosedError("the client is too slow"))
             return future
@@ -420,10 +421,17 @@ class _Connection:
             stream.write(payload)
         else:
             stream.write(encode_frame(opcode, payload, rsv1))
-        if not self._waiters:
-            stream.on_flushed(self._flushed)  # one callback for all the writes until then
+        self._count_frame()
         self._waiters.append(future)
         return future
+
+    def _over_limit(self) -> bool:
+        return self.stream.buffered_bytes + self._queued * _FRAME_COST > self.max_write_buffer
+
+    def _count_frame(self) -> None:
+        if not self._queued:
+            self.stream.on_flushed(self._flushed)  # one callback for all the frames until then
+        self._queued += 1
 
     def _overflow(self) -> None:
         """More than ``max_write_buffer`` bytes wait for a client that does not read:
@@ -437,6 +445,7 @@ class _Connection:
 
     def _flushed(self) -> None:
         # Everything queued has reached the kernel: every waiting write is done.
+        self._queued = 0
         waiters, self._waiters = self._waiters, []
         for future in waiters:
             if not future.done():
@@ -444,6 +453,7 @@ class _Connection:
 
     def send_control(self, opcode: int, payload: bytes) -> None:
         self.stream.write(encode_frame(opcode, payload))
+        self._count_frame()
 
     # -- closing -----------------------------------------------------------------------------
 

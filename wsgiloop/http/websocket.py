@@ -306,10 +306,12 @@ class FrameReader:
         self._more_size = 0
         self._wanted = 0  # bytes the buffer needs before the next frame can be read
         self._closed = False
-        # the fragmented message in progress: its opcode (0: none), parts, size so far
+        # the fragmented message in progress: its opcode (0: none), bytes, size so far
+        # (one bytearray, not a list of parts: a message of tiny fragments would cost
+        # twenty times its size in bytes objects)
         self._opcode = 0
         self._compressed = False
-        self._parts: list[bytes] = []
+        self._data = bytearray()
         self._size = 0
         self._decoder: Any = None
 
@@ -437,22 +439,22 @@ class FrameReader:
                 # Checked fragment by fragment: invalid text fails at once, while a
                 # character split between fragments waits for its end.
                 self._decoder.decode(payload, bool(final))
-            self._parts.append(payload)
+            self._data += payload
         except UnicodeDecodeError:
             self._fail(1007, "a text message is not valid UTF-8")
         except WebSocketError as exc:
             self._fail(exc.code, exc.reason)
         if not final:
             return None
-        data = b"".join(self._parts)
+        data = self._data
         kind = self._opcode
         self._opcode = 0
-        self._parts = []
+        self._data = bytearray()
         self._size = 0
         self._decoder = None
         if kind == TEXT:
             return TEXT, data.decode("utf-8")  # already checked
-        return BINARY, data
+        return BINARY, bytes(data)
 
     def _close_frame(self, payload: bytes) -> tuple[int, str]:
         if not payload:

@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nginx_support import NGINX, write_nginx_conf
 from support import ROOT, ServerProcess, free_port, server_env, terminate, wait_listening
 
 from wsgiloop.testing import LiveServer
@@ -320,7 +321,6 @@ def test_a_restart_keeps_the_socket(app_dir: Path, passed_as: str) -> None:
 
 # -- nginx and HAProxy in front ----------------------------------------------------------
 
-NGINX = "/usr/sbin/nginx"
 HAPROXY = "/usr/sbin/haproxy"
 
 
@@ -361,28 +361,10 @@ class NginxWithSnippet:
 
     def __init__(self, prefix: Path, snippet: str) -> None:
         require(NGINX, "nginx")
-        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (prefix / "temp" / sub).mkdir(parents=True, exist_ok=True)
         (prefix / "myapp.conf").write_text(snippet)
         self.error_log = prefix / "error.log"
-        user = "user root root;" if os.geteuid() == 0 else ""
-        conf = prefix / "nginx.conf"
-        conf.write_text(f"""
-{user}
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {self.error_log} info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/temp/client_body;
-    proxy_temp_path {prefix}/temp/proxy;
-    fastcgi_temp_path {prefix}/temp/fastcgi;
-    uwsgi_temp_path {prefix}/temp/uwsgi;
-    scgi_temp_path {prefix}/temp/scgi;
-    include {prefix}/myapp.conf;
-}}
-""")
+        conf = write_nginx_conf(prefix, f"    include {prefix}/myapp.conf;",
+                                worker_connections=256)
         command = [NGINX, "-c", str(conf), "-p", str(prefix), "-e", str(self.error_log)]
         check = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=20)
         assert check.returncode == 0, check.stdout + check.stderr

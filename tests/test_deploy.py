@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import wsframes
 from nginx_support import NGINX, write_nginx_conf
 from support import ROOT, ServerProcess, free_port, server_env, terminate, wait_listening
 
@@ -446,6 +447,33 @@ def test_nginx_snippet_in_front_of_wsgiloop(app_dir: Path, tmp_path: Path) -> No
         problems = [e for e in nginx.errors() if "client intended to send too large" not in e]
         assert not problems, "\n".join(problems)
     assert "/upload" in backend.stdout and backend.stdout.count("POST /upload") == 1
+
+
+def test_nginx_snippet_carries_websockets(tmp_path: Path) -> None:
+    """deploy/nginx.conf in front of a native application: a WebSocket handshake is
+    passed on with its Upgrade (nginx drops hop-by-hop headers unless told), messages
+    go both ways, and a plain request still gets its answer."""
+    with ServerProcess("websocket_apps:application") as backend:
+        port = free_port()
+        snippet = (DEPLOY / "nginx.conf").read_text()
+        snippet = swap(snippet, "server 127.0.0.1:8000 ", f"server 127.0.0.1:{backend.port} ")
+        snippet = swap(snippet, "listen 80;", f"listen 127.0.0.1:{port};")
+        nginx = NginxWithSnippet(tmp_path, snippet)
+        try:
+            wait_listening(nginx.proc, [port], "nginx", details=nginx.log, stop=nginx.stop)
+            client = wsframes.RawClient("127.0.0.1", port, "/echo/proxied")
+            try:
+                assert client.status == 101, client.status_line
+                client.send(wsframes.frame(wsframes.TEXT, b"through nginx"))
+                assert client.read_message() == (wsframes.TEXT, b"through nginx")
+                client.send(wsframes.close_frame(1000))
+                assert client.read_message()[0] == wsframes.CLOSE
+            finally:
+                client.close()
+            assert request(port, path="/events")[0] == 200
+        finally:
+            nginx.stop()
+        assert not nginx.errors(), "\n".join(nginx.errors())
 
 
 class HAProxyWithConfig:

@@ -506,18 +506,11 @@ def test_haproxy_config_is_valid() -> None:
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def needs_metrics_bind() -> None:
-    from wsgiloop.config.table import SETTINGS
-    if not any(s.name == "metrics_bind" for s in SETTINGS):
-        pytest.skip("--metrics-bind (/readyz, /livez) is not in this checkout yet")
-
-
 def test_haproxy_balances_two_hosts_and_drains_one(app_dir: Path, tmp_path: Path) -> None:
     """deploy/haproxy.cfg over two wsgiloop "hosts" (its addresses and health-check ports
     swapped for free ones): the client's address arrives in the PROXY v2 header, a
     spoofed X-Forwarded-For is dropped; then one host is TERMed: its /readyz fails,
     HAProxy takes it out, and no request fails meanwhile."""
-    needs_metrics_bind()
     hosts, metrics = [], [free_port(), free_port()]
     try:
         for m in metrics:
@@ -585,17 +578,6 @@ def k8s_command() -> list[str]:
     return command
 
 
-def without_pending_flags(command: list[str]) -> tuple[list[str], list[str]]:
-    """``command`` without ``--metrics-bind VALUE`` while this checkout lacks that
-    setting (it comes with the metrics work), and the flags so left out."""
-    from wsgiloop.config.table import SETTINGS
-
-    if any(s.name == "metrics_bind" for s in SETTINGS):
-        return command, []
-    i = command.index("--metrics-bind")
-    return command[:i] + command[i + 2:], ["--metrics-bind"]
-
-
 def test_k8s_manifest_agrees_with_its_command() -> None:
     from wsgiloop.config import load_settings
 
@@ -610,7 +592,7 @@ def test_k8s_manifest_agrees_with_its_command() -> None:
     command = k8s_command()
     assert command[0] == "wsgiloop"
     env = {e["name"]: e["value"] for e in container.get("env", [])}
-    settings, app = load_settings(without_pending_flags(command)[0][1:], env, cwd=str(ROOT))
+    settings, app = load_settings(command[1:], env, cwd=str(ROOT))
     assert app == "myapp:app"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
 
@@ -641,14 +623,12 @@ def test_k8s_manifest_agrees_with_its_command() -> None:
 def test_k8s_command_passes_check_config(app_dir: Path) -> None:
     """``wsgiloop --check-config`` with the manifest's command and environment: every
     flag is real and the app imports (a myapp:app stands in for yours)."""
-    command, missing = without_pending_flags(k8s_command())
+    command = k8s_command()
     env = {e["name"]: e["value"] for e in k8s_container().get("env", [])}
     result = subprocess.run([sys.executable, "-m", "wsgiloop", *command[1:], "--check-config"],
                             cwd=app_dir, env=server_env(env), capture_output=True, text=True,
                             timeout=60)
     assert (result.returncode, result.stderr) == (0, "")
-    if missing:
-        pytest.skip(f"checked all flags but {', '.join(missing)}, not in this checkout yet")
 
 
 # -- Dockerfile --------------------------------------------------------------------------
@@ -797,7 +777,6 @@ def test_k8s_command_drains_as_the_manifest_expects(app_dir: Path) -> None:
     through a pod's end: ready on /readyz; at TERM (after preStop) /readyz turns 503 at
     once while /livez stays 200 (no restart mid-drain); the request in flight is
     answered; the master exits 0 within the grace period left after preStop."""
-    needs_metrics_bind()
     container = k8s_container()
     pod = k8s_documents()["Deployment"]["spec"]["template"]["spec"]
     command = k8s_command()

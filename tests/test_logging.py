@@ -522,7 +522,8 @@ BAD_INI = "[loggers]\nkeys=root\n"
      "--log-config-dict: invalid value '[1]': expected a JSON object"),
     (lambda d: ["--log-config-dict", '{"loggers": {"gunicorn.error": {}, '
                                      '"wsgiloop.error": {}}}'],
-     "--log-config-dict: configures the logger 'wsgiloop.error' twice"),
+     "--log-config-dict: configures the logger 'wsgiloop.error' twice (gunicorn's "
+     "'gunicorn.error' is wsgiloop's 'wsgiloop.error')\n"),
     (lambda d: ["--log-syslog", "--log-syslog-to", f"unix://{d}/no.sock"],
      "--log-syslog-to unix://{d}/no.sock: cannot reach syslog: no such file or directory"),
     (lambda d: ["--log-syslog-to", "http://x"],

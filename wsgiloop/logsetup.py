@@ -183,8 +183,9 @@ def _our_name(name: str, seen: set[str], where: str) -> str:
     """A logger name from a config, gunicorn's names mapped to ours."""
     ours = GUNICORN_LOGGERS.get(name, name)
     if ours in seen:
-        raise ConfigError(f"{where}: configures the logger {ours!r} twice (gunicorn's "
-                          f"{name!r} is wsgiloop's {ours!r})")
+        alias = next((g for g, w in GUNICORN_LOGGERS.items() if w == ours), None)
+        why = f" (gunicorn's {alias!r} is wsgiloop's {ours!r})" if alias else ""
+        raise ConfigError(f"{where}: configures the logger {ours!r} twice{why}")
     seen.add(ours)
     return ours
 

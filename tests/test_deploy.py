@@ -45,6 +45,7 @@ from pathlib import Path
 
 import pytest
 import wsframes
+import yaml
 from nginx_support import NGINX, write_nginx_conf
 from support import ROOT, ServerProcess, free_port, server_env, terminate, wait_listening
 
@@ -562,7 +563,6 @@ def test_haproxy_balances_two_hosts_and_drains_one(app_dir: Path, tmp_path: Path
 
 
 def k8s_documents() -> dict[str, dict]:
-    yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extra")
     with open(DEPLOY / "k8s.yaml") as f:
         return {doc["kind"]: doc for doc in yaml.safe_load_all(f)}
 

@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 from apps import pattern
+from nginx_support import NGINX, write_nginx_conf
 from support import ServerProcess, free_port, terminate, wait_listening
 
-NGINX = "/usr/sbin/nginx"
 APP = "apps:combined"
 NGINX_PEER = "127.0.0.2"  # nginx's source address towards wsgiloop (proxy_bind)
 
@@ -66,24 +66,8 @@ class Nginx:
                         pytrace=False)
         self.prefix = prefix
         self.port = free_port()
-        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (prefix / "temp" / sub).mkdir(parents=True, exist_ok=True)
-        user = "user root root;" if os.geteuid() == 0 else ""
         self.error_log = prefix / "error.log"
-        self.conf = prefix / "nginx.conf"
-        self.conf.write_text(f"""
-{user}
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {self.error_log} info;
-events {{ worker_connections 128; }}
-http {{
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/temp/client_body;
-    proxy_temp_path {prefix}/temp/proxy;
-    fastcgi_temp_path {prefix}/temp/fastcgi;
-    uwsgi_temp_path {prefix}/temp/uwsgi;
-    scgi_temp_path {prefix}/temp/scgi;
+        self.conf = write_nginx_conf(prefix, f"""
     client_max_body_size 64m;
     map $http_forwarded $fwd_prior {{
         ""      "";
@@ -98,9 +82,7 @@ http {{
         listen 127.0.0.1:{self.port};
         server_name localhost;
 {locations}
-    }}
-}}
-""")
+    }}""", worker_connections=128)
         self.proc = subprocess.Popen(
             [NGINX, "-c", str(self.conf), "-p", str(prefix), "-e", str(self.error_log),
              "-g", "daemon off;"],

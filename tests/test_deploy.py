@@ -44,6 +44,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import wsframes
+import yaml
+from nginx_support import NGINX, write_nginx_conf
 from support import ROOT, ServerProcess, free_port, server_env, terminate, wait_listening
 
 from wsgiloop.testing import LiveServer
@@ -320,7 +323,6 @@ def test_a_restart_keeps_the_socket(app_dir: Path, passed_as: str) -> None:
 
 # -- nginx and HAProxy in front ----------------------------------------------------------
 
-NGINX = "/usr/sbin/nginx"
 HAPROXY = "/usr/sbin/haproxy"
 
 
@@ -361,28 +363,10 @@ class NginxWithSnippet:
 
     def __init__(self, prefix: Path, snippet: str) -> None:
         require(NGINX, "nginx")
-        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (prefix / "temp" / sub).mkdir(parents=True, exist_ok=True)
         (prefix / "myapp.conf").write_text(snippet)
         self.error_log = prefix / "error.log"
-        user = "user root root;" if os.geteuid() == 0 else ""
-        conf = prefix / "nginx.conf"
-        conf.write_text(f"""
-{user}
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {self.error_log} info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/temp/client_body;
-    proxy_temp_path {prefix}/temp/proxy;
-    fastcgi_temp_path {prefix}/temp/fastcgi;
-    uwsgi_temp_path {prefix}/temp/uwsgi;
-    scgi_temp_path {prefix}/temp/scgi;
-    include {prefix}/myapp.conf;
-}}
-""")
+        conf = write_nginx_conf(prefix, f"    include {prefix}/myapp.conf;",
+                                worker_connections=256)
         command = [NGINX, "-c", str(conf), "-p", str(prefix), "-e", str(self.error_log)]
         check = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=20)
         assert check.returncode == 0, check.stdout + check.stderr
@@ -466,6 +450,33 @@ def test_nginx_snippet_in_front_of_wsgiloop(app_dir: Path, tmp_path: Path) -> No
     assert "/upload" in backend.stdout and backend.stdout.count("POST /upload") == 1
 
 
+def test_nginx_snippet_carries_websockets(tmp_path: Path) -> None:
+    """deploy/nginx.conf in front of a native application: a WebSocket handshake is
+    passed on with its Upgrade (nginx drops hop-by-hop headers unless told), messages
+    go both ways, and a plain request still gets its answer."""
+    with ServerProcess("websocket_apps:application") as backend:
+        port = free_port()
+        snippet = (DEPLOY / "nginx.conf").read_text()
+        snippet = swap(snippet, "server 127.0.0.1:8000 ", f"server 127.0.0.1:{backend.port} ")
+        snippet = swap(snippet, "listen 80;", f"listen 127.0.0.1:{port};")
+        nginx = NginxWithSnippet(tmp_path, snippet)
+        try:
+            wait_listening(nginx.proc, [port], "nginx", details=nginx.log, stop=nginx.stop)
+            client = wsframes.RawClient("127.0.0.1", port, "/echo/proxied")
+            try:
+                assert client.status == 101, client.status_line
+                client.send(wsframes.frame(wsframes.TEXT, b"through nginx"))
+                assert client.read_message() == (wsframes.TEXT, b"through nginx")
+                client.send(wsframes.close_frame(1000))
+                assert client.read_message()[0] == wsframes.CLOSE
+            finally:
+                client.close()
+            assert request(port, path="/events")[0] == 200
+        finally:
+            nginx.stop()
+        assert not nginx.errors(), "\n".join(nginx.errors())
+
+
 class HAProxyWithConfig:
     """HAProxy in the foreground (``-db``) with ``config``, output in ``directory``."""
 
@@ -496,18 +507,11 @@ def test_haproxy_config_is_valid() -> None:
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def needs_metrics_bind() -> None:
-    from wsgiloop.config.table import SETTINGS
-    if not any(s.name == "metrics_bind" for s in SETTINGS):
-        pytest.skip("--metrics-bind (/readyz, /livez) is not in this checkout yet")
-
-
 def test_haproxy_balances_two_hosts_and_drains_one(app_dir: Path, tmp_path: Path) -> None:
     """deploy/haproxy.cfg over two wsgiloop "hosts" (its addresses and health-check ports
     swapped for free ones): the client's address arrives in the PROXY v2 header, a
     spoofed X-Forwarded-For is dropped; then one host is TERMed: its /readyz fails,
     HAProxy takes it out, and no request fails meanwhile."""
-    needs_metrics_bind()
     hosts, metrics = [], [free_port(), free_port()]
     try:
         for m in metrics:
@@ -559,7 +563,6 @@ def test_haproxy_balances_two_hosts_and_drains_one(app_dir: Path, tmp_path: Path
 
 
 def k8s_documents() -> dict[str, dict]:
-    yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extra")
     with open(DEPLOY / "k8s.yaml") as f:
         return {doc["kind"]: doc for doc in yaml.safe_load_all(f)}
 
@@ -573,17 +576,6 @@ def k8s_command() -> list[str]:
     command = k8s_container()["command"]
     assert all(isinstance(word, str) for word in command), "quote numbers in YAML"
     return command
-
-
-def without_pending_flags(command: list[str]) -> tuple[list[str], list[str]]:
-    """``command`` without ``--metrics-bind VALUE`` while this checkout lacks that
-    setting (it comes with the metrics work), and the flags so left out."""
-    from wsgiloop.config.table import SETTINGS
-
-    if any(s.name == "metrics_bind" for s in SETTINGS):
-        return command, []
-    i = command.index("--metrics-bind")
-    return command[:i] + command[i + 2:], ["--metrics-bind"]
 
 
 def test_k8s_manifest_agrees_with_its_command() -> None:
@@ -600,7 +592,7 @@ def test_k8s_manifest_agrees_with_its_command() -> None:
     command = k8s_command()
     assert command[0] == "wsgiloop"
     env = {e["name"]: e["value"] for e in container.get("env", [])}
-    settings, app = load_settings(without_pending_flags(command)[0][1:], env, cwd=str(ROOT))
+    settings, app = load_settings(command[1:], env, cwd=str(ROOT))
     assert app == "myapp:app"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
 
@@ -631,14 +623,12 @@ def test_k8s_manifest_agrees_with_its_command() -> None:
 def test_k8s_command_passes_check_config(app_dir: Path) -> None:
     """``wsgiloop --check-config`` with the manifest's command and environment: every
     flag is real and the app imports (a myapp:app stands in for yours)."""
-    command, missing = without_pending_flags(k8s_command())
+    command = k8s_command()
     env = {e["name"]: e["value"] for e in k8s_container().get("env", [])}
     result = subprocess.run([sys.executable, "-m", "wsgiloop", *command[1:], "--check-config"],
                             cwd=app_dir, env=server_env(env), capture_output=True, text=True,
                             timeout=60)
     assert (result.returncode, result.stderr) == (0, "")
-    if missing:
-        pytest.skip(f"checked all flags but {', '.join(missing)}, not in this checkout yet")
 
 
 # -- Dockerfile --------------------------------------------------------------------------
@@ -787,7 +777,6 @@ def test_k8s_command_drains_as_the_manifest_expects(app_dir: Path) -> None:
     through a pod's end: ready on /readyz; at TERM (after preStop) /readyz turns 503 at
     once while /livez stays 200 (no restart mid-drain); the request in flight is
     answered; the master exits 0 within the grace period left after preStop."""
-    needs_metrics_bind()
     container = k8s_container()
     pod = k8s_documents()["Deployment"]["spec"]["template"]["spec"]
     command = k8s_command()

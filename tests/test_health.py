@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +18,8 @@ import pytest
 from metrics_support import APP, get, request
 from support import ROOT, free_port, server_env, terminate
 from workers_support import Server, alive, started_servers, usr2, wait_until
+
+from wsgiloop.metrics.endpoint import MAX_CLIENTS
 
 
 @pytest.fixture
@@ -121,3 +124,20 @@ def test_usr2_new_master_takes_the_metrics_address_over(serve):
     os.kill(new, signal.SIGTERM)
     wait_until(lambda: not alive(new), 20, "the new master to exit")
     assert _health(mport, "/livez") is None
+
+
+def test_idle_connections_do_not_keep_a_probe_out(serve):
+    """More silent connections than the endpoint keeps at once: the oldest make room,
+    and a probe still gets its answer (Kubernetes would restart a pod whose /livez
+    is refused)."""
+    mport = free_port()
+    server = serve("-w", "1", "--metrics-bind", f"127.0.0.1:{mport}", app=APP)
+    server.wait_workers(1)
+    idle = [socket.create_connection(("127.0.0.1", mport), timeout=5)
+            for _ in range(MAX_CLIENTS + 8)]
+    try:
+        assert get(mport, "/livez")[:2] == (200, "ok\n")
+        assert get(mport, "/readyz")[:2] == (200, "ready\n")
+    finally:
+        for sock in idle:
+            sock.close()

@@ -322,9 +322,11 @@ def test_syslog_over_udp_error_and_access_log_with_facility_and_prefix(tmp_path)
 
 
 @contextmanager
-def stream_messages(listener: socket.socket) -> Iterator[list[bytes]]:
+def stream_messages(listener: socket.socket, connections: list[socket.socket] | None = None
+                    ) -> Iterator[list[bytes]]:
     """Every NUL-terminated message received on the connections ``listener`` accepts
-    while the block runs (and shortly after): syslog over TCP as Python sends it."""
+    while the block runs (and shortly after): syslog over TCP as Python sends it.  The
+    accepted connections are added to ``connections`` if given."""
     received: list[bytes] = []
     listener.listen(8)
     listener.settimeout(0.2)
@@ -351,6 +353,8 @@ def stream_messages(listener: socket.socket) -> Iterator[list[bytes]]:
                 conn, _ = listener.accept()
             except (TimeoutError, OSError):
                 continue
+            if connections is not None:
+                connections.append(conn)
             threading.Thread(target=read, args=(conn,), daemon=True).start()
 
     thread = threading.Thread(target=accept, daemon=True)
@@ -390,6 +394,33 @@ def test_syslog_over_tcp(tmp_path):
     assert failure[0] == 3 and failure[1].endswith(f"RuntimeError: {SECRET} secret detail")
     assert any(re.fullmatch(rf"\[{server.pid}\] Listening at: .*", msg)
                for *_, msg in lines), lines
+
+
+def test_syslog_over_tcp_outlives_a_restart_of_the_daemon():
+    """The syslog daemon drops its connections (a restart): the next lines come over new
+    connections, with one line on stderr at most, never a traceback per record."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    connections: list[socket.socket] = []
+    with stream_messages(listener, connections) as received:
+        with ServerProcess("apps:combined", "-w", "1", "--log-syslog",
+                           "--log-syslog-to", f"tcp://127.0.0.1:{port}") as server:
+            assert request(server, "/environ?before")[0] == 200
+            wait_until(lambda: any(b"before" in m for m in received), "the first line")
+            first = len(connections)
+            for conn in list(connections):
+                conn.shutdown(socket.SHUT_RDWR)  # the daemon restarts
+            for attempt in range(40):
+                assert request(server, f"/environ?after-{attempt}")[0] == 200
+                if any(b"after-" in m for m in received):
+                    break
+                time.sleep(0.1)
+            wait_until(lambda: any(b"after-" in m for m in received), "a line after")
+            assert server.stop() == 0
+            stderr = server.log
+    assert len(connections) > first
+    assert "Traceback" not in stderr and "Logging error" not in stderr, stderr
 
 
 def test_syslog_to_a_unix_datagram_socket_without_the_access_log(tmp_path):
@@ -491,7 +522,8 @@ BAD_INI = "[loggers]\nkeys=root\n"
      "--log-config-dict: invalid value '[1]': expected a JSON object"),
     (lambda d: ["--log-config-dict", '{"loggers": {"gunicorn.error": {}, '
                                      '"wsgiloop.error": {}}}'],
-     "--log-config-dict: configures the logger 'wsgiloop.error' twice"),
+     "--log-config-dict: configures the logger 'wsgiloop.error' twice (gunicorn's "
+     "'gunicorn.error' is wsgiloop's 'wsgiloop.error')\n"),
     (lambda d: ["--log-syslog", "--log-syslog-to", f"unix://{d}/no.sock"],
      "--log-syslog-to unix://{d}/no.sock: cannot reach syslog: no such file or directory"),
     (lambda d: ["--log-syslog-to", "http://x"],

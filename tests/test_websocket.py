@@ -271,6 +271,16 @@ def test_an_error_in_on_message_closes_with_1011(server):
     server.wait_for_log(r"error in Failing\.on_message")
 
 
+def test_no_callback_runs_after_one_failed(server):
+    """Frames that came with the one whose callback failed are not handed on."""
+    http_get(server, "/events", "DELETE")
+    client = RawClient(server.host, server.port, "/failing")
+    client.send_frames(frame(TEXT, b"anything"), frame(PONG, b"late"))
+    client.expect_close(1011)
+    http_get(server, "/events")  # the close's on_close is in, and any pong before it
+    assert not any("pong" in e for e in events(server)), events(server)
+
+
 def test_the_server_pings_and_a_silent_client_is_dropped(server):
     answering = RawClient(server.host, server.port, "/ping")
     silent = RawClient(server.host, server.port, "/ping")
@@ -315,6 +325,37 @@ def test_a_client_that_reads_nothing_is_closed_not_buffered(server):
     client.close()
 
 
+def test_tiny_messages_to_a_client_that_reads_nothing_are_bounded_too(server):
+    """What a queued message costs besides its bytes (its Future, its frame, the queue's
+    entries: some 190 bytes) counts against websocket_max_write_buffer: 1-byte messages
+    used to queue 349,000 messages, 90 MiB, for a 1 MiB limit."""
+    client = RawClient(server.host, server.port, "/flood")
+    client.send(frame(TEXT, b"flood-tiny"))
+    deadline = time.monotonic() + 10
+    written = None
+    while written is None and time.monotonic() < deadline:
+        written = next((e["flood-tiny"] for e in events(server) if "flood-tiny" in e), None)
+        time.sleep(0.05)
+    assert written is not None and written < (1 << 20) // 150, written
+    client.close()
+
+
+def test_a_client_that_closes_and_reads_nothing_is_not_kept(server):
+    """The client's close frame comes while echoes wait for it to read: the server
+    answers, waits a moment for the flush, and closes anyway (the connection was kept
+    for good: a close after the flush that never came)."""
+    http_get(server, "/events", "DELETE")
+    client = RawClient(server.host, server.port, "/large")
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    # an echo of 12 MiB: more than the kernel's buffers take, less than /large's limit
+    client.send_frames(frame(BINARY, b"x" * (12 << 20)), close_frame(1000))
+    deadline = time.monotonic() + 15
+    while not any(e.get("close") == "/large" for e in events(server)):
+        assert time.monotonic() < deadline, "on_close did not run"
+        time.sleep(0.1)
+    client.close()
+
+
 def test_pings_from_a_client_that_reads_no_pongs_are_bounded(server):
     client = RawClient(server.host, server.port, "/echo")
     client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
@@ -329,6 +370,27 @@ def test_pings_from_a_client_that_reads_no_pongs_are_bounded(server):
             pass
     assert sent < 200
     client.close()
+
+
+def test_empty_pings_from_a_client_that_reads_no_pongs_are_bounded_in_memory():
+    """Pongs of empty pings are 2 bytes each: counted by their bytes alone, a client that
+    reads nothing could queue 500,000 of them (some 30 MiB) before the 1 MiB limit."""
+    with ServerProcess("websocket_apps:application") as server:
+        def peak():
+            return json.loads(http_get(server, "/memory")[2])["peak"]
+
+        before = peak()
+        client = RawClient(server.host, server.port, "/echo")
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        burst = frame(PING) * 10_000
+        with pytest.raises(OSError):  # the server drops the connection: a reset
+            for _ in range(400):  # 4,000,000 pings
+                client.send(burst)
+            client.sock.settimeout(5)
+            while client.sock.recv(65536):
+                pass
+        client.close()
+        assert peak() - before < 8 << 20, (before, peak())
 
 
 def test_awaiting_write_message_goes_at_the_clients_pace(server):

@@ -5,6 +5,7 @@ parsing of extension offers."""
 from __future__ import annotations
 
 import os
+import tracemalloc
 import zlib
 
 import pytest
@@ -131,6 +132,50 @@ def test_deflate_round_trip_and_the_inflate_limit():
     with pytest.raises(WebSocketError) as caught:
         reader.next_event()
     assert caught.value.code == 1009
+
+
+def test_messages_deflated_with_a_final_block_each():
+    """RFC 7692 7.2.3.3: a client may end each message with a block whose BFINAL is set;
+    the next message then starts a new DEFLATE stream, and must not be lost."""
+    reader = FrameReader(1000, PerMessageDeflate())
+    for text in ("hello", "world", "again"):
+        compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+        data = compressor.compress(text.encode()) + compressor.flush(zlib.Z_FINISH)
+        reader.feed(frame(TEXT, data, rsv=4))
+        assert reader.next_event() == (TEXT, text)
+
+
+def test_data_after_a_final_deflate_block_is_refused():
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    data = compressor.compress(b"hello") + compressor.flush(zlib.Z_FINISH)
+    reader = FrameReader(1000, PerMessageDeflate())
+    reader.feed(frame(TEXT, data + b"junk", rsv=4))
+    with pytest.raises(WebSocketError) as caught:
+        reader.next_event()
+    assert caught.value.code == 1007
+
+
+def test_a_message_of_tiny_fragments_costs_about_its_size():
+    """2-byte fragments used to be kept as a list of bytes objects: 22 times the
+    message's size in memory, 230 MiB for a message within the 10 MiB default."""
+    def fragment(first: int) -> bytes:
+        return bytes((first, 0x82)) + bytes(4) + b"ab"  # masked with a zero key
+
+    reader = FrameReader(10 << 20)
+    reader.feed(fragment(BINARY))
+    assert reader.next_event() is None
+    chunk = fragment(CONT) * 1024
+    tracemalloc.start()
+    try:
+        for _ in range(50):
+            reader.feed(chunk)
+            assert reader.next_event() is None
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held < 4 * 50 * 1024 * 2, held
+    reader.feed(fragment(0x80 | CONT))
+    assert reader.next_event() == (BINARY, b"ab" * (50 * 1024 + 2))
 
 
 def test_parse_extensions():

@@ -65,24 +65,29 @@ class Failing(Echo):
     def on_message(self, message):
         raise RuntimeError("boom")
 
+    def on_pong(self, data):
+        events.append({"pong": self.request.path})
+
 
 class Flood(Echo):
     """On ``flood``: writes 64 KiB messages without waiting until the connection is
-    closed for overflow; on ``paced N``: writes N 64 KiB messages awaiting each."""
+    closed for overflow (``flood-tiny``: 1-byte messages); on ``paced N``: writes N 64 KiB
+    messages awaiting each."""
 
     async def on_message(self, message):
         chunk = b"x" * 65536
-        if message == "flood":
+        if message in ("flood", "flood-tiny"):
+            data = chunk if message == "flood" else b"x"
             written = 0
             try:
-                while written < 100_000:
-                    future = self.write_message(chunk, binary=True)
+                while written < 2_000_000:
+                    future = self.write_message(data, binary=True)
                     written += 1
                     if future.done() and future.exception() is not None:
                         break
             except WebSocketClosedError:
                 pass
-            events.append({"flood": written})
+            events.append({message: written})
         elif message.startswith("paced"):
             count = int(message.split()[1])
             for _ in range(count):
@@ -117,6 +122,15 @@ class Events(RequestHandler):
         events.clear()
 
 
+class Memory(RequestHandler):
+    """The worker's peak resident memory so far, in bytes."""
+
+    def get(self):
+        with open("/proc/self/status") as f:
+            peak = next(line for line in f if line.startswith("VmHWM:"))
+        self.write({"peak": int(peak.split()[1]) * 1024})
+
+
 class Broadcast(RequestHandler):
     """``POST /broadcast`` with the message as the body: sent to every open client."""
 
@@ -143,6 +157,7 @@ application = Application([
     (r"/ping", Pinging),
     (r"/protocols", Protocols),
     (r"/events", Events),
+    (r"/memory", Memory),
     (r"/broadcast", Broadcast),
 ], websocket_max_message_size=1 << 16, websocket_max_write_buffer=1 << 20)
 

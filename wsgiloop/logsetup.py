@@ -37,6 +37,7 @@ import logging.handlers
 import os
 import socket
 import sys
+import time
 from typing import Any, TextIO
 
 from .config import ConfigError, Settings
@@ -86,13 +87,80 @@ def _probe_unix_socket(path: str, socktype: int | None) -> None:
     raise error
 
 
+class _SyslogHandler(logging.handlers.SysLogHandler):
+    """A :class:`~logging.handlers.SysLogHandler` that outlives a restart of the syslog
+    daemon: over TCP, a send that fails reconnects (at most once a second, within
+    :data:`_CONNECT_SECONDS`) and sends again.  A record that cannot be sent is dropped
+    with one line on stderr when sending starts failing, and one when it works again --
+    not a traceback per record, as the standard handler prints."""
+
+    def __init__(self, address: Any, facility: int, socktype: int | None,
+                 where: str) -> None:
+        super().__init__(address, facility, socktype)
+        self.where = where
+        self._error: OSError | None = None
+        self._failing = False
+        self._retry_at = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._error = None
+        super().emit(record)
+        if self._error is not None and self._reconnect():
+            self._error = None
+            super().emit(record)
+        if self._error is not None and not self._failing:
+            self._failing = True
+            _stderr_line(f"wsgiloop: syslog {self.where}: cannot send "
+                         f"({(self._error.strerror or str(self._error)).lower()}); "
+                         f"records are dropped until it can")
+        elif self._error is None and self._failing:
+            self._failing = False
+            _stderr_line(f"wsgiloop: syslog {self.where}: sending again")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            self._error = error  # the syslog end's trouble, reported by emit()
+        else:
+            super().handleError(record)  # the record's own (a bad format string)
+
+    def _reconnect(self) -> bool:
+        """A new TCP connection in place of a broken one (not more than once a second)."""
+        if self.unixsocket or self.socktype != socket.SOCK_STREAM:
+            return False  # datagrams need no connection; unix ones the base class redoes
+        now = time.monotonic()
+        if now < self._retry_at:
+            return False
+        self._retry_at = now + 1.0
+        try:
+            sock = socket.create_connection(self.address, timeout=_CONNECT_SECONDS)
+        except OSError:
+            return False
+        sock.settimeout(None)
+        self.socket.close()
+        self.socket = sock
+        return True
+
+
+#: How long a reconnection to a TCP syslog may block the process logging.
+_CONNECT_SECONDS = 1.0
+
+
+def _stderr_line(text: str) -> None:
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr closed: nowhere left to say it
+
+
 def _syslog_handler(settings: Settings, proc_name: str, which: str) -> logging.Handler:
     socktype, address = parse_syslog_address(settings.log_syslog_to)
     facility = logging.handlers.SysLogHandler.facility_names[settings.log_syslog_facility]
     try:
         if isinstance(address, str):
             _probe_unix_socket(address, socktype)  # the handler would fail silently
-        handler = logging.handlers.SysLogHandler(address, facility, socktype)
+        handler = _SyslogHandler(address, facility, socktype, settings.log_syslog_to)
     except OSError as e:
         raise ConfigError(f"--log-syslog-to {settings.log_syslog_to}: cannot reach syslog: "
                           f"{(e.strerror or str(e)).lower()}") from e
@@ -115,8 +183,9 @@ def _our_name(name: str, seen: set[str], where: str) -> str:
     """A logger name from a config, gunicorn's names mapped to ours."""
     ours = GUNICORN_LOGGERS.get(name, name)
     if ours in seen:
-        raise ConfigError(f"{where}: configures the logger {ours!r} twice (gunicorn's "
-                          f"{name!r} is wsgiloop's {ours!r})")
+        alias = next((g for g, w in GUNICORN_LOGGERS.items() if w == ours), None)
+        why = f" (gunicorn's {alias!r} is wsgiloop's {ours!r})" if alias else ""
+        raise ConfigError(f"{where}: configures the logger {ours!r} twice{why}")
     seen.add(ours)
     return ours
 

@@ -215,6 +215,13 @@ class PerMessageDeflate:
             out = self._decompressor.decompress(data, limit + 1)
         except zlib.error as exc:
             raise WebSocketError(1007, f"invalid compressed data: {exc}") from None
+        if self._decompressor.eof:
+            # A block with BFINAL set ended the stream (RFC 7692 7.2.3.3): the next
+            # message starts a new one.  Only the tail added above may follow it.
+            rest = self._decompressor.unused_data
+            self._decompressor = zlib.decompressobj(-15)
+            if rest and not (final and rest == _DEFLATE_TAIL):
+                raise WebSocketError(1007, "data after the final compressed block")
         if len(out) > limit or self._decompressor.unconsumed_tail:
             raise WebSocketError(1009, "message too big")
         return out
@@ -299,10 +306,12 @@ class FrameReader:
         self._more_size = 0
         self._wanted = 0  # bytes the buffer needs before the next frame can be read
         self._closed = False
-        # the fragmented message in progress: its opcode (0: none), parts, size so far
+        # the fragmented message in progress: its opcode (0: none), bytes, size so far
+        # (one bytearray, not a list of parts: a message of tiny fragments would cost
+        # twenty times its size in bytes objects)
         self._opcode = 0
         self._compressed = False
-        self._parts: list[bytes] = []
+        self._data = bytearray()
         self._size = 0
         self._decoder: Any = None
 
@@ -430,22 +439,22 @@ class FrameReader:
                 # Checked fragment by fragment: invalid text fails at once, while a
                 # character split between fragments waits for its end.
                 self._decoder.decode(payload, bool(final))
-            self._parts.append(payload)
+            self._data += payload
         except UnicodeDecodeError:
             self._fail(1007, "a text message is not valid UTF-8")
         except WebSocketError as exc:
             self._fail(exc.code, exc.reason)
         if not final:
             return None
-        data = b"".join(self._parts)
+        data = self._data
         kind = self._opcode
         self._opcode = 0
-        self._parts = []
+        self._data = bytearray()
         self._size = 0
         self._decoder = None
         if kind == TEXT:
             return TEXT, data.decode("utf-8")  # already checked
-        return BINARY, data
+        return BINARY, bytes(data)
 
     def _close_frame(self, payload: bytes) -> tuple[int, str]:
         if not payload:

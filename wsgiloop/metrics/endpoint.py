@@ -4,7 +4,8 @@ own ``select`` loop (the master has no IOLoop: see docs/architecture.md).
 Each connection carries one GET or HEAD request, parsed by wsgiloop's sans-I/O parser,
 and gets one response with ``Connection: close``.  Sockets are non-blocking; a client
 that sends nothing whole within :data:`CLIENT_SECONDS` is dropped, and beyond
-:data:`MAX_CLIENTS` at once new connections are closed unanswered, so that nothing a
+:data:`MAX_CLIENTS` at once the client connected longest is dropped to make room for the
+new one (a few idle connections must not keep a liveness probe out), so that nothing a
 client does can stall the master.
 """
 
@@ -84,8 +85,7 @@ class Endpoint:
             except OSError:
                 return  # e.g. EMFILE: the connection waits in the backlog
             if len(self._clients) >= MAX_CLIENTS:
-                sock.close()
-                continue
+                self._drop(min(self._clients.values(), key=lambda c: c.since))
             sock.setblocking(False)
             self._clients[sock.fileno()] = _Client(sock)
 

@@ -98,7 +98,8 @@ class IOStream:
         #: True once the peer's end of input was read (with an ``on_eof`` callback).
         self.read_closed = False
         self._deliver_pending = False
-        self._read_paused = False
+        #: True while reading is paused (back-pressure).
+        self.reading_paused = False
         self._pull_future: Future | None = None
         self._pull_delimiter: bytes | None = None
         self._pull_count = 0
@@ -118,7 +119,7 @@ class IOStream:
 
     def _wanted_interest(self) -> int:
         interest = 0
-        if not self._read_paused and not self.read_closed:
+        if not self.reading_paused and not self.read_closed:
             interest |= READ
         if self._write_queue:
             interest |= WRITE
@@ -126,11 +127,31 @@ class IOStream:
 
     def _handle_events(self, fd: int, events: int) -> None:
         if events & READ:
-            self._on_readable()
+            # The receive is written out here, not in a method of its own: it is the
+            # hot path of every request.
+            try:
+                data = self.socket.recv(self.read_chunk_size)
+            except self._WOULD_BLOCK:
+                pass
+            except OSError as exc:
+                self._fail(exc)
+                return
+            else:
+                on_data = self._on_data
+                if data and on_data is not None and not self._deliver_pending:
+                    on_data(data)
+                else:
+                    self._received(data)
+            if events == READ:
+                return
+        self._handle_other_events(events)
+
+    def _handle_other_events(self, events: int) -> None:
+        """The write and error half of an epoll event (after any read)."""
         if self.closed:
             return
         if events & WRITE:
-            self._flush()
+            self.flush()
         if self.closed:
             return
         if events & ERROR and not events & READ:
@@ -158,27 +179,17 @@ class IOStream:
             self._on_data(data)
 
     def pause_reading(self) -> None:
-        if not self._read_paused:
-            self._read_paused = True
+        if not self.reading_paused:
+            self.reading_paused = True
             self._set_interest(self._wanted_interest())
 
     def resume_reading(self) -> None:
-        if self._read_paused:
-            self._read_paused = False
+        if self.reading_paused:
+            self.reading_paused = False
             self._set_interest(self._wanted_interest())
 
-    @property
-    def reading_paused(self) -> bool:
-        return self._read_paused
-
-    def _on_readable(self) -> None:
-        try:
-            data = self.socket.recv(self.read_chunk_size)
-        except self._WOULD_BLOCK:
-            return
-        except OSError as exc:
-            self._fail(exc)
-            return
+    def _received(self, data: bytes) -> None:
+        """Bytes just received that no push reader takes now, or b"" for the end of input."""
         if not data:
             if self._on_eof is None or self._pull_future is not None:
                 self.close()
@@ -327,12 +338,15 @@ class IOStream:
             self._flushed_callbacks.append(callback)
 
     def flush(self) -> None:
-        """Send what the socket takes now (the loop calls this at the end of a pass)."""
-        if not self.closed and self._write_queue:
-            self._flush()
-
-    def _flush(self) -> None:
+        """Send what the socket takes now (the loop calls this at the end of a pass, and
+        the stream when the socket becomes writable)."""
+        if self.closed:
+            return
         queue = self._write_queue
+        if not queue:
+            if self._interest & WRITE:  # writable, with nothing left to write
+                self._set_interest(self._wanted_interest())
+            return
         sock = self.socket
         sent_before = self._sent
         try:
@@ -362,7 +376,7 @@ class IOStream:
                 self.write_progress = self.loop.clock()
         else:
             self.write_blocked = False
-        if queue or self._interest != (0 if self._read_paused or self.read_closed else READ):
+        if queue or self._interest != (0 if self.reading_paused or self.read_closed else READ):
             self._set_interest(self._wanted_interest())
         if self._drain_callback is not None and self.buffered_bytes <= self.low_water \
                 and not (queue and isinstance(queue[0], _FileChunk)):
@@ -521,7 +535,9 @@ class SSLIOStream(IOStream):
             self._do_handshake()
             if not self.handshake_done or self.closed:
                 return
-        super()._handle_events(fd, events)
+        if events & READ:
+            self._on_readable()
+        self._handle_other_events(events)
 
     def _do_handshake(self) -> None:
         try:
@@ -554,9 +570,19 @@ class SSLIOStream(IOStream):
         self.close()
 
     def _on_readable(self) -> None:
-        super()._on_readable()
+        self._receive_once()
         # Decrypted bytes may wait inside the TLS object, where epoll cannot see them.
-        while not self.closed and not self._read_paused and not self.read_closed \
+        while not self.closed and not self.reading_paused and not self.read_closed \
                 and self.socket.pending():
-            super()._on_readable()
+            self._receive_once()
+
+    def _receive_once(self) -> None:
+        try:
+            data = self.socket.recv(self.read_chunk_size)
+        except self._WOULD_BLOCK:
+            return
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._received(data)
 

@@ -112,7 +112,10 @@ class HTTPConnection:
         if self._state == _IDLE:
             self._state = _HEAD
             now = self._state_since = self._clock()
-            self._arm(now + self.params.header_timeout)
+            deadline = now + self.params.header_timeout
+            timer = self._timer
+            if timer is None or timer.deadline > deadline:
+                self._arm(deadline)
         elif self._state == _BODY:
             self._progress = self._clock()
         self.parser.feed(data)
@@ -153,7 +156,10 @@ class HTTPConnection:
                     if self._state == _IDLE and not parser.buffered:
                         break  # answered at once, nothing pipelined behind it
                 elif type(event) is RequestHead:
-                    self._begin(event)
+                    self._head = event
+                    self._keep_alive = event.keep_alive
+                    if event.chunked or event.content_length:
+                        self._begin_body()
                     if event.expect_continue:
                         self._dispatch()
                     elif parser.take_end():  # no body: the request is complete now
@@ -229,14 +235,11 @@ class HTTPConnection:
             self.stream.resume_reading()
             self._process()
 
-    def _begin(self, head: RequestHead) -> None:
-        self._head = head
-        self._keep_alive = head.keep_alive
-        if head.chunked or head.content_length:
-            self._state = _BODY
-            now = self._progress = self._body_since = self._clock()
-            self._arm(now + self.params.body_timeout)
-            self._spool.discard()
+    def _begin_body(self) -> None:
+        self._state = _BODY
+        now = self._progress = self._body_since = self._clock()
+        self._arm(now + self.params.body_timeout)
+        self._spool.discard()
 
     def _add_body(self, data: bytes) -> None:
         try:
@@ -273,7 +276,10 @@ class HTTPConnection:
         self._state = _RESPONDING
         self._framer = None
         self.head_sent = False
-        self._arm(self._clock() + self.params.send_timeout)  # the send deadline's first check
+        deadline = self._clock() + self.params.send_timeout  # the send deadline's first check
+        timer = self._timer
+        if timer is None or timer.deadline > deadline:
+            self._arm(deadline)
         try:
             self.delegate(request, self)
         except Exception:
@@ -500,9 +506,13 @@ class HTTPConnection:
             return
         self._state = _IDLE
         now = self._state_since = self._clock()
-        self._arm(now + self.params.keepalive_timeout)
-        if self.stream.writing:
-            self._arm(now + self.params.send_timeout)
+        params = self.params
+        # The send deadline is armed too: the response usually is still queued (a timer
+        # that fires early only looks again).
+        deadline = now + min(params.keepalive_timeout, params.send_timeout)
+        timer = self._timer
+        if timer is None or timer.deadline > deadline:
+            self._arm(deadline)
         parser = self.parser
         parser.start_next_request()
         if self.stream.reading_paused:

@@ -168,9 +168,9 @@ class EnvironBuilder:
         environ["RAW_URI"] = head.target
         environ["SERVER_PROTOCOL"] = head.version
         for name, value in head.headers:
-            key = environ_key(name)
-            if not key:
-                continue
+            if "_" in name:
+                continue  # see environ_key()
+            key = "HTTP_" + name.upper().replace("-", "_")
             if key == "HTTP_CONTENT_TYPE":
                 environ["CONTENT_TYPE"] = value
             elif key == "HTTP_CONTENT_LENGTH":

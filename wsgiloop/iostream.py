@@ -24,7 +24,6 @@ All methods run on the loop thread.  A reset or broken pipe closes the stream qu
 
 from __future__ import annotations
 
-import collections
 import errno
 import os
 import socket
@@ -60,6 +59,16 @@ class _FileChunk:
 class IOStream:
     """One connected, non-blocking socket with read and write buffers."""
 
+    # Slots: a server holds thousands of idle streams (an instance dict of this many
+    # attributes is not shared between instances, ~0.8 KiB each).
+    __slots__ = ("socket", "fileno", "loop", "max_buffer_size", "read_chunk_size",
+                 "high_water", "low_water", "use_sendfile", "closed", "error",
+                 "buffered_bytes", "write_blocked", "write_progress", "_sent", "_write_queue",
+                 "_read_buffer", "_on_data", "_on_eof", "read_closed", "_deliver_pending",
+                 "reading_paused", "_pull_future", "_pull_delimiter", "_pull_count",
+                 "_pull_max", "_drain_callback", "_flushed_callbacks", "_close_callbacks",
+                 "_interest", "__weakref__")
+
     _WOULD_BLOCK: tuple[type[BaseException], ...] = (BlockingIOError, InterruptedError)
     _gather = True  # the socket has sendmsg (scatter/gather)
     _max_send = 0  # most bytes handed to one send (0: no limit)
@@ -91,7 +100,8 @@ class IOStream:
         #: send that found the socket full).
         self.write_progress = 0.0
         self._sent = 0  # bytes sent, ever
-        self._write_queue: collections.deque = collections.deque()
+        # A list, not a deque: an empty list holds no block of its own.
+        self._write_queue: list[Any] = []
         self._read_buffer = bytearray()
         self._on_data: Callable[[bytes], Any] | None = None
         self._on_eof: Callable[[], Any] | None = None
@@ -347,54 +357,55 @@ class IOStream:
             if self._interest & WRITE:  # writable, with nothing left to write
                 self._set_interest(self._wanted_interest())
             return
-        sock = self.socket
         sent_before = self._sent
         try:
-            if len(queue) == 1 and type(queue[0]) is bytes:
+            if len(queue) == 1 and type(queue[0]) is bytes and not self._max_send:
                 # The usual case, one response's bytes: one send, no gathering.  A part
                 # left over waits until the socket is writable again.
                 data = queue[0]
-                if self._max_send and len(data) > self._max_send:
-                    data = memoryview(data)[:self._max_send]
-                sent = sock.send(data)
+                sent = self.socket.send(data)
                 self.buffered_bytes -= sent
                 self._sent += sent
-                if sent == len(queue[0]):
+                if sent == len(data):
                     queue.clear()
                 else:
-                    queue[0] = memoryview(queue[0])[sent:]
+                    queue[0] = memoryview(data)[sent:]
             else:
-                self._send_queued(queue, sock)
+                self._send_queued(queue, self.socket)
         except self._WOULD_BLOCK:
             pass
         except OSError as exc:
             self._fail(exc)
             return
-        if queue:
-            if not self.write_blocked or self._sent != sent_before:
-                self.write_blocked = True
-                self.write_progress = self.loop.clock()
-        else:
+        if not queue:
             self.write_blocked = False
-        if queue or self._interest != (0 if self.reading_paused or self.read_closed else READ):
-            self._set_interest(self._wanted_interest())
+            if self._interest != READ or self.reading_paused or self.read_closed:
+                self._set_interest(self._wanted_interest())
+            if self._drain_callback is not None:
+                callback, self._drain_callback = self._drain_callback, None
+                callback()
+            if self._flushed_callbacks and not queue:  # (the drain callback may write)
+                callbacks, self._flushed_callbacks = self._flushed_callbacks, []
+                for callback in callbacks:
+                    callback()
+            return
+        if not self.write_blocked or self._sent != sent_before:
+            self.write_blocked = True
+            self.write_progress = self.loop.clock()
+        self._set_interest(self._wanted_interest())
         if self._drain_callback is not None and self.buffered_bytes <= self.low_water \
-                and not (queue and isinstance(queue[0], _FileChunk)):
+                and not isinstance(queue[0], _FileChunk):
             callback, self._drain_callback = self._drain_callback, None
             callback()
-        if not queue and self._flushed_callbacks:
-            callbacks, self._flushed_callbacks = self._flushed_callbacks, []
-            for callback in callbacks:
-                callback()
 
-    def _send_queued(self, queue: collections.deque, sock: socket.socket) -> None:
+    def _send_queued(self, queue: list[Any], sock: socket.socket) -> None:
         """Send from the queue (gathering what it can) until it is empty or the socket
         is full (raises BlockingIOError then, or returns after a partial send)."""
         while queue:
             head = queue[0]
             if isinstance(head, _FileChunk):
                 self._send_file_chunk(head)
-                queue.popleft()
+                del queue[0]
                 continue
             buffers = []
             for item in queue:
@@ -407,18 +418,17 @@ class IOStream:
                 sent = sock.send(self._joined(buffers))
             self.buffered_bytes -= sent
             self._sent += sent
-            while sent:
-                item = queue[0]
-                if sent >= len(item):
-                    sent -= len(item)
-                    queue.popleft()
-                else:
-                    queue[0] = memoryview(item)[sent:]
-                    sent = 0
+            done = 0  # buffers sent whole
+            for item in buffers:
+                if sent < len(item):
                     break
-            else:
-                continue
-            break  # partial send: the socket buffer is full
+                sent -= len(item)
+                done += 1
+            del queue[:done]
+            if done < len(buffers):
+                if sent:
+                    queue[0] = memoryview(queue[0])[sent:]
+                break  # partial send: the socket buffer is full
 
     def _joined(self, buffers: list) -> Any:
         """The first bytes of ``buffers`` as one buffer of at most ``_max_send`` bytes
@@ -524,6 +534,8 @@ class SSLIOStream(IOStream):
     # A TLS send takes all it is given or reports nothing sent: smaller pieces keep the
     # progress seen (for the send timeout) and the copies made by joining small.
     _max_send = 65536
+
+    __slots__ = ("handshake_done",)
 
     def __init__(self, sock: ssl.SSLSocket, loop: IOLoop, **kwargs: Any) -> None:
         kwargs["use_sendfile"] = False

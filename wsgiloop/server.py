@@ -51,6 +51,16 @@ _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 class HTTPConnection:
     """One client connection.  Every method runs on the loop thread."""
 
+    # Slots: a server holds thousands of idle connections, and an instance dict of this
+    # many attributes is not shared between instances (~1.6 KiB each).  ``__dict__``
+    # stays available for attributes added later, made only when one is set.
+    __slots__ = ("stream", "loop", "params", "delegate", "peer", "sockname", "scheme",
+                 "on_response", "_on_close", "_clock", "keep_alive_allowed",
+                 "delegate_data", "parser", "_proxy_header", "_state", "_processing",
+                 "_request", "_head", "_spool", "_framer", "head_sent", "_abort_callbacks",
+                 "_eof_callbacks", "_deferred", "_keep_alive", "_draining", "_state_since",
+                 "_progress", "_body_since", "_timer", "__dict__", "__weakref__")
+
     def __init__(self, stream: IOStream, loop: IOLoop, params: ConnectionParameters,
                  delegate: RequestDelegate, peer: Any, sockname: Any, scheme: str = "http",
                  on_response: Callable[[Request, int, int], None] | None = None,
@@ -83,7 +93,7 @@ class HTTPConnection:
         self._processing = False
         self._request: Request | None = None
         self._head: RequestHead | None = None
-        self._spool = BodySpool(params.spool_threshold, params.spool_dir)
+        self._spool: BodySpool | None = None  # made with the first request body
         self._framer: ResponseFramer | None = None
         #: True once the response head has been handed to the stream.
         self.head_sent = False
@@ -239,17 +249,20 @@ class HTTPConnection:
         self._state = _BODY
         now = self._progress = self._body_since = self._clock()
         self._arm(now + self.params.body_timeout)
-        self._spool.discard()
+        if self._spool is None:
+            self._spool = BodySpool(self.params.spool_threshold, self.params.spool_dir)
+        else:
+            self._spool.discard()
 
     def _add_body(self, data: bytes) -> None:
         try:
-            self._spool.write(data)
+            self._spool.write(data)  # type: ignore[union-attr]
         except OSError as exc:
             raise self._spool_failed(exc) from None
 
     def _take_body(self, request: Request) -> None:
         try:
-            request.body, request.body_length = self._spool.finish()
+            request.body, request.body_length = self._spool.finish()  # type: ignore[union-attr]
         except OSError as exc:
             raise self._spool_failed(exc) from None
 
@@ -259,7 +272,7 @@ class HTTPConnection:
         status = 507 if exc.errno in _NO_SPACE else 503
         reason = exc.strerror or str(exc)
         log.error("cannot spool the request body from %s in %s: %s; answering %d",
-                  self.peer, self._spool.location, reason, status)
+                  self.peer, self._spool.location, reason, status)  # type: ignore[union-attr]
         self._keep_alive = False
         return ProtocolError(status, f"the request body could not be stored: {reason}")
 
@@ -626,11 +639,14 @@ class HTTPConnection:
                 # Once body_timeout has passed since the body began, its average rate
                 # must stay at body_min_rate: the bytes so far last until this time.
                 slow = self._body_since + max(params.body_timeout,
-                                              self._spool.size / params.body_min_rate)
+                                              self._body_size() / params.body_min_rate)
                 if slow < deadline:
                     deadline = slow
             return deadline
         return None
+
+    def _body_size(self) -> int:
+        return self._spool.size if self._spool is not None else 0
 
     def _send_deadline(self) -> float | None:
         """When the response on its way times out for want of progress (None: nothing
@@ -676,7 +692,7 @@ class HTTPConnection:
         elif self._progress + self.params.body_timeout <= now:
             what = "request body timed out"
         else:
-            what = (f"request body too slow ({self._spool.size} bytes in "
+            what = (f"request body too slow ({self._body_size()} bytes in "
                     f"{now - self._body_since:.0f}s)")
         log.info("%s from %s", what, self.peer)
         if self._state == _DEFERRED:
@@ -704,7 +720,8 @@ class HTTPConnection:
                 self._close_body(self._request)
                 self._request = None
         self._state = _CLOSING
-        self._spool.discard()
+        if self._spool is not None:
+            self._spool.discard()
         if self._on_close is not None:
             self._on_close(self)
 

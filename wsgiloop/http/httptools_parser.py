@@ -70,6 +70,8 @@ _NAME = itemgetter(0)
 class HttptoolsRequestParser(RequestParser):
     """:class:`RequestParser` with the request head tokenized by llhttp."""
 
+    __slots__ = ("_fields",)
+
     def __init__(self, limits: HTTPLimits | None = None) -> None:
         super().__init__(limits)
         self._fields: list[tuple[bytes, bytes]] = []

@@ -135,6 +135,9 @@ class RequestHead:
 class RequestParser:
     """Turns bytes into request events; see the module docstring for the order."""
 
+    __slots__ = ("limits", "_buffer", "_state", "_remaining", "_body_received",
+                 "_trailer_bytes", "__weakref__")
+
     def __init__(self, limits: HTTPLimits | None = None) -> None:
         self.limits = limits or HTTPLimits()
         self._buffer = b""

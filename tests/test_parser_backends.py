@@ -74,8 +74,8 @@ def trace(cls: type[RequestParser], pieces: list[bytes],
                         out.append(("taken", parser.buffered))
                         parser.start_next_request()
                 else:
-                    assert type(event) is bytes and event, repr(event)
-                    out.append(("data", event, parser.buffered))
+                    assert type(event) in (bytes, memoryview) and event, repr(event)
+                    out.append(("data", bytes(event), parser.buffered))
     except ProtocolError as exc:
         assert 400 <= exc.status <= 599, exc
         out.append(("error", exc.status, exc.detail) if details else ("error", exc.status))

@@ -5,7 +5,9 @@ this order for each request:
 
     RequestHead  ->  bytes (body data, zero or more)  ->  END_OF_MESSAGE
 
-and :data:`NEED_DATA` whenever more input is needed.  After ``END_OF_MESSAGE`` the parser
+and :data:`NEED_DATA` whenever more input is needed.  Body data is ``bytes`` or, for a
+body that came in the same read as its head, a ``memoryview`` of the bytes fed (not
+copied; valid for as long as the caller keeps it).  After ``END_OF_MESSAGE`` the parser
 holds back (returns ``NEED_DATA``, keeping pipelined bytes buffered) until the driver calls
 :meth:`RequestParser.start_next_request`, once the response has been sent.
 
@@ -153,7 +155,13 @@ class RequestParser:
 
     def feed(self, data: bytes) -> None:
         if data:
-            self._buffer = self._buffer + data if self._buffer else data
+            buf = self._buffer
+            if not buf:
+                self._buffer = data
+            elif type(buf) is bytes:
+                self._buffer = buf + data
+            else:  # a view of body bytes (see _keep_rest)
+                self._buffer = b"".join((buf, data))
 
     def start_next_request(self) -> None:
         """Allow the next pipelined request to be parsed (after the response is sent)."""
@@ -248,14 +256,15 @@ class RequestParser:
                     special[lname] = previous + "," + value
         if names and _TOKENS.fullmatch(":".join(names)) is None:
             return self._parse_head_strict()
-        self._buffer = buf[end + 4:]
         head = RequestHead()
         head.method = method
         head.target = target
         head.version = version
         head.host = None
         head.path, _, head.query = target.partition("?")
-        return self._finish_head(head, headers, host, special)
+        self._finish_head(head, headers, host, special)
+        self._keep_rest(buf, end + 4)
+        return head
 
     def _parse_head_strict(self) -> object:
         """Any request head, complete or not: read line by line and held to every rule,
@@ -285,7 +294,6 @@ class RequestParser:
             # (414, 431, a bare CR or LF) is refused the same way here.
             self._check_incomplete_head(buf, end + 3)
         text = buf[:end].decode("latin-1")
-        self._buffer = buf[end + 4:]
         lines = text.split("\r\n")
         request_line = lines[0]
         method, _, rest = request_line.partition(" ")
@@ -333,7 +341,18 @@ class RequestParser:
                     raise self._fail(400, f"more than one {name} field")
                 else:
                     special[lname] = previous + "," + value
-        return self._finish_head(head, headers, host, special)
+        self._finish_head(head, headers, host, special)
+        self._keep_rest(buf, end + 4)
+        return head
+
+    def _keep_rest(self, buf: bytes, start: int) -> None:
+        """Keep the bytes after a head.  A body of known length that follows is kept as
+        a view of them, handed out as such: the usual body, received with its head, is
+        then not copied before the spool joins it."""
+        if self._state == _BODY_LENGTH and len(buf) > start:
+            self._buffer = memoryview(buf)[start:]
+        else:
+            self._buffer = buf[start:]
 
 
     def _finish_head(self, head: RequestHead, headers: list[tuple[str, str]],
@@ -555,7 +574,8 @@ class RequestParser:
             data = buf
         else:
             data = buf[:remaining]
-            self._buffer = buf[remaining:]
+            rest = buf[remaining:]
+            self._buffer = rest if type(rest) is bytes else bytes(rest)  # a head next
         self._remaining = remaining - len(data)
         if self._remaining == 0:
             self._state = _END

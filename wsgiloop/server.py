@@ -42,6 +42,9 @@ log = logging.getLogger("wsgiloop.error")
 
 _IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
 _COPY_LIMIT = 1 << 16  # a response body larger than this is not joined to its head
+# Pipelined requests answered in one go: the rest wait until the loop has handled the
+# other connections' events of its pass, so one client's burst holds up nobody else.
+_PIPELINE_BURST = 16
 
 # Errors storing a body that mean the disk, a quota or the file size limit is full:
 # answered with 507 Insufficient Storage (anything else with 503).
@@ -146,6 +149,7 @@ class HTTPConnection:
         self._processing = True
         parser = self.parser
         stream = self.stream
+        answered = 0
         try:
             while self._state != _RESPONDING and self._state != _CLOSING:
                 if self._state == _IDLE and stream.buffered_bytes > self.params.high_water:
@@ -165,6 +169,10 @@ class HTTPConnection:
                     self._dispatch()
                     if self._state == _IDLE and not parser.buffered:
                         break  # answered at once, nothing pipelined behind it
+                    answered += 1
+                    if answered == _PIPELINE_BURST and self._state == _IDLE:
+                        self.loop.call_soon(self._on_drained)  # the rest later
+                        break
                 elif type(event) is RequestHead:
                     self._head = event
                     self._keep_alive = event.keep_alive
@@ -175,6 +183,10 @@ class HTTPConnection:
                     elif parser.take_end():  # no body: the request is complete now
                         self._dispatch()
                         if self._state == _IDLE and not parser.buffered:
+                            break
+                        answered += 1
+                        if answered == _PIPELINE_BURST and self._state == _IDLE:
+                            self.loop.call_soon(self._on_drained)  # the rest later
                             break
                 else:
                     self._add_body(event)  # type: ignore[arg-type]
@@ -455,11 +467,12 @@ class HTTPConnection:
         """
         if self._state != _RESPONDING:
             return  # the client has gone
-        framer = self._frame(status, headers, len(body))
+        length = len(body)
+        framer = self._frame(status, headers, length)
         self.head_sent = True
-        if framer.mode == LENGTH and len(body) == framer.content_length:
-            framer.sent = len(body)
-            if len(body) > _COPY_LIMIT:
+        if framer.mode == LENGTH and length == framer.content_length:
+            framer.sent = length
+            if length > _COPY_LIMIT:
                 self.stream.write(framer.head)  # a large body is queued, not copied
                 payload = body
             else:
@@ -522,7 +535,8 @@ class HTTPConnection:
         params = self.params
         # The send deadline is armed too: the response usually is still queued (a timer
         # that fires early only looks again).
-        deadline = now + min(params.keepalive_timeout, params.send_timeout)
+        deadline = now + (params.keepalive_timeout if params.keepalive_timeout
+                          < params.send_timeout else params.send_timeout)
         timer = self._timer
         if timer is None or timer.deadline > deadline:
             self._arm(deadline)

@@ -18,13 +18,15 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-# Debian packages the tests drive for real: nginx and HAProxy in front of wsgiloop, and a
-# headless Chromium (with its driver) for the browser tests.
+# Debian packages the tests drive for real: nginx and HAProxy in front of wsgiloop,
+# systemd's socket-activation and unit-checking tools, and a headless Chromium (with its
+# driver) for the browser tests.
 # (Listed by the program each package provides; only missing ones are installed.)
 missing=()
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+[ -x /usr/bin/systemd-socket-activate ] || missing+=(systemd)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then

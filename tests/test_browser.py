@@ -4,7 +4,7 @@
   from wsgiloop's static files), admin/admin logs in, the session cookie is set, and a
   screenshot of the admin index is saved;
 * the native example: a message posted in one tab appears in a second tab through
-  long polling, without that tab reloading.
+  long polling, without that tab reloading; and the same over its WebSocket channel.
 
 Needs Debian's Chromium and its driver (``apt-get install -y chromium chromium-driver``)
 and the ``selenium`` Python package.  Missing either is a failure, not a skip.  Selenium
@@ -213,3 +213,48 @@ def test_native_board_long_polling_between_two_tabs(native_server, browser):
     browser.switch_to.window(writer)  # the poster's own tab shows it too
     wait(browser, lambda d: text in d.find_element(By.ID, "messages").text,
          "the message did not come back to the posting tab", timeout=5)
+
+
+def _open_sockets(server) -> int:
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    try:
+        conn.request("GET", "/api/messages")
+        return json.loads(conn.getresponse().read())["sockets"]
+    finally:
+        conn.close()
+
+
+def test_native_live_channel_over_websockets_between_two_tabs(native_server, browser):
+    server = native_server
+    page = server.url + "/static/live.html"
+    connected = "connected"
+    browser.get(page)
+    reader = browser.current_window_handle
+    wait(browser, lambda d: d.find_element(By.ID, "status").text == connected,
+         "the first tab's WebSocket did not open")
+    browser.execute_script("window.notReloaded = true;")
+
+    browser.switch_to.new_window("tab")
+    browser.get(page)
+    wait(browser, lambda d: d.find_element(By.ID, "status").text == connected,
+         "the second tab's WebSocket did not open")
+    assert _open_sockets(server) == 2  # one WebSocket per tab, both held by the server
+
+    text = f"over the socket {uuid.uuid4().hex[:8]}"
+    browser.find_element(By.NAME, "author").send_keys("chromium")
+    browser.find_element(By.NAME, "text").send_keys(text)
+    browser.find_element(By.CSS_SELECTOR, "#post button").click()
+    wait(browser, lambda d: text in d.find_element(By.ID, "messages").text,
+         "the message did not come back to the sending tab")
+
+    browser.switch_to.window(reader)
+    wait(browser, lambda d: text in d.find_element(By.ID, "messages").text,
+         "the message did not reach the other tab")
+    items = browser.find_elements(By.CSS_SELECTOR, "#messages li")
+    assert items[-1].text == "chromium" + text
+    assert browser.execute_script("return window.notReloaded === true;")
+    # it came over the WebSocket: this page never polled or fetched the messages
+    fetched = browser.execute_script("""
+        return performance.getEntriesByType("resource").map(e => new URL(e.name).pathname)
+            .filter(p => p.startsWith("/api/"));""")
+    assert fetched == [], fetched

@@ -101,6 +101,8 @@ def test_every_flag_and_alias_reaches_its_setting():
                "reload_engine": "poll", "reload_extra_files": "templates/a.html",
                "ciphers": "ECDHE+AESGCM", "cert_reqs": "2",
                "static": "/static=./x", "parser": "python"}
+    samples.update(log_format="json", log_config_dict='{"version": 1}',
+                   log_syslog_to="udp://127.0.0.1:5514", log_syslog_facility="local1")
     # TLS settings are refused without a certificate (and cert_reqs without a CA).
     tls = ("--certfile", "c.pem", "--ca-certs", "ca.pem")
     companions = {"keyfile": tls[:2], "ca_certs": tls[:2], "ciphers": tls[:2],

@@ -229,9 +229,9 @@ def test_a_hook_set_to_none_asks_for_nothing(tmp_path):
 def test_harmless_gunicorn_settings_are_ignored_with_a_warning(tmp_path):
     write(tmp_path / "g.py", """
         worker_class = "gthread"
-        syslog = True
+        initgroups = True
         capture_output = True
-        statsd_host = "localhost:8125"
+        enable_backlog_metric = True
         sendfile = False
     """)
     warnings: list[str] = []
@@ -239,7 +239,7 @@ def test_harmless_gunicorn_settings_are_ignored_with_a_warning(tmp_path):
     assert len(warnings) == 5
     assert warnings[0].startswith("g.py: worker_class: ignored: wsgiloop has one kind of "
                                   "worker")
-    assert any(w.startswith("g.py: syslog: ignored: ") for w in warnings)
+    assert any(w.startswith("g.py: initgroups: ignored: ") for w in warnings)
 
 
 def test_gunicorn_worker_connections_and_tmp_upload_dir_are_read(tmp_path):
@@ -275,7 +275,7 @@ def test_gunicorn_defaults_written_out_ask_for_nothing(tmp_path):
 @pytest.mark.parametrize("line,fragment", [
     ("worker_class = 'uvicorn.workers.UvicornWorker'", "serves WSGI applications only"),
     ("paste = 'development.ini'", "PasteDeploy is not supported"),
-    ("logconfig_dict = {'version': 1}", "logging.config.dictConfig"),
+    ("logger_class = 'my.Logger'", "--log-config"),
     ("permit_obsolete_folding = True", "strict"),
     ("protocol = 'uwsgi'", "HTTP only"),
     ("header_map = 'dangerous'", "drops header fields"),
@@ -535,11 +535,13 @@ def test_gunicorn_cmd_args_with_gunicorn_only_flags(tmp_path):
                                                  "--statsd-host=localhost:8125 other:app"},
              warnings=warnings)
     assert (s.workers, s.source("workers")) == (3, "GUNICORN_CMD_ARGS")
+    assert (s.log_syslog, s.source("log_syslog")) == (True, "GUNICORN_CMD_ARGS")
+    assert (s.statsd_host, s.source("statsd_host")) == ("localhost:8125",
+                                                        "GUNICORN_CMD_ARGS")
     assert [w.split(": ignored")[0] for w in warnings] == [
         "GUNICORN_CMD_ARGS: the application named there is ignored, as gunicorn does",
         "GUNICORN_CMD_ARGS: --worker-tmp-dir", "GUNICORN_CMD_ARGS: -k",
-        "GUNICORN_CMD_ARGS: --no-sendfile", "GUNICORN_CMD_ARGS: --log-syslog",
-        "GUNICORN_CMD_ARGS: --statsd-host"]
+        "GUNICORN_CMD_ARGS: --no-sendfile"]
     assert load_settings(["mine:app"], {"GUNICORN_CMD_ARGS": "other:app"},
                          cwd=tmp_path)[1] == "mine:app"
     assert error(tmp_path, env={"GUNICORN_CMD_ARGS": "--paste deploy.ini"}).startswith(
@@ -717,7 +719,7 @@ def raw_exchange(server, data: bytes) -> bytes:
 
 
 def test_cli_print_config_shows_sources(probe_dir):
-    write(probe_dir / "gunicorn.conf.py", "workers = 3\nkeepalive = 4\nstatsd_host = 'x:1'\n")
+    write(probe_dir / "gunicorn.conf.py", "workers = 3\nkeepalive = 4\nenable_backlog_metric = 1\n")
     result = run_cli("probe_app:app", "--print-config", "-t", "7", cwd=probe_dir,
                      env={"WSGILOOP_BACKLOG": "9"})
     assert result.returncode == 0, result.stderr
@@ -727,8 +729,8 @@ def test_cli_print_config_shows_sources(probe_dir):
     assert re.search(r"^backlog += 9 +# environment$", out, re.M)
     assert re.search(r"^timeout += 7\.0 +# command line$", out, re.M)
     assert re.search(r"^config += 'gunicorn.conf.py' +# default$", out, re.M)
-    assert result.stderr.startswith("wsgiloop: warning: gunicorn.conf.py: statsd_host: "
-                                    "ignored")
+    assert result.stderr.startswith("wsgiloop: warning: gunicorn.conf.py: "
+                                    "enable_backlog_metric: ignored")
 
 
 def test_cli_check_config(probe_dir):
@@ -769,7 +771,7 @@ def test_served_with_a_gunicorn_config_file(probe_dir):
         access_log_format = "ACCESS %(m)s %(U)s %(s)s"
         loglevel = "debug"
         worker_class = "sync"
-        statsd_host = "localhost:8125"
+        enable_backlog_metric = True
     """)
     with ServerProcess("probe_app:app", bind="", cwd=probe_dir) as server:
         info = get_json(server.url + "/hello")
@@ -777,7 +779,7 @@ def test_served_with_a_gunicorn_config_file(probe_dir):
         assert info["helper"] == "from lib"
         assert info["cwd"] == str(probe_dir / "site")
         server.wait_for_log(r"worker 2 \(pid \d+\) serving")
-        server.wait_for_log(r"gunicorn.conf.py: statsd_host: ignored")
+        server.wait_for_log(r"gunicorn.conf.py: enable_backlog_metric: ignored")
         deadline = time.monotonic() + 5
         while "ACCESS GET /hello 200" not in server.stdout and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -131,3 +131,27 @@ def test_in_process_with_webtest():
     assert posted.json["text"] == "in process"
     assert app.get("/api/messages").json["messages"][-1]["text"] == "in process"
     assert app.get("/legacy/").json["app"] == "flask"
+
+
+def test_live_channel_over_a_websocket(server):
+    """Messages posted over HTTP reach the WebSocket, and one sent on it is posted."""
+    import websocket  # websocket-client
+
+    ws = websocket.create_connection(f"ws://{server.host}:{server.port}/api/live", timeout=10)
+    try:
+        assert "messages" in json.loads(ws.recv())  # the recent ones, on opening
+        resp, _ = call(server, "POST", "/api/messages",
+                       json.dumps({"author": "http", "text": "to the socket"}),
+                       {"Content-Type": "application/json"})
+        assert resp.status == 201
+        assert json.loads(ws.recv())["messages"][0]["text"] == "to the socket"
+        ws.send(json.dumps({"author": "ws", "text": "from the socket"}))
+        assert json.loads(ws.recv())["messages"][0]["text"] == "from the socket"
+        _, data = call(server, "GET", "/api/messages")
+        assert json.loads(data)["messages"][-1]["text"] == "from the socket"
+        assert json.loads(data)["sockets"] >= 1
+        ws.send("not json")
+        opcode, payload = ws.recv_data(control_frame=True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE and payload[:2] == (1003).to_bytes(2, "big")
+    finally:
+        ws.close()

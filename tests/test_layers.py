@@ -17,12 +17,13 @@ LAYERS = [
     {"__init__", "ioloop", "aio", "threadbridge"},
     {"iostream", "netutil"},
     {"http"},
-    {"params", "delegate", "server", "httpserver", "accesslog", "spool"},
+    {"params", "delegate", "server", "httpserver", "logformat", "accesslog", "spool"},
     {"wsgi"},
     {"web"},
+    {"metrics"},
     {"workers"},
     {"serving", "request_hooks"},
-    {"config", "loader", "cli", "testing", "__main__"},
+    {"config", "logsetup", "loader", "cli", "testing", "__main__"},
 ]
 
 
@@ -30,13 +31,15 @@ LAYERS = [
 # Imports under ``if TYPE_CHECKING:`` (for annotations only) do not count here.
 PACKAGE_ORDER = {
     "http": ["errors", "limits", "hosts", "proxies", "response", "parser", "httptools_parser",
-             "backends", "__init__"],
-    "web": ["errors", "httputil", "signing", "routing", "request", "handler", "static",
+             "backends", "websocket", "__init__"],
+    "web": ["errors", "httputil", "signing", "routing", "request", "handler", "websocket",
+            "static",
             "mount", "inprocess", "application", "__init__"],
     "wsgi": ["environ", "threads", "gateway", "__init__"],
     "config": ["base", "validators", "table", "gunicorn", "sources", "docs", "__init__",
                "__main__"],
     "workers": ["oom", "hooks", "worker", "reloader", "arbiter", "__init__"],
+    "metrics": ["block", "statsd", "recorder", "endpoint", "master", "__init__"],
 }
 
 

@@ -124,11 +124,7 @@ def test_live_server_from_pyproject_and_a_fixture_override(pytester):
             assert response.text == "the other app"
             assert response.headers["Server"] == "plugin-test"
             live_server.wait_for_log("worker 1 .* serving")
-            for _ in range(100):
-                if "GET / HTTP/1.1" in live_server.stdout:
-                    break
-                __import__("time").sleep(0.05)
-            assert "GET / HTTP/1.1" in live_server.stdout
+            live_server.wait_for_stdout('"GET / HTTP/1.1" 200')
     """))
     pytester.makepyfile(test_default=textwrap.dedent("""
         import requests

@@ -7,15 +7,23 @@ in PATH_INFO), ``q`` query, ``H`` protocol, ``s`` status, ``b`` and ``B`` body b
 ``L`` seconds with six decimals, ``p`` pid, ``{name}i`` a request header, ``{name}o`` a
 response header, and ``{key}e`` a WSGI environ value (``-`` for native handlers, which
 have no environ).
+
+``--log-format json`` replaces the line with one JSON object (:class:`JSONAccessLogger`;
+its fields are :data:`JSON_FIELDS`).  :func:`make_access_logger` picks the one the
+settings ask for, and none when the access log goes nowhere, so that a worker without
+an access log pays nothing per response.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote, unquote_to_bytes
+
+from .logformat import ACCESS_FIELDS_ATTR, access_logging_on, iso_time
 
 COMBINED = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 
@@ -124,3 +132,56 @@ class AccessLogger:
             access_log.info(self.fmt % _Atoms(request, status, length))
         except Exception:
             logging.getLogger("wsgiloop.error").exception("bad access log format %r", self.fmt)
+
+
+#: The fields of a JSON access log line, in order (docs/logging.md describes them).
+JSON_FIELDS = ("time", "remote_addr", "method", "path", "query", "protocol", "status",
+               "bytes", "duration", "referer", "user_agent", "request_id")
+
+
+def access_fields(request: Any, status: int, length: int) -> dict[str, Any]:
+    """The JSON access log's fields for one response; absent values are None."""
+    head = request.head
+    atoms = _Atoms(request, status, length)
+    remote = atoms["h"]
+    request_id = head.get("x-request-id")
+    if request_id is None and request.response_headers:
+        found = _field(request.response_headers, "x-request-id")
+        request_id = None if found == "-" else found
+    return {
+        "time": iso_time(request.start_time),
+        "remote_addr": None if remote == "-" else remote,
+        "method": head.method,
+        "path": unquote(head.path, errors="backslashreplace"),  # JSON escapes controls
+        "query": head.query,
+        "protocol": head.version,
+        "status": status,
+        "bytes": length,
+        "duration": round(time.time() - request.start_time, 6),
+        "referer": head.get("referer"),
+        "user_agent": head.get("user-agent"),
+        "request_id": request_id,
+    }
+
+
+class JSONAccessLogger:
+    """``--log-format json``: one JSON object per response.  The record's message is the
+    object's text, and the record carries the fields as ``wsgiloop_access``."""
+
+    def __call__(self, request: Any, status: int, length: int) -> None:
+        try:
+            fields = access_fields(request, status, length)
+            access_log.info(json.dumps(fields, ensure_ascii=False),
+                            extra={ACCESS_FIELDS_ATTR: fields})
+        except Exception:
+            logging.getLogger("wsgiloop.error").exception("cannot write the access log")
+
+
+def make_access_logger(settings: Any) -> AccessLogger | JSONAccessLogger | None:
+    """The access logger for this worker: None when no access record would be written
+    (no --access-log, no syslog for it, no log config giving it a handler)."""
+    if not access_logging_on():
+        return None
+    if settings.log_format == "json":
+        return JSONAccessLogger()
+    return AccessLogger(settings.access_log_format)

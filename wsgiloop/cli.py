@@ -7,10 +7,8 @@ Promises this module keeps:
   prints exactly one line, ``wsgiloop: error: <message>``, to stderr and exits 2, with
   no traceback (with ``--log-level debug`` the underlying traceback is logged first).
   Usage errors are argparse's: a usage line and an error line, exit 2.
-* Logging: ``wsgiloop.error`` writes ``[time] [pid] [LEVEL] message`` to stderr or the
-  ``--error-log`` file; ``wsgiloop.access`` writes bare lines to stdout or the
-  ``--access-log`` file, and is disabled when there is no access log.  Neither
-  propagates to the root logger.
+* Logging is set up (:mod:`wsgiloop.logsetup`) in the master before any worker forks,
+  set up again on HUP, and its files reopened on USR1.
 * The serving layer is imported only once everything above has succeeded.
 * Settings come from every source :func:`load_settings` reads (pyproject.toml, a config
   file, the environment, WSGILOOP_CMD_ARGS, the command line); the config file and
@@ -28,7 +26,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any
 
 from .config import (
     DAEMON_MASTER_VAR,
@@ -39,6 +37,7 @@ from .config import (
     unknown_env_vars,
 )
 from .loader import AppLoadError, load_app, prepend_sys_path
+from .logsetup import check_log_config, configure_logging, reopen_log_files
 from .netutil import (
     BindError,
     bind_sockets,
@@ -50,63 +49,7 @@ from .netutil import (
 )
 from .workers.hooks import HOOK_NAMES, Hooks
 
-ERROR_LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
-ERROR_LOG_DATEFMT = "%Y-%m-%d %H:%M:%S %z"
-
 error_log = logging.getLogger("wsgiloop.error")
-access_log = logging.getLogger("wsgiloop.access")
-
-
-def _handler(target: str, stream: TextIO, what: str) -> logging.Handler:
-    if target == "-":
-        handler: logging.Handler = logging.StreamHandler(stream)
-    else:
-        try:
-            handler = logging.FileHandler(target, mode="a", encoding="utf-8")
-        except OSError as e:
-            reason = (e.strerror or str(e)).lower()
-            raise ConfigError(f"cannot open {what} {target!r}: {reason}")
-    handler._wsgiloop = True  # type: ignore[attr-defined]
-    return handler
-
-
-def _drop_our_handlers(logger: logging.Logger) -> None:
-    for handler in list(logger.handlers):
-        if getattr(handler, "_wsgiloop", False):
-            logger.removeHandler(handler)
-            handler.close()
-
-
-def configure_logging(settings: Settings) -> None:
-    """Set up ``wsgiloop.error`` and ``wsgiloop.access`` from the settings.
-
-    Raises :class:`ConfigError` if a log file cannot be opened.  Calling it again
-    replaces the handlers a previous call installed.
-    """
-    error_handler = _handler(settings.error_log, sys.stderr, "error log")
-    error_handler.setFormatter(logging.Formatter(ERROR_LOG_FORMAT, ERROR_LOG_DATEFMT))
-    access_handler = None
-    if settings.access_log is not None:
-        try:
-            access_handler = _handler(settings.access_log, sys.stdout, "access log")
-        except ConfigError:
-            error_handler.close()
-            raise
-        access_handler.setFormatter(logging.Formatter("%(message)s"))
-
-    _drop_our_handlers(error_log)
-    error_log.addHandler(error_handler)
-    error_log.setLevel(settings.log_level.upper())
-    error_log.propagate = False
-
-    _drop_our_handlers(access_log)
-    access_log.propagate = False
-    if access_handler is None:
-        access_log.disabled = True
-    else:
-        access_log.disabled = False
-        access_log.setLevel(logging.INFO)
-        access_log.addHandler(access_handler)
 
 
 def _fail(error: Exception) -> int:
@@ -124,6 +67,16 @@ def _listening_sockets(settings: Settings) -> list:
         return inherited_sockets(fds)
     return bind_sockets([parse_bind(b) for b in settings.bind], settings.backlog,
                         reuse_port=settings.reuse_port)
+
+
+def _master_metrics(settings: Settings) -> Any:
+    """The master's metrics (--metrics-bind bound now, beside the --bind sockets), or
+    None; imported only when asked for."""
+    if not settings.metrics_bind and not settings.statsd_host:
+        return None
+    from .metrics import master_metrics
+
+    return master_metrics(settings)
 
 
 def _check_paths(settings: Settings) -> None:
@@ -226,7 +179,9 @@ class _DaemonNotice:
 
 def _wait_for_daemon(read_fd: int, middle: int, settings: Settings, sockets: list) -> int:
     """In the command the user ran: report what the daemon says; the exit status."""
-    configure_logging(settings.replace(error_log="-", access_log=None))  # to the terminal
+    configure_logging(settings.replace(  # to the terminal, whatever the daemon's logs are
+        error_log="-", access_log=None, log_syslog=False, log_config=None,
+        log_config_dict=None, log_config_json=None, log_format="text"))
     chunks = []
     while chunk := os.read(read_fd, 4096):
         chunks.append(chunk)
@@ -316,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     start_dir = os.getcwd()
     sockets: list = []
+    metrics: Any = None
     notice: _DaemonNotice | None = None
     try:
         warnings: list[str] = []
@@ -339,9 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings.check_config:
             _warn_to_stderr(warnings + [f"ignoring {name}: no such setting"
                                         for name in unknown_env_vars(os.environ)])
+            check_log_config(settings)
             load_app(app_spec)
             return 0
-        configure_logging(settings)
+        configure_logging(settings, app_spec)
         if settings.config:
             error_log.debug("settings from config file %s", settings.config)
         for message in warnings:
@@ -351,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         preloaded = load_app(app_spec) if settings.preload else None
         hooks = _load_hooks(settings)
         sockets = _listening_sockets(settings)
+        metrics = _master_metrics(settings)
         # Everything the master and the workers import comes in now: after switching
         # users, the Python installation may no longer be readable.
         from . import serving, web  # noqa: F401
@@ -363,9 +321,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 notice = _daemonize(settings, sockets)
     except (ConfigError, AppLoadError, BindError) as e:
         close_sockets(sockets)
+        if metrics is not None:
+            metrics.close()
         return _fail(e)
     except KeyboardInterrupt:
         close_sockets(sockets)
+        if metrics is not None:
+            metrics.close()
         return 130
 
     from .serving import error_stream, run_worker
@@ -379,24 +341,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         messages: list[str] = []
         fresh, _ = load_settings(args, os.environ, cwd=start_dir, warnings=messages)
         _apply_process_settings(fresh)
-        configure_logging(fresh)
+        try:
+            configure_logging(fresh, app_spec)
+        except ConfigError:
+            configure_logging(arbiter.settings, app_spec)  # as it was: it worked before
+            raise
         for message in messages:
             error_log.warning("%s", message)
         arbiter.hooks = _load_hooks(fresh)
         return fresh
 
-    def reopen_logs() -> None:
-        configure_logging(arbiter.settings)
-
     def work(worker: Any) -> int:
         if notice is not None:
             notice.close()  # the master's, not the worker's, to send
         arbiter.hooks.call("post_fork", arbiter, worker)
-        return run_worker(worker, arbiter.settings, sockets, load, reopen_logs,
+        return run_worker(worker, arbiter.settings, sockets, load, reopen_log_files,
                           hooks=arbiter.hooks, master=arbiter)
 
     def first_ready() -> None:
         _announce(sockets, "https" if arbiter.settings.certfile else "http")
+        if metrics is not None:
+            for sock in metrics.listeners:
+                error_log.info("Metrics at: %s (/metrics, /livez, /readyz) (%d)",
+                               socket_url(sock, "http"), os.getpid())
         if notice is not None:
             notice.send(f"ready {os.getpid()}")
 
@@ -408,9 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         error_log.info("reloading on changes (%s): .py files under %s%s", watcher.engine,
                        os.getcwd(), "".join(f", {f}" for f in sorted(watcher.extra_files)))
     arbiter = Arbiter(settings, sockets, work, settings.proc_name or app_spec, reload=reload,
-                      reopen_logs=reopen_logs, reexec_argv=reexec_argv,
+                      reopen_logs=reopen_log_files, reexec_argv=reexec_argv,
                       error_stream=error_stream, on_first_ready=first_ready,
-                      watcher=watcher, hooks=hooks)
+                      watcher=watcher, hooks=hooks, metrics=metrics)
     try:
         return arbiter.run()
     except BootError as e:

@@ -50,6 +50,8 @@ class HTTPServer:
         #: Most connections open at once (None: no limit); see the class docstring.
         self.max_connections = max_connections
         self.connections: set[HTTPConnection] = set()
+        #: Connections accepted so far (read by the metrics' sampler).
+        self.accepted = 0
         self._accepting = False
         self._listening = False  # the sockets' handlers are in the loop
         self._pause: Timer | None = None  # accepting paused after EMFILE and the like
@@ -136,6 +138,7 @@ class HTTPServer:
                                     sockname, self.scheme, self.on_response,
                                     on_close=self._connection_closed)
         self.connections.add(connection)
+        self.accepted += 1
         if self.max_connections is not None and \
                 len(self.connections) >= self.max_connections:
             self._update_listening()
@@ -158,6 +161,7 @@ class HTTPServer:
         """
         for connection in list(self.connections):
             connection.keep_alive_allowed = False
+            connection.going_away()  # a WebSocket says goodbye (1001)
             if connection.idle and connection.idle_for() >= grace:
                 connection.close()
         return sum(1 for c in self.connections if not c.stream.closed)

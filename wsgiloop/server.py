@@ -41,6 +41,7 @@ from .spool import BodySpool
 log = logging.getLogger("wsgiloop.error")
 
 _IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
+_DETACHED = 6  # the socket belongs to another protocol (detach())
 _COPY_LIMIT = 1 << 16  # a response body larger than this is not joined to its head
 # Pipelined requests answered in one go: the rest wait until the loop has handled the
 # other connections' events of its pass, so one client's burst holds up nobody else.
@@ -56,13 +57,16 @@ class HTTPConnection:
 
     # Slots: a server holds thousands of idle connections, and an instance dict of this
     # many attributes is not shared between instances (~1.6 KiB each).  ``__dict__``
-    # stays available for attributes added later, made only when one is set.
+    # stays available for attributes added later, made only when one is set (as
+    # ``_going_away`` is, on a detached connection).
     __slots__ = ("stream", "loop", "params", "delegate", "peer", "sockname", "scheme",
                  "on_response", "_on_close", "_clock", "keep_alive_allowed",
                  "delegate_data", "parser", "_proxy_header", "_state", "_processing",
                  "_request", "_head", "_spool", "_framer", "head_sent", "_abort_callbacks",
                  "_eof_callbacks", "_deferred", "_keep_alive", "_draining", "_state_since",
                  "_progress", "_body_since", "_timer", "__dict__", "__weakref__")
+
+    _going_away: Callable[[], Any] | None = None  # set by detach()
 
     def __init__(self, stream: IOStream, loop: IOLoop, params: ConnectionParameters,
                  delegate: RequestDelegate, peer: Any, sockname: Any, scheme: str = "http",
@@ -217,7 +221,7 @@ class HTTPConnection:
         be, and the connection closes without an answer, as it would have had the client
         closed."""
         state = self._state
-        if state == _RESPONDING or state == _CLOSING:
+        if state == _RESPONDING or state == _CLOSING or state == _DETACHED:
             return  # _complete comes back here; a closing connection closes anyway
         if state == _DEFERRED:
             # Waiting for the rest of a body that will not come: the waiting
@@ -738,6 +742,33 @@ class HTTPConnection:
             self._spool.discard()
         if self._on_close is not None:
             self._on_close(self)
+
+    def detach(self, going_away: Callable[[], Any]) -> IOStream:
+        """Hand the socket to another protocol (a WebSocket, before its ``101``) and
+        return its stream; the caller reads and writes it from now on.
+
+        Only while answering a request, before any of the response was sent, with
+        nothing pipelined behind it (``parser.buffered`` is 0).  The connection then has
+        no timer and no callback but the stream's close one: it still counts as open
+        (``--worker-connections``) until the stream closes.  A graceful stop calls
+        ``going_away()`` once (:meth:`going_away`) instead of waiting for it to be idle.
+        """
+        assert self._state == _RESPONDING and not self.head_sent and not self.parser.buffered
+        self._cancel_timer()
+        self._state = _DETACHED
+        if self._request is not None:
+            self._close_body(self._request)
+            self._request = None
+        self._abort_callbacks = []
+        self._eof_callbacks = []
+        self._going_away = going_away
+        return self.stream
+
+    def going_away(self) -> None:
+        """The server is stopping: ask a detached connection to end (once)."""
+        callback, self._going_away = self._going_away, None
+        if callback is not None:
+            self._run_callback(callback, "a going-away")
 
     def close(self) -> None:
         """Close now (server shutdown)."""

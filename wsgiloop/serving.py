@@ -28,12 +28,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from .accesslog import AccessLogger
+from .accesslog import make_access_logger
 from .delegate import Request
 from .http import HTTPLimits, parser_class
 from .http.proxies import TrustedProxies
 from .httpserver import HTTPServer
 from .ioloop import IOLoop
+from .logformat import ErrorLogRecords
+from .metrics import Sampler, response_recorder
 from .netutil import reuse_port_sibling
 from .params import ConnectionParameters
 from .request_hooks import PreRequest, post_request_caller
@@ -163,6 +165,10 @@ class CurrentErrorLog:
         error_stream().flush()
 
 
+def _wsgi_errors(settings: Any) -> Any:
+    return ErrorLogRecords() if settings.log_format == "json" else CurrentErrorLog()
+
+
 def error_stream() -> Any:
     """The stream the error log writes to (for ``wsgi.errors`` and stack dumps)."""
     for handler in logging.getLogger("wsgiloop.error").handlers:
@@ -237,16 +243,19 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
     _raise_open_file_limit()
     loop = IOLoop(slow_callback_threshold=settings.slow_callback_threshold or None)
     gateway = WSGIGateway(app, root_path=settings.root_path, multithread=True,
-                          multiprocess=settings.workers > 1, errors=CurrentErrorLog(),
+                          multiprocess=settings.workers > 1, errors=_wsgi_errors(settings),
                           threads=settings.threads,
                           track_requests=bool(settings.request_timeout),
                           trusted_proxies=trusted_proxies(settings))
     delegate: Any = app if native and settings.interface != "wsgi" else gateway
     if settings.static:
         delegate = StaticFirst(settings.static, delegate)
-    access = AccessLogger(settings.access_log_format) if settings.access_log else None
+    access = make_access_logger(settings)
     on_response = _response_counter(worker, settings, access,
-                                     lambda reason: retire(reason))
+                                     lambda reason: retire(reason, "max-requests"))
+    recorder = response_recorder(worker.metrics, worker.statsd)
+    if recorder is not None:
+        on_response = _chain_responses(on_response, recorder)
     if "post_request" in hooks:
         on_response = _chain_responses(on_response, post_request_caller(hooks, worker))
     listening = list(sockets)
@@ -277,13 +286,13 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
         server.stop_accepting()
         check_drained()
 
-    def retire(reason: str) -> None:
+    def retire(reason: str, kind: str) -> None:
         """--max-requests or --max-rss reached: the master starts a replacement at once,
         and this worker takes no new request (each open connection gets its current
         response, with Connection: close) and exits when drained."""
         if status.state != READY:
             return
-        worker.ask_to_be_replaced(reason)
+        worker.ask_to_be_replaced(reason, kind)
         loop.call_soon(stop_gracefully, reason)  # not from inside the response's callback
 
     def on_signal(signum: int) -> None:
@@ -307,7 +316,7 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
             rss = _resident_bytes()
             if rss > rss_limit:
                 retire(f"resident memory {rss >> 20} MiB passed --max-rss "
-                       f"{rss_limit >> 20} MiB")
+                       f"{rss_limit >> 20} MiB", "max-rss")
         loop.call_later(_heartbeat_interval(settings), heartbeat)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1):
@@ -316,12 +325,18 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
         _start_request_watchdog(worker, gateway.running, settings.request_timeout)
     server.start()
     heartbeat()
+    sampler = Sampler(loop, server, worker.metrics, worker.statsd) \
+        if recorder is not None else None
+    if sampler is not None:
+        sampler.start()
     status.state = READY
     try:
         loop.run_forever()
     finally:
         server.stop_accepting()
         server.close_all()
+        if sampler is not None:
+            sampler.stop()
         loop.close()
     return 0
 
@@ -398,7 +413,8 @@ def _heartbeat_interval(settings: Any) -> float:
     return min(1.0, settings.timeout / 4) if settings.timeout else 1.0
 
 
-def _response_counter(worker: Worker, settings: Any, access: AccessLogger | None,
+def _response_counter(worker: Worker, settings: Any,
+                      access: Callable[[Request, int, int], None] | None,
                       retire: Callable[[str], None]
                       ) -> Callable[[Request, int, int], None] | None:
     """What the connections call after each response: access log and --max-requests

@@ -189,13 +189,24 @@ class LiveServer:
 
     def wait_for_log(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
         """Wait until ``pattern`` (a regular expression) appears in :attr:`log`."""
+        return self._wait_for(pattern, lambda: self.log, "the wsgiloop log", timeout)
+
+    def wait_for_stdout(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        """Wait until ``pattern`` (a regular expression) appears in :attr:`stdout`: an
+        access-log line is written once its response has been sent, so a test that has
+        its response may be a moment ahead of the line."""
+        return self._wait_for(pattern, lambda: self.stdout, "the wsgiloop stdout", timeout)
+
+    @staticmethod
+    def _wait_for(pattern: str, text: Callable[[], str], what: str, timeout: float
+                  ) -> re.Match[str]:
         deadline = time.monotonic() + timeout
         while True:
-            m = re.search(pattern, self.log)
+            m = re.search(pattern, text())
             if m:
                 return m
             if time.monotonic() > deadline:
-                raise AssertionError(f"{pattern!r} not in the wsgiloop log:\n{self.log}")
+                raise AssertionError(f"{pattern!r} not in {what}:\n{text()}")
             time.sleep(0.02)
 
     def wait_for_line(self, pattern: str, timeout: float = 10.0, after: float = 0.0

@@ -8,6 +8,9 @@
 * ``GET /api/poll?cursor=N`` -- long polling: answers at once if messages newer than N
   exist, else waits (up to 30 s) for the next post;
 * ``GET /api/events`` -- the same as server-sent events, a stream that stays open;
+* ``/api/live`` -- a live channel over WebSockets (page: ``/static/live.html``): the last
+  messages on opening, then every new one as it is posted; a JSON message
+  ``{"author": ..., "text": ...}`` sent on it posts one;
 * ``/legacy/...`` -- a Flask app mounted under a prefix (``SCRIPT_NAME=/legacy``).
 
 One worker holds every waiting client on its event loop; with several workers each keeps
@@ -23,17 +26,25 @@ import time
 from flask import Flask, request
 
 from wsgiloop import aio
-from wsgiloop.web import Application, HTTPError, RequestHandler, mount
+from wsgiloop.web import (
+    Application,
+    HTTPError,
+    RequestHandler,
+    WebSocketClosedError,
+    WebSocketHandler,
+    mount,
+)
 
 
 class Board:
-    """The messages and the clients waiting for the next one."""
+    """The messages, the clients waiting for the next one, and the open WebSockets."""
 
     def __init__(self, keep: int = 200) -> None:
         self.messages: list[dict] = []
         self.keep = keep
         self.next_id = 1
         self.changed = aio.Event()
+        self.sockets: set[WebSocketHandler] = set()
 
     def post(self, author: str, text: str) -> dict:
         message = {"id": self.next_id, "author": author, "text": text, "time": time.time()}
@@ -41,6 +52,11 @@ class Board:
         self.messages = (self.messages + [message])[-self.keep:]
         changed, self.changed = self.changed, aio.Event()
         changed.set()  # wakes every waiting poll and event stream at once
+        for client in list(self.sockets):
+            try:
+                client.write_message({"messages": [message]})
+            except WebSocketClosedError:
+                self.sockets.discard(client)
         return message
 
     def since(self, cursor: int) -> list[dict]:
@@ -61,7 +77,8 @@ class Page(RequestHandler):
 
 class Messages(RequestHandler):
     def get(self) -> None:
-        self.write({"messages": board.messages[-50:], "waiting": board.waiting})
+        self.write({"messages": board.messages[-50:], "waiting": board.waiting,
+                    "sockets": len(board.sockets)})
 
     def post(self) -> None:
         if self.request.headers.get("Content-Type", "").startswith("application/json"):
@@ -118,6 +135,28 @@ class Events(RequestHandler):
                 self.write(": keep-alive\n\n")  # keeps proxies from closing the stream
 
 
+class Live(WebSocketHandler):
+    """The board over a WebSocket (same-origin pages only: the default check_origin)."""
+
+    def open(self) -> None:
+        board.sockets.add(self)
+        self.write_message({"messages": board.messages[-50:]})
+
+    def on_message(self, message: str | bytes) -> None:
+        try:
+            data = json.loads(message)
+            author = str(data.get("author") or "anonymous").strip()[:40]
+            text = str(data.get("text") or "").strip()[:500]
+        except (ValueError, AttributeError):
+            self.close(1003, "expected a JSON object")
+            return
+        if text:
+            board.post(author, text)
+
+    def on_close(self) -> None:
+        board.sockets.discard(self)
+
+
 legacy = Flask(__name__)
 
 
@@ -132,5 +171,6 @@ application = Application([
     (r"/api/messages", Messages),
     (r"/api/poll", Poll),
     (r"/api/events", Events),
+    (r"/api/live", Live),
     mount("/legacy", legacy),
 ], static_path=os.path.join(os.path.dirname(__file__), "static"))

@@ -27,7 +27,7 @@ SOURCE_OVERRIDE = "override"
 
 # Section names, in the order they appear in --help and in docs/settings.md.
 SECTIONS = ("Configuration", "Application", "Binding", "Workers", "Logging", "HTTP limits",
-            "Timeouts", "Server", "Server hooks")
+            "Timeouts", "Server", "Metrics", "Server hooks")
 
 
 class ConfigError(Exception):

@@ -179,32 +179,29 @@ GUNICORN_SETTINGS: dict[str, GunicornSetting] = {
     "http_parser": _ignore("wsgiloop has one HTTP parser", "auto"),
     # Logging
     "accesslog": _set("access_log"),
-    "disable_redirect_access_to_syslog": _ignore("wsgiloop does not log to syslog"),
+    "disable_redirect_access_to_syslog": _set("disable_redirect_access_to_syslog"),
     "access_log_format": _set("access_log_format"),
     "errorlog": _set("error_log"),
     "loglevel": _set("log_level"),
     "capture_output": _ignore("the application's stdout and stderr stay the server's; "
                               "use logging in the application to reach the error log"),
     "logger_class": _refuse("wsgiloop's loggers are the logging module's 'wsgiloop.error' "
-                            "and 'wsgiloop.access'; configure them with logging instead",
+                            "and 'wsgiloop.access'; configure them with --log-config, "
+                            "logconfig_dict or logconfig_json instead",
                             "gunicorn.glogging.Logger"),
-    "logconfig": _refuse("wsgiloop does not read logging config files; configure logging "
-                         "in the application (logging.config.fileConfig)"),
-    "logconfig_dict": _refuse("wsgiloop does not apply a logging dictConfig; call "
-                              "logging.config.dictConfig in the application"),
-    "logconfig_json": _refuse("wsgiloop does not read logging config files; call "
-                              "logging.config.dictConfig in the application"),
-    "syslog_addr": _ignore("wsgiloop does not log to syslog", "udp://localhost:514"),
-    "syslog": _ignore("wsgiloop does not log to syslog: the error log goes to stderr or "
-                      "--error-log (journald collects stderr under systemd)"),
-    "syslog_prefix": _ignore("wsgiloop does not log to syslog"),
-    "syslog_facility": _ignore("wsgiloop does not log to syslog", "user"),
+    "logconfig": _set("log_config"),
+    "logconfig_dict": _set("log_config_dict"),
+    "logconfig_json": _set("log_config_json"),
+    "syslog_addr": _set("log_syslog_to"),
+    "syslog": _set("log_syslog"),
+    "syslog_prefix": _set("log_syslog_prefix"),
+    "syslog_facility": _set("log_syslog_facility"),
     "enable_stdio_inheritance": _ignore("wsgiloop's --daemon keeps stderr only in the "
                                         "--error-log file"),
-    "statsd_host": _ignore("wsgiloop sends no statsd metrics"),
-    "dogstatsd_tags": _ignore("wsgiloop sends no statsd metrics"),
-    "statsd_prefix": _ignore("wsgiloop sends no statsd metrics"),
-    "enable_backlog_metric": _ignore("wsgiloop sends no statsd metrics"),
+    "statsd_host": _set("statsd_host"),
+    "dogstatsd_tags": _set("dogstatsd_tags"),
+    "statsd_prefix": _set("statsd_prefix"),
+    "enable_backlog_metric": _ignore("wsgiloop sends no gunicorn.backlog metric"),
     # Process naming
     "proc_name": _set("proc_name"),
     "default_proc_name": _ignore("wsgiloop names its processes after APP unless "

@@ -158,6 +158,8 @@ def _python_text(s: Setting, value: Any, where: str) -> str:
 def _convert_python(s: Setting, value: Any, where: str) -> Any:
     if s.kind == "hook" and callable(value):
         return value  # a function defined in (or imported by) the config file
+    if s.kind == "dict" and isinstance(value, dict):
+        return value or None  # a logging dictConfig, as the config file wrote it
     if s.append:
         items = [] if value is None else list(value) if isinstance(value, (list, tuple)) \
             else [value]
@@ -394,14 +396,10 @@ def _cmd_args_layer(environ: Mapping[str, str]) -> _Layer:
 _GUNICORN_FLAGS = {
     "-k": "worker_class", "-R": "enable_stdio_inheritance", "--no-sendfile": "sendfile",
     "--uwsgi-allow-from": "uwsgi_allow_ips", "--paster": "paste",
-    "--paste-global": "raw_paste_global_conf", "--log-config": "logconfig",
-    "--log-config-json": "logconfig_json", "--log-syslog": "syslog",
-    "--log-syslog-to": "syslog_addr", "--log-syslog-prefix": "syslog_prefix",
-    "--log-syslog-facility": "syslog_facility", "--dirty-app": "dirty_apps",
+    "--paste-global": "raw_paste_global_conf", "--dirty-app": "dirty_apps",
     "--no-control-socket": "control_socket_disable"}
 #: Those of them that take no value, and the value they stand for.
-_GUNICORN_SWITCHES = {"-R": True, "--no-sendfile": False, "--log-syslog": True,
-                      "--no-control-socket": True}
+_GUNICORN_SWITCHES = {"-R": True, "--no-sendfile": False, "--no-control-socket": True}
 
 
 def _gunicorn_cmd_args_layer(environ: Mapping[str, str],

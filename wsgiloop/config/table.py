@@ -232,6 +232,51 @@ SETTINGS: list[Setting] = [
              "a user agent, T seconds, M milliseconds, D microseconds, L seconds with "
              "decimals, p process id, {name}i request header, {name}o response header, "
              "{key}e WSGI environ value.  The default is Apache's combined format."),
+    Setting(
+        "log_format", ("--log-format",), "Logging", "text", v.choice(("text", "json")),
+        kind="choice", metavar="FORMAT",
+        help="text: the error log's '[time] [pid] [LEVEL] message' lines and the access "
+             "log's --access-log-format lines; json: one JSON object per line in both "
+             "(fields in docs/logging.md), also to syslog."),
+    Setting(
+        "log_config", ("--log-config",), "Logging", None, v.optional_path, kind="path",
+        metavar="FILE", default_text="none",
+        help="A logging config file in the ini format of logging.config.fileConfig "
+             "(gunicorn's logconfig), applied in the master and the workers.  Loggers it "
+             "names are entirely its own; gunicorn.error and gunicorn.access mean "
+             "wsgiloop.error and wsgiloop.access."),
+    Setting(
+        "log_config_dict", ("--log-config-dict",), "Logging", None, v.log_config_dict,
+        kind="dict", metavar="JSON", default_text="none",
+        help="A logging dictConfig (gunicorn's logconfig_dict): a dict in a Python config "
+             "file, a table in TOML, JSON text on the command line and in the environment.  "
+             "Wins over --log-config-json and --log-config, as in gunicorn."),
+    Setting(
+        "log_config_json", ("--log-config-json",), "Logging", None, v.optional_path,
+        kind="path", metavar="FILE", default_text="none",
+        help="A JSON file holding a logging dictConfig (gunicorn's logconfig_json).  Wins "
+             "over --log-config."),
+    Setting(
+        "log_syslog", ("--log-syslog",), "Logging", False, v.boolean, kind="flag",
+        help="Send the error log to syslog too, and the access log (even without "
+             "--access-log) unless --disable-redirect-access-to-syslog."),
+    Setting(
+        "log_syslog_to", ("--log-syslog-to",), "Logging", "udp://localhost:514",
+        v.syslog_address, kind="string", metavar="ADDRESS",
+        help="Where syslog listens: udp://HOST:PORT, tcp://HOST:PORT or "
+             "unix://PATH[#dgram|#stream] (unix:///dev/log on most Linux hosts)."),
+    Setting(
+        "log_syslog_prefix", ("--log-syslog-prefix",), "Logging", None, v.optional_name,
+        kind="string", metavar="PREFIX", default_text="--name, else APP",
+        help="The syslog tag is wsgiloop.PREFIX.error or wsgiloop.PREFIX.access."),
+    Setting(
+        "log_syslog_facility", ("--log-syslog-facility",), "Logging", "user",
+        v.choice(v.SYSLOG_FACILITIES), kind="choice", metavar="FACILITY",
+        help="The syslog facility: " + ", ".join(v.SYSLOG_FACILITIES) + "."),
+    Setting(
+        "disable_redirect_access_to_syslog", ("--disable-redirect-access-to-syslog",),
+        "Logging", False, v.boolean, kind="flag",
+        help="With --log-syslog, keep the access log out of syslog."),
     # HTTP limits -----------------------------------------------------------------------
     Setting(
         "limit_request_line", ("--limit-request-line",), "HTTP limits", 8190, v.size(1),
@@ -373,6 +418,30 @@ SETTINGS: list[Setting] = [
         v.seconds(True), kind="seconds", metavar="SECONDS",
         help="Warn, with the stack, when the event loop is blocked by one callback "
              "(such as the application) for longer than this.  0 disables the warning."),
+    # Metrics ---------------------------------------------------------------------------
+    Setting(
+        "metrics_bind", ("--metrics-bind",), "Metrics", None, v.optional_bind,
+        kind="address", metavar="ADDRESS", default_text="none",
+        help="Serve /metrics (Prometheus text format: requests, durations, connections, "
+             "bytes, worker restarts, memory, loop lag, summed over the workers by the "
+             "master), /livez and /readyz (503 from the start of a stop) at this address: "
+             "HOST:PORT or unix:PATH, never a --bind address.  See docs/metrics.md."),
+    Setting(
+        "statsd_host", ("--statsd-host",), "Metrics", None, v.statsd_address,
+        metavar="ADDRESS", default_text="none",
+        help="Send gunicorn's statsd metrics (gunicorn.requests, gunicorn.request.duration, "
+             "gunicorn.request.status.CODE, gunicorn.workers, gunicorn.log.LEVEL) over UDP "
+             "to HOST:PORT (HOST alone: port 8125), or to a datagram unix socket "
+             "(unix:PATH or unix://PATH)."),
+    Setting(
+        "statsd_prefix", ("--statsd-prefix",), "Metrics", "", v.header_value,
+        metavar="PREFIX", default_text="none",
+        help="Put this in front of every statsd metric's name (a dot is added)."),
+    Setting(
+        "dogstatsd_tags", ("--dogstatsd-tags",), "Metrics", "", v.dogstatsd_tags,
+        metavar="TAGS", default_text="none",
+        help="Datadog (dogstatsd) tags added to every statsd metric, comma-separated: "
+             "'env:prod,service:shop'."),
     *(Setting(name, ("--" + name.replace("_", "-"),), "Server hooks", None, v.hook_spec,
               kind="hook", metavar="MODULE:FUNCTION", default_text="none",
               help=f"gunicorn's {name}{arguments} hook: a function in a Python config "

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import re
 import shlex
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from ..logformat import parse_syslog_address
 
 Validator = Callable[[str], Any]
 
@@ -213,6 +216,32 @@ def log_target(text: str) -> str:
     return text
 
 
+SYSLOG_FACILITIES = ("auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail",
+                     "news", "security", "syslog", "user", "uucp", *(f"local{i}" for i in
+                                                                     range(8)))
+
+
+def syslog_address(text: str) -> str:
+    """``udp://HOST:PORT``, ``tcp://HOST:PORT`` or ``unix://PATH[#dgram|#stream]``."""
+    text = text.strip()
+    parse_syslog_address(text)
+    return text
+
+
+def log_config_dict(text: str) -> dict[str, Any] | None:
+    """A logging dictConfig as JSON text (a Python config file gives the dict itself);
+    empty means none."""
+    if not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"not JSON ({e})")
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object (a logging dictConfig)")
+    return value or None
+
+
 def app_spec(text: str) -> str:
     text = text.strip()
     if not text:
@@ -262,3 +291,30 @@ def bind(text: str) -> str:
     except BindError as e:
         raise ValueError(str(e))
     return text.strip()
+
+
+def optional_bind(text: str) -> str | None:
+    """One bind address (not fd://), or empty for none."""
+    if not text.strip():
+        return None
+    if text.strip().startswith("fd://"):
+        raise ValueError("give HOST:PORT or unix:PATH (an inherited fd:// is not taken)")
+    return bind(text)
+
+
+def statsd_address(text: str) -> str | None:
+    """gunicorn's statsd address: HOST:PORT, HOST, unix:PATH or unix://PATH; empty: none."""
+    from ..metrics.statsd import parse_statsd_address
+
+    if not text.strip():
+        return None
+    parse_statsd_address(text)
+    return text.strip()
+
+
+def dogstatsd_tags(text: str) -> str:
+    """Comma-separated datadog tags (``tag1:value1,tag2``), sent as they are."""
+    text = text.strip()
+    if not text.isascii() or any(c in text for c in "|\n\r\t #@"):
+        raise ValueError("ASCII tags separated by commas, without spaces, '|', '#' or '@'")
+    return text

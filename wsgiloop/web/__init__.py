@@ -19,7 +19,8 @@ WSGI application.  WSGI applications can be mounted under a prefix with
 Modules, bottom-up (each imports only modules before it): :mod:`.errors` (HTTPError and
 friends), :mod:`.httputil` (headers, forms, cookies, ETags), :mod:`.signing` (signed
 values), :mod:`.routing` (rules, matchers, reversing; generic), :mod:`.request` (the
-request object), :mod:`.handler` (RequestHandler), :mod:`.static` (files), :mod:`.mount`
+request object), :mod:`.handler` (RequestHandler), :mod:`.websocket` (WebSocketHandler),
+:mod:`.static` (files), :mod:`.mount`
 (WSGI apps under a prefix; the only one that knows the WSGI gateway), :mod:`.inprocess`
 (the WSGI calling convention), :mod:`.application` (what serves a request).
 """
@@ -34,9 +35,10 @@ from .mount import WSGIMount, mount
 from .request import WebRequest
 from .routing import Rule, url
 from .static import StaticFileHandler
+from .websocket import WebSocketClosedError, WebSocketHandler
 
 __all__ = [
     "Application", "ClientDisconnected", "ErrorHandler", "FormError", "HTTPError", "Headers",
     "MissingArgumentError", "RequestHandler", "Rule", "StaticFileHandler", "UploadedFile",
-    "WSGIMount", "WebRequest", "mount", "url",
+    "WSGIMount", "WebRequest", "WebSocketClosedError", "WebSocketHandler", "mount", "url",
 ]

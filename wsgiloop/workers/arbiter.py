@@ -20,6 +20,12 @@ a worker that asks to retire (``--max-requests``, ``--max-rss``) stops taking re
 and exits by itself, while a replacement is started at once (as gunicorn's do).
 Workers that die while booting, before any ever booted, end the master with an error;
 a worker that keeps dying is respawned with growing delays.
+
+Metrics (``--metrics-bind``, ``--statsd-host``): the arbiter is handed a
+:class:`wsgiloop.metrics.MasterMetrics` and knows it only by its methods: it gives each
+worker a counters block before the fork, tells it why each worker exited (the restart
+reason), serves its endpoint's sockets from the same ``select`` as the signals, and
+answers ``serving`` (ready) and ``stopping`` for ``/readyz``.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..netutil import systemd_fds
 from .hooks import HookLog, Hooks
 from .oom import OOMWitness
 from .reloader import SourceWatcher, syntax_error
@@ -79,8 +86,14 @@ class Arbiter:
                  reexec_argv: list[str] | None = None,
                  error_stream: Any = None,
                  on_first_ready: Callable[[], None] | None = None,
-                 watcher: SourceWatcher | None = None, hooks: Hooks | None = None) -> None:
+                 watcher: SourceWatcher | None = None, hooks: Hooks | None = None,
+                 metrics: Any = None) -> None:
         self.settings = settings
+        #: A :class:`wsgiloop.metrics.MasterMetrics` (--metrics-bind, --statsd-host), or
+        #: None: its endpoint is served from this loop, and it is told of workers' lives.
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.attach(self)
         #: gunicorn-style server hooks; the arbiter is their ``server`` argument.
         self.hooks = hooks if hooks is not None else Hooks()
         self.log = HookLog()
@@ -115,6 +128,16 @@ class Arbiter:
         self.pid = os.getpid()
 
     @property
+    def serving(self) -> bool:
+        """True while at least one worker serves and no stop has begun (``/readyz``)."""
+        return self._stopping is None and any(w.ready for w in self.workers.values())
+
+    @property
+    def stopping(self) -> bool:
+        """True from the moment TERM, INT or QUIT is handled."""
+        return self._stopping is not None
+
+    @property
     def cfg(self) -> Any:
         """The settings (gunicorn's ``server.cfg``, for hooks)."""
         return self.settings
@@ -135,11 +158,14 @@ class Arbiter:
             self._signals.append(signum)
 
     def _sleep(self, seconds: float) -> None:
+        readers, writers = self.metrics.fds() if self.metrics is not None else ([], [])
         try:
-            ready, _, _ = select.select([self._wake_r], [], [], seconds)
+            ready, writable, _ = select.select([self._wake_r, *readers], writers, [], seconds)
         except InterruptedError:
             return
-        if ready:
+        if self.metrics is not None:
+            self.metrics.handle(ready, writable)  # also drops clients silent for too long
+        if self._wake_r in ready:
             try:
                 while os.read(self._wake_r, 4096):
                     pass
@@ -183,10 +209,14 @@ class Arbiter:
                     if self.watcher is not None:
                         self._check_sources()
                     self._reconcile()
+                if self.metrics is not None:
+                    self.metrics.tick()
                 self._sleep(0.1 if (self._stopping or self._starting()) else 0.5)
         finally:
             self._remove_pid()
             self.hooks.call("on_exit", self)
+            if self.metrics is not None:
+                self.metrics.close(handed_over=self.handed_over)
         if self._boot_error is not None:
             raise BootError(self._boot_error)
         log.info("master %d stopped", os.getpid())
@@ -235,8 +265,11 @@ class Arbiter:
         if self._stopping == "fast" or self._stopping == how:
             return
         self._stopping = how
+        # Sockets a parent passed down (systemd's socket unit, --fd) are only closed: the
+        # parent's copy must keep listening for the next start.
+        owned = not self.settings.fd and not systemd_fds(os.environ, self.pid)
         for sock in self.sockets:
-            if not self.handed_over:
+            if owned and not self.handed_over:
                 try:
                     # Stops listening in every process sharing the socket (a busy worker
                     # may not close its copy for a while): new connections are refused.
@@ -287,10 +320,15 @@ class Arbiter:
         # The hooks the worker is forked with: only then does it handle SIGABRT.
         worker.has_abort_hook = "worker_abort" in self.hooks
         status.reset()
+        if self.metrics is not None:
+            worker.metrics = self.metrics.new_block()
+            worker.statsd = self.metrics.statsd
         self.hooks.call("pre_fork", self, worker)
         pid = os.fork()
         if pid == 0:
             os.close(self._wake_r)
+            if self.metrics is not None:
+                self.metrics.after_fork()
             stream = self.error_stream() if callable(self.error_stream) else self.error_stream
             worker.run_in_child(self.worker_target, self.title, stream)
         worker.pid = pid
@@ -321,6 +359,9 @@ class Arbiter:
     def _worker_exited(self, worker: Worker, status: int) -> None:
         lived = time.monotonic() - worker.spawned_at
         was_ready = worker.ready or worker.status.state in (READY, RETIRE)
+        if self.metrics is not None:
+            self.metrics.worker_exited(worker, None if self._boot_error is not None else
+                                       self._exit_reason(worker, status, was_ready))
         if self._boot_error is not None:
             worker.status.close()
             return  # the start failed: only the boot error is reported
@@ -364,6 +405,26 @@ class Arbiter:
         elif was_ready:
             self._failures = 0
         worker.status.close()
+
+    def _exit_reason(self, worker: Worker, status: int, was_ready: bool) -> str | None:
+        """Why ``worker`` is being replaced (``wsgiloop.metrics.RESTART_REASONS``); None
+        when it is not: the master is stopping, or fewer workers are wanted."""
+        if self._stopping is not None or worker.stop_cause == "scale-down":
+            return None
+        if worker.status.retire_kind:
+            return worker.status.retire_kind
+        if worker.stop_cause == "reload":
+            return "reload"
+        if worker.dump_sent_at is not None or worker.abort_sent_at is not None:
+            return "timeout"
+        if os.WIFSIGNALED(status):
+            return "crash"
+        code = os.WEXITSTATUS(status)
+        if code == EXIT_REQUEST_TIMEOUT:
+            return "request-timeout"
+        if code == EXIT_BOOT_ERROR and not was_ready:
+            return "boot-error"
+        return "exit"
 
     def _check_heartbeats(self) -> None:
         timeout = self.settings.timeout
@@ -427,13 +488,13 @@ class Arbiter:
                        if w.generation == self.generation and not w.retiring]
         elif len(current) > self.num_workers:
             for worker in sorted(current, key=lambda w: w.age)[:len(current) - self.num_workers]:
-                self._stop_worker(worker, "fewer workers wanted")
+                self._stop_worker(worker, "fewer workers wanted", "scale-down")
         ready = sum(1 for w in current if w.ready)
         if ready >= min(self.num_workers, len(current)) and current:
             for worker in list(self.workers.values()):
                 if worker.term_sent_at is None and (
                         worker.generation < self.generation or worker.retiring):
-                    self._stop_worker(worker, "replaced")
+                    self._stop_worker(worker, "replaced", "" if worker.retiring else "reload")
         for worker in list(self.workers.values()):
             if worker.term_sent_at is not None and not worker.killed and \
                     now - worker.term_sent_at > self.settings.graceful_timeout + 2.0:
@@ -442,8 +503,9 @@ class Arbiter:
                 self._kill(worker, signal.SIGKILL)
                 worker.killed = True
 
-    def _stop_worker(self, worker: Worker, why: str) -> None:
+    def _stop_worker(self, worker: Worker, why: str, cause: str) -> None:
         log.info("stopping worker %d (pid %d): %s", worker.age, worker.pid, why)
+        worker.stop_cause = cause
         worker.retiring = True
         worker.term_sent_at = time.monotonic()
         self._kill(worker, signal.SIGTERM)
@@ -499,6 +561,8 @@ class Arbiter:
                 env.pop("LISTEN_FDS", None)
                 env.pop("LISTEN_PID", None)
                 env["WSGILOOP_FD"] = " ".join(str(fd) for fd in fds)
+                if self.metrics is not None:
+                    env.update(self.metrics.handover_env())
                 os.execve(sys.executable, [sys.executable, *self.reexec_argv], env)
             finally:
                 os._exit(127)

@@ -38,7 +38,9 @@ EXIT_REQUEST_TIMEOUT = 4
 #: The signal the master sends to have a worker dump every thread's stack (faulthandler).
 DUMP_STACK_SIGNAL = signal.SIGUSR2
 
-_HEAD = struct.Struct("=dqq")  # heartbeat (monotonic seconds), state, requests served
+_HEAD = struct.Struct("=dqqq")  # heartbeat (monotonic seconds), state, requests, retire kind
+#: Why a worker retires (the ``kind`` of :meth:`Worker.ask_to_be_replaced`); index 0: none.
+RETIRE_KINDS = ("", "max-requests", "max-rss")
 _MESSAGE_SIZE = 1024
 
 
@@ -77,6 +79,16 @@ class Status:
         struct.pack_into("=q", self._map, 16, value)
 
     @property
+    def retire_kind(self) -> str:
+        """One of :data:`RETIRE_KINDS` ("" until the worker asks to retire)."""
+        index = struct.unpack_from("=q", self._map, 24)[0]
+        return RETIRE_KINDS[index] if 0 <= index < len(RETIRE_KINDS) else ""
+
+    @retire_kind.setter
+    def retire_kind(self, kind: str) -> None:
+        struct.pack_into("=q", self._map, 24, RETIRE_KINDS.index(kind))
+
+    @property
     def message(self) -> str:
         raw = self._map[_HEAD.size:].split(b"\0", 1)[0]
         return raw.decode("utf-8", "replace")
@@ -106,17 +118,25 @@ class Worker:
         self.term_sent_at: float | None = None
         self.dump_sent_at: float | None = None
         self.abort_sent_at: float | None = None  # SIGABRT, for a worker_abort hook
+        #: Why the master stopped it: "reload" (a new generation), "scale-down" (TTOU).
+        self.stop_cause = ""
         self.has_abort_hook = False  # forked with a worker_abort hook (handles SIGABRT)
         #: For hooks, as gunicorn's workers have them: the settings and the error log.
         self.cfg: Any = None
         self.log = HookLog()
         #: The master's wake-up pipe (write end), poked by :meth:`ask_to_be_replaced`.
         self.wake_fd = -1
+        #: With --metrics-bind: this worker's counters, shared with the master
+        #: (a :class:`wsgiloop.metrics.MetricsBlock`); with --statsd-host, the client.
+        self.metrics: Any = None
+        self.statsd: Any = None
 
-    def ask_to_be_replaced(self, reason: str) -> None:
+    def ask_to_be_replaced(self, reason: str, kind: str = "") -> None:
         """From the worker: have the master start a replacement now (the state page says
-        RETIRE, with ``reason``) -- without waiting for its next look at the page."""
+        RETIRE, with ``reason``; ``kind`` is one of :data:`RETIRE_KINDS`) -- without
+        waiting for its next look at the page."""
         self.status.message = reason
+        self.status.retire_kind = kind
         self.status.state = RETIRE
         if self.wake_fd >= 0:
             try:

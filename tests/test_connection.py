@@ -1134,3 +1134,34 @@ def test_served_connections_are_freed_without_the_cycle_collector(app, chunks):
     finally:
         gc.enable()
         loop.close()
+
+
+def test_a_pipelined_burst_does_not_hold_up_other_connections():
+    """A client that pipelines many requests gets them answered in bursts: another
+    connection's request, readable in the same loop pass, is answered before the
+    bursting client's 17th.  Every request is still answered, in order."""
+    loop = IOLoop(slow_callback_threshold=None)
+    order: list[str] = []
+
+    def delegate(request: Request, responder: HTTPConnection) -> None:
+        order.append(request.head.target)
+        responder.respond("200 OK", [], b"ok")
+
+    clients = []
+    try:
+        for _ in range(2):
+            ours, theirs = socket.socketpair()
+            HTTPConnection(IOStream(ours, loop), loop, ConnectionParameters(), delegate,
+                           PEER, SOCKNAME)
+            clients.append(Client(theirs))
+        bursting, other = clients
+        bursting.sock.sendall(b"".join(get(f"/a{i}") for i in range(40)))
+        other.sock.sendall(get("/b"))
+        assert run_until(loop, lambda: len(order) == 41)
+        assert [t for t in order if t.startswith("/a")] == [f"/a{i}" for i in range(40)]
+        assert order.index("/b") < order.index("/a16")
+        assert run_until(loop, lambda: bursting.pump() or bursting.data.count(b"200 OK") == 40)
+    finally:
+        for client in clients:
+            client.sock.close()
+        loop.close()

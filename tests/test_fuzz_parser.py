@@ -61,7 +61,7 @@ def parse(pieces: list[bytes], parser_class: Parser = RequestParser,
                     messages[-1][2] = True
                     parser.start_next_request()
                 else:
-                    assert isinstance(event, bytes) and event, repr(event)
+                    assert isinstance(event, (bytes, memoryview)) and event, repr(event)
                     messages[-1][1] += event
     except ProtocolError as exc:
         assert 400 <= exc.status <= 599, exc

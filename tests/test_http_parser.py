@@ -66,7 +66,8 @@ def pump(parser: RequestParser, out: list) -> None:
         elif isinstance(event, RequestHead):
             out.append(summarize(event))
         else:
-            assert isinstance(event, bytes) and event, f"bad data event {event!r}"
+            assert isinstance(event, (bytes, memoryview)) and event, f"bad data event {event!r}"
+            event = bytes(event)
             if out and isinstance(out[-1], bytes):
                 out[-1] += event
             else:

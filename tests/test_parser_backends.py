@@ -51,10 +51,10 @@ def head_key(head: RequestHead) -> tuple:
 
 
 def trace(cls: type[RequestParser], pieces: list[bytes],
-          limits: HTTPLimits | None = None) -> list:
+          limits: HTTPLimits | None = None, details: bool = False) -> list:
     """Everything a driver sees, fed ``pieces`` one by one: each event with ``buffered``
     after it, ``take_end()`` after each head (as the connection calls it), and the
-    final error status, if any."""
+    final error status (with its detail, with ``details``), if any."""
     parser = cls(limits)
     out: list = []
     try:
@@ -74,11 +74,11 @@ def trace(cls: type[RequestParser], pieces: list[bytes],
                         out.append(("taken", parser.buffered))
                         parser.start_next_request()
                 else:
-                    assert type(event) is bytes and event, repr(event)
-                    out.append(("data", event, parser.buffered))
+                    assert type(event) in (bytes, memoryview) and event, repr(event)
+                    out.append(("data", bytes(event), parser.buffered))
     except ProtocolError as exc:
         assert 400 <= exc.status <= 599, exc
-        out.append(("error", exc.status))
+        out.append(("error", exc.status, exc.detail) if details else ("error", exc.status))
     return out
 
 
@@ -302,6 +302,102 @@ def test_incomplete_heads_wait_or_fail_as_in_python() -> None:
         with pytest.raises(ProtocolError) as info:
             parser.next_event()
         assert info.value.status == 414
+
+
+# -- the one-pass head path of the Python parser ------------------------------------------
+
+class StrictRequestParser(RequestParser):
+    """The Python parser with every head read by the strict, line-by-line code."""
+
+    _parse_head = RequestParser._parse_head_strict
+
+
+def assert_one_pass_agrees(pieces: list[bytes], limits: HTTPLimits | None = None) -> None:
+    fast = trace(RequestParser, pieces, limits, details=True)
+    strict = trace(StrictRequestParser, pieces, limits, details=True)
+    assert fast == strict, f"one-pass and strict differ on {b''.join(pieces)!r}"
+
+
+@BOUNDED
+@given(st.data())
+def test_one_pass_heads_agree_with_the_strict_reading(data: st.DataObject) -> None:
+    """RequestParser reads a plainly clean head in one pass and leaves every other head
+    to its strict code: the events, ``buffered`` counts, statuses and details must be
+    those of the strict code alone, for any input at any split, under any limits."""
+    raw = data.draw(inputs, label="input")
+    assert_one_pass_agrees([raw])
+    assert_one_pass_agrees(data.draw(splits(raw), label="pieces"))
+    limits = data.draw(small_limits(), label="limits")
+    assert_one_pass_agrees([raw], limits)
+
+
+@pytest.fixture
+def strict_reads(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The heads the Python parser's one-pass path handed to the strict code."""
+    calls: list = []
+    strict = RequestParser._parse_head_strict
+
+    def counting(self: RequestParser) -> object:
+        if b"\r\n\r\n" in self._buffer:
+            calls.append(self._buffer[:40])
+        return strict(self)
+
+    monkeypatch.setattr(RequestParser, "_parse_head_strict", counting)
+    return calls
+
+
+def test_common_heads_take_the_one_pass_path(strict_reads: list) -> None:
+    common = [
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n",
+        b"GET /a?b HTTP/1.1\r\nHost: x\r\nUser-Agent: u\r\nAccept: */*\r\nX-Empty: \r\n"
+        b"Cookie: a=1; b=2\r\nCookie: c=3\r\nConnection: keep-alive\r\n\r\n",
+        b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Type: t/p\r\n\r\nabc",
+        b"PUT /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue"
+        b"\r\n\r\n1;a=b\r\nz\r\n0\r\nX-Sum: 1\r\n\r\n",
+        b"DELETE /x HTTP/1.1\r\nhost: [::1]:80\r\n\r\n",
+    ]
+    messages, error = [], None
+    parser = RequestParser()
+    parser.feed(b"".join(common))
+    while (event := parser.next_event()) is not NEED_DATA:
+        if isinstance(event, RequestHead):
+            messages.append(event)
+            if parser.take_end():
+                parser.start_next_request()
+        elif event is END_OF_MESSAGE:
+            parser.start_next_request()
+    assert len(messages) == len(common) and error is None
+    assert messages[1].headers[4] == ("Cookie", "a=1; b=2")
+    assert strict_reads == []
+
+
+@pytest.mark.parametrize("raw", [
+    b"GET / HTTP/1.0\r\n\r\n",                                # another version
+    b"PROPFIND / HTTP/1.1\r\nHost: x\r\n\r\n",                 # another method
+    b"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n",               # another target form
+    b"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",                  # an empty line first
+    b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",                     # two spaces
+    b"GET / HTTP/1.1\r\nHost: x\r\nX: a\tb\r\n\r\n",            # HTAB
+    b"GET / HTTP/1.1\r\nHost: x\r\nX: \x85\r\n\r\n",              # unprintable obs-text
+    b"GET / HTTP/1.1\r\nHost: x\r\nX: 1\n\r\n\r\n",              # a bare LF
+    b"GET / HTTP/1.1\r\nHost: x\r\nX\r\n\r\n",                   # no colon
+    b"GET / HTTP/1.1\r\nHost: x\r\nA B: c\r\n\r\n",              # a space in a name
+    b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",                     # space before the colon
+    b"GET / HTTP/1.1\r\nHost: x\r\n: c\r\n\r\n",                 # an empty name
+    b"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",             # two Host fields
+    b"GET / HTTP/1.1\r\nHost: x\r\nContent-Type: a\r\ncontent-type: a\r\n\r\n",
+    b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",     # near a limit
+])
+def test_other_heads_go_to_the_strict_code(strict_reads: list, raw: bytes) -> None:
+    assert_one_pass_agrees([raw])
+    strict_reads.clear()
+    parser = RequestParser()
+    parser.feed(raw)
+    try:
+        parser.next_event()
+    except ProtocolError:
+        pass
+    assert strict_reads
 
 
 # -- the setting --------------------------------------------------------------------------

@@ -43,6 +43,9 @@ log = logging.getLogger("wsgiloop.error")
 _IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
 _DETACHED = 6  # the socket belongs to another protocol (detach())
 _COPY_LIMIT = 1 << 16  # a response body larger than this is not joined to its head
+# Pipelined requests answered in one go: the rest wait until the loop has handled the
+# other connections' events of its pass, so one client's burst holds up nobody else.
+_PIPELINE_BURST = 16
 
 # Errors storing a body that mean the disk, a quota or the file size limit is full:
 # answered with 507 Insufficient Storage (anything else with 503).
@@ -51,6 +54,17 @@ _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 class HTTPConnection:
     """One client connection.  Every method runs on the loop thread."""
+
+    # Slots: a server holds thousands of idle connections, and an instance dict of this
+    # many attributes is not shared between instances (~1.6 KiB each).  ``__dict__``
+    # stays available for attributes added later, made only when one is set (as
+    # ``_going_away`` is, on a detached connection).
+    __slots__ = ("stream", "loop", "params", "delegate", "peer", "sockname", "scheme",
+                 "on_response", "_on_close", "_clock", "keep_alive_allowed",
+                 "delegate_data", "parser", "_proxy_header", "_state", "_processing",
+                 "_request", "_head", "_spool", "_framer", "head_sent", "_abort_callbacks",
+                 "_eof_callbacks", "_deferred", "_keep_alive", "_draining", "_state_since",
+                 "_progress", "_body_since", "_timer", "__dict__", "__weakref__")
 
     _going_away: Callable[[], Any] | None = None  # set by detach()
 
@@ -86,7 +100,7 @@ class HTTPConnection:
         self._processing = False
         self._request: Request | None = None
         self._head: RequestHead | None = None
-        self._spool = BodySpool(params.spool_threshold, params.spool_dir)
+        self._spool: BodySpool | None = None  # made with the first request body
         self._framer: ResponseFramer | None = None
         #: True once the response head has been handed to the stream.
         self.head_sent = False
@@ -115,7 +129,10 @@ class HTTPConnection:
         if self._state == _IDLE:
             self._state = _HEAD
             now = self._state_since = self._clock()
-            self._arm(now + self.params.header_timeout)
+            deadline = now + self.params.header_timeout
+            timer = self._timer
+            if timer is None or timer.deadline > deadline:
+                self._arm(deadline)
         elif self._state == _BODY:
             self._progress = self._clock()
         self.parser.feed(data)
@@ -136,6 +153,7 @@ class HTTPConnection:
         self._processing = True
         parser = self.parser
         stream = self.stream
+        answered = 0
         try:
             while self._state != _RESPONDING and self._state != _CLOSING:
                 if self._state == _IDLE and stream.buffered_bytes > self.params.high_water:
@@ -155,13 +173,24 @@ class HTTPConnection:
                     self._dispatch()
                     if self._state == _IDLE and not parser.buffered:
                         break  # answered at once, nothing pipelined behind it
+                    answered += 1
+                    if answered == _PIPELINE_BURST and self._state == _IDLE:
+                        self.loop.call_soon(self._on_drained)  # the rest later
+                        break
                 elif type(event) is RequestHead:
-                    self._begin(event)
+                    self._head = event
+                    self._keep_alive = event.keep_alive
+                    if event.chunked or event.content_length:
+                        self._begin_body()
                     if event.expect_continue:
                         self._dispatch()
                     elif parser.take_end():  # no body: the request is complete now
                         self._dispatch()
                         if self._state == _IDLE and not parser.buffered:
+                            break
+                        answered += 1
+                        if answered == _PIPELINE_BURST and self._state == _IDLE:
+                            self.loop.call_soon(self._on_drained)  # the rest later
                             break
                 else:
                     self._add_body(event)  # type: ignore[arg-type]
@@ -232,24 +261,24 @@ class HTTPConnection:
             self.stream.resume_reading()
             self._process()
 
-    def _begin(self, head: RequestHead) -> None:
-        self._head = head
-        self._keep_alive = head.keep_alive
-        if head.chunked or head.content_length:
-            self._state = _BODY
-            now = self._progress = self._body_since = self._clock()
-            self._arm(now + self.params.body_timeout)
+    def _begin_body(self) -> None:
+        self._state = _BODY
+        now = self._progress = self._body_since = self._clock()
+        self._arm(now + self.params.body_timeout)
+        if self._spool is None:
+            self._spool = BodySpool(self.params.spool_threshold, self.params.spool_dir)
+        else:
             self._spool.discard()
 
     def _add_body(self, data: bytes) -> None:
         try:
-            self._spool.write(data)
+            self._spool.write(data)  # type: ignore[union-attr]
         except OSError as exc:
             raise self._spool_failed(exc) from None
 
     def _take_body(self, request: Request) -> None:
         try:
-            request.body, request.body_length = self._spool.finish()
+            request.body, request.body_length = self._spool.finish()  # type: ignore[union-attr]
         except OSError as exc:
             raise self._spool_failed(exc) from None
 
@@ -259,7 +288,7 @@ class HTTPConnection:
         status = 507 if exc.errno in _NO_SPACE else 503
         reason = exc.strerror or str(exc)
         log.error("cannot spool the request body from %s in %s: %s; answering %d",
-                  self.peer, self._spool.location, reason, status)
+                  self.peer, self._spool.location, reason, status)  # type: ignore[union-attr]
         self._keep_alive = False
         return ProtocolError(status, f"the request body could not be stored: {reason}")
 
@@ -276,7 +305,10 @@ class HTTPConnection:
         self._state = _RESPONDING
         self._framer = None
         self.head_sent = False
-        self._arm(self._clock() + self.params.send_timeout)  # the send deadline's first check
+        deadline = self._clock() + self.params.send_timeout  # the send deadline's first check
+        timer = self._timer
+        if timer is None or timer.deadline > deadline:
+            self._arm(deadline)
         try:
             self.delegate(request, self)
         except Exception:
@@ -439,11 +471,12 @@ class HTTPConnection:
         """
         if self._state != _RESPONDING:
             return  # the client has gone
-        framer = self._frame(status, headers, len(body))
+        length = len(body)
+        framer = self._frame(status, headers, length)
         self.head_sent = True
-        if framer.mode == LENGTH and len(body) == framer.content_length:
-            framer.sent = len(body)
-            if len(body) > _COPY_LIMIT:
+        if framer.mode == LENGTH and length == framer.content_length:
+            framer.sent = length
+            if length > _COPY_LIMIT:
                 self.stream.write(framer.head)  # a large body is queued, not copied
                 payload = body
             else:
@@ -503,9 +536,14 @@ class HTTPConnection:
             return
         self._state = _IDLE
         now = self._state_since = self._clock()
-        self._arm(now + self.params.keepalive_timeout)
-        if self.stream.writing:
-            self._arm(now + self.params.send_timeout)
+        params = self.params
+        # The send deadline is armed too: the response usually is still queued (a timer
+        # that fires early only looks again).
+        deadline = now + (params.keepalive_timeout if params.keepalive_timeout
+                          < params.send_timeout else params.send_timeout)
+        timer = self._timer
+        if timer is None or timer.deadline > deadline:
+            self._arm(deadline)
         parser = self.parser
         parser.start_next_request()
         if self.stream.reading_paused:
@@ -619,11 +657,14 @@ class HTTPConnection:
                 # Once body_timeout has passed since the body began, its average rate
                 # must stay at body_min_rate: the bytes so far last until this time.
                 slow = self._body_since + max(params.body_timeout,
-                                              self._spool.size / params.body_min_rate)
+                                              self._body_size() / params.body_min_rate)
                 if slow < deadline:
                     deadline = slow
             return deadline
         return None
+
+    def _body_size(self) -> int:
+        return self._spool.size if self._spool is not None else 0
 
     def _send_deadline(self) -> float | None:
         """When the response on its way times out for want of progress (None: nothing
@@ -669,7 +710,7 @@ class HTTPConnection:
         elif self._progress + self.params.body_timeout <= now:
             what = "request body timed out"
         else:
-            what = (f"request body too slow ({self._spool.size} bytes in "
+            what = (f"request body too slow ({self._body_size()} bytes in "
                     f"{now - self._body_since:.0f}s)")
         log.info("%s from %s", what, self.peer)
         if self._state == _DEFERRED:
@@ -697,7 +738,8 @@ class HTTPConnection:
                 self._close_body(self._request)
                 self._request = None
         self._state = _CLOSING
-        self._spool.discard()
+        if self._spool is not None:
+            self._spool.discard()
         if self._on_close is not None:
             self._on_close(self)
 

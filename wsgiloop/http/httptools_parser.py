@@ -70,6 +70,8 @@ _NAME = itemgetter(0)
 class HttptoolsRequestParser(RequestParser):
     """:class:`RequestParser` with the request head tokenized by llhttp."""
 
+    __slots__ = ("_fields",)
+
     def __init__(self, limits: HTTPLimits | None = None) -> None:
         super().__init__(limits)
         self._fields: list[tuple[bytes, bytes]] = []
@@ -108,7 +110,6 @@ class HttptoolsRequestParser(RequestParser):
                     or _NAMES.fullmatch(b" ".join(map(_NAME, fields))) is None:
                 return super()._parse_head()
         # From here on the same rules as RequestParser._parse_head, on the same values.
-        self._buffer = buf[end + 4:]
         request_line = buf[:line_end].decode("latin-1")
         method, _, rest = request_line.partition(" ")
         target, _, version = rest.partition(" ")
@@ -145,4 +146,6 @@ class HttptoolsRequestParser(RequestParser):
                     raise self._fail(400, f"more than one {name} field")
                 else:
                     special[lname] = previous + "," + value
-        return self._finish_head(head, headers, host, special)
+        self._finish_head(head, headers, host, special)
+        self._keep_rest(buf, end + 4)
+        return head

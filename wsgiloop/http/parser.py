@@ -5,7 +5,9 @@ this order for each request:
 
     RequestHead  ->  bytes (body data, zero or more)  ->  END_OF_MESSAGE
 
-and :data:`NEED_DATA` whenever more input is needed.  After ``END_OF_MESSAGE`` the parser
+and :data:`NEED_DATA` whenever more input is needed.  Body data is ``bytes`` or, for a
+body that came in the same read as its head, a ``memoryview`` of the bytes fed (not
+copied; valid for as long as the caller keeps it).  After ``END_OF_MESSAGE`` the parser
 holds back (returns ``NEED_DATA``, keeping pipelined bytes buffered) until the driver calls
 :meth:`RequestParser.start_next_request`, once the response has been sent.
 
@@ -40,7 +42,10 @@ _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
 # OWS, stripped afterwards) holds no CTL but HTAB.  One fullmatch per field line.
 _FIELD_LINE = re.compile(rf"({_TOKEN}):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)")
 _TOKEN_RE = re.compile(_TOKEN)
+# Field names joined by ":" (which no name holds: a line is split at its first colon).
+_TOKENS = re.compile(rf"{_TOKEN}(?::{_TOKEN})*")
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
+_REG_NAME = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=%"
 _ABSOLUTE_TARGET = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
 # RFC 9112 7.1.1: chunk-size = 1*HEXDIG, then
 #   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
@@ -132,6 +137,9 @@ class RequestHead:
 class RequestParser:
     """Turns bytes into request events; see the module docstring for the order."""
 
+    __slots__ = ("limits", "_buffer", "_state", "_remaining", "_body_received",
+                 "_trailer_bytes", "__weakref__")
+
     def __init__(self, limits: HTTPLimits | None = None) -> None:
         self.limits = limits or HTTPLimits()
         self._buffer = b""
@@ -147,7 +155,13 @@ class RequestParser:
 
     def feed(self, data: bytes) -> None:
         if data:
-            self._buffer = self._buffer + data if self._buffer else data
+            buf = self._buffer
+            if not buf:
+                self._buffer = data
+            elif type(buf) is bytes:
+                self._buffer = buf + data
+            else:  # a view of body bytes (see _keep_rest)
+                self._buffer = b"".join((buf, data))
 
     def start_next_request(self) -> None:
         """Allow the next pipelined request to be parsed (after the response is sent)."""
@@ -184,6 +198,77 @@ class RequestParser:
     # -- head ------------------------------------------------------------------------------
 
     def _parse_head(self) -> object:
+        """The common request head, read in one pass.
+
+        Only a complete head that is plainly clean is read here: shorter than every size
+        limit, no control character (HTAB included) but its CRLF line ends, a request
+        line ``METHOD /origin-form HTTP/1.1`` with a common method, and ``name: value``
+        field lines with token names and no repeated Host or singleton field.  Every
+        other head -- incomplete, near a limit, unusual or wrong -- goes to
+        :meth:`_parse_head_strict`, which reads any head and gives the answer (every
+        refusal comes from there): this path accepts what that one accepts, with the
+        same result, and refuses nothing itself.
+        """
+        buf = self._buffer
+        end = buf.find(b"\r\n\r\n")
+        limits = self.limits
+        if end <= 0 or buf[0] == 13 or buf[0] == 10 or end >= limits.max_request_line \
+                or end + 4 > limits.max_head_size or end > limits.max_header_field_size:
+            return self._parse_head_strict()
+        text = buf[:end].decode("latin-1")
+        lines = text.split("\r\n")
+        # A CR or LF left inside a line, or any other control character, is unprintable.
+        if len(lines) > limits.max_header_count + 1 or not "".join(lines).isprintable():
+            return self._parse_head_strict()
+        request_line = lines[0].split(" ")
+        if len(request_line) != 3:
+            return self._parse_head_strict()
+        method, target, version = request_line
+        if method not in _COMMON_METHODS or version != "HTTP/1.1" or target[:1] != "/" \
+                or not target.isascii():
+            return self._parse_head_strict()
+        headers = []
+        append = headers.append
+        host = None
+        special = None
+        names = []
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon:
+                return self._parse_head_strict()
+            value = value.strip(" \t")
+            append((name, value))
+            names.append(name)
+            lname = name.lower()
+            if lname == "host":
+                if host is not None:
+                    return self._parse_head_strict()
+                host = value
+            elif lname in _FRAMING_FIELDS:
+                if special is None:
+                    special = {}
+                previous = special.get(lname)
+                if previous is None:
+                    special[lname] = value
+                elif lname in _SINGLETON_FIELDS:
+                    return self._parse_head_strict()
+                else:
+                    special[lname] = previous + "," + value
+        if names and _TOKENS.fullmatch(":".join(names)) is None:
+            return self._parse_head_strict()
+        head = RequestHead()
+        head.method = method
+        head.target = target
+        head.version = version
+        head.host = None
+        head.path, _, head.query = target.partition("?")
+        self._finish_head(head, headers, host, special)
+        self._keep_rest(buf, end + 4)
+        return head
+
+    def _parse_head_strict(self) -> object:
+        """Any request head, complete or not: read line by line and held to every rule,
+        refusing with the status and detail docs/conformance.md gives."""
         buf = self._buffer
         if not buf:
             return NEED_DATA
@@ -209,7 +294,6 @@ class RequestParser:
             # (414, 431, a bare CR or LF) is refused the same way here.
             self._check_incomplete_head(buf, end + 3)
         text = buf[:end].decode("latin-1")
-        self._buffer = buf[end + 4:]
         lines = text.split("\r\n")
         request_line = lines[0]
         method, _, rest = request_line.partition(" ")
@@ -257,7 +341,18 @@ class RequestParser:
                     raise self._fail(400, f"more than one {name} field")
                 else:
                     special[lname] = previous + "," + value
-        return self._finish_head(head, headers, host, special)
+        self._finish_head(head, headers, host, special)
+        self._keep_rest(buf, end + 4)
+        return head
+
+    def _keep_rest(self, buf: bytes, start: int) -> None:
+        """Keep the bytes after a head.  A body of known length that follows is kept as
+        a view of them, handed out as such: the usual body, received with its head, is
+        then not copied before the spool joins it."""
+        if self._state == _BODY_LENGTH and len(buf) > start:
+            self._buffer = memoryview(buf)[start:]
+        else:
+            self._buffer = buf[start:]
 
 
     def _finish_head(self, head: RequestHead, headers: list[tuple[str, str]],
@@ -265,7 +360,18 @@ class RequestParser:
         """Apply the Host, framing, Connection and Expect rules to a head whose fields
         are read (``special``: the framing fields, combined; None when there are none)."""
         head.headers = headers
-        self._apply_host(head, host)
+        if host is not None:
+            # A name of the usual characters with an optional port needs no regular
+            # expression; anything else is checked by it.
+            name, colon, port = host.partition(":")
+            if name.strip(_REG_NAME) or colon and not (port.isdigit() and port.isascii()
+                                                       or not port):
+                if _HOST.fullmatch(host) is None:
+                    raise self._fail(400, "malformed Host field")
+            if head.host is None:
+                head.host = host
+        elif head.version == "HTTP/1.1":
+            raise self._fail(400, "HTTP/1.1 request without a Host field")
         if special is None:
             head.keep_alive = head.version == "HTTP/1.1"
             head.content_length = None
@@ -392,15 +498,6 @@ class RequestParser:
         head.query = query
         return head
 
-    def _apply_host(self, head: RequestHead, host: str | None) -> None:
-        if host is not None:
-            if _HOST.fullmatch(host) is None:
-                raise self._fail(400, "malformed Host field")
-            if head.host is None:
-                head.host = host
-        elif head.version == "HTTP/1.1":
-            raise self._fail(400, "HTTP/1.1 request without a Host field")
-
     def _apply_connection(self, head: RequestHead, connection: str | None) -> None:
         if connection is None:
             head.keep_alive = head.version == "HTTP/1.1"
@@ -477,7 +574,8 @@ class RequestParser:
             data = buf
         else:
             data = buf[:remaining]
-            self._buffer = buf[remaining:]
+            rest = buf[remaining:]
+            self._buffer = rest if type(rest) is bytes else bytes(rest)  # a head next
         self._remaining = remaining - len(data)
         if self._remaining == 0:
             self._state = _END

@@ -210,7 +210,13 @@ class ResponseFramer:
                 _plans.clear()  # a rough bound: applications repeat a few header sets
             _plans[key] = plan
         self.status, self.mode, self.content_length, self.keep_alive, before, after = plan
-        self.head = before + http_date() + after if after is not None else before
+        if after is None:
+            self.head = before
+        else:
+            now = time.time()
+            date = _date_cache[1] if _date_cache[0] <= now < _date_cache[0] + 1.0 \
+                else http_date()
+            self.head = before + date + after
         self.sent = 0
         self.truncated = False
 

@@ -102,11 +102,11 @@ def environ_key(name: str) -> str:
 class EnvironBuilder:
     """Builds the PEP 3333 environ of each request.
 
-    The keys that never change are made once; those that stay the same for one
-    connection (addresses, scheme) once per connection, kept in the request's
-    ``connection_data``; the rest per request.  ``root_path`` is the application's mount
-    point (``SCRIPT_NAME``, stripped from ``PATH_INFO``); forwarding headers are believed
-    from ``trusted_proxies`` only.
+    Each environ is a copy of one template, made once, of the keys that never change
+    (with the defaults for a request without a body); the rest is set per request, so
+    nothing is kept per connection and nothing one request saw reaches another.
+    ``root_path`` is the application's mount point (``SCRIPT_NAME``, stripped from
+    ``PATH_INFO``); forwarding headers are believed from ``trusted_proxies`` only.
     """
 
     def __init__(self, *, root_path: str = "", errors: Any = None, multithread: bool = True,
@@ -117,7 +117,7 @@ class EnvironBuilder:
         # A WSGI string: the UTF-8 bytes of the configured text, as latin-1 (PEP 3333),
         # like the percent-decoded PATH_INFO it is compared with.
         self.root_path = root_path.rstrip("/").encode("utf-8").decode("latin-1")
-        self._base_environ = {
+        self._template = {
             "SCRIPT_NAME": self.root_path,
             "wsgi.version": (1, 0),
             "wsgi.errors": errors if errors is not None else sys.stderr,
@@ -127,18 +127,22 @@ class EnvironBuilder:
             "wsgi.input_terminated": True,
             "wsgi.file_wrapper": FileWrapper,
             "SERVER_SOFTWARE": f"wsgiloop/{__version__}",
+            "wsgi.input": _EMPTY_INPUT,
+            "CONTENT_TYPE": "",
+            "CONTENT_LENGTH": "",
         }
 
-    def _connection_environ(self, request: Request) -> dict[str, Any]:
-        """The environ keys that stay the same for every request on one connection."""
-        environ = self._base_environ.copy()
+    def build(self, request: Request) -> dict[str, Any]:
+        """The environ for ``request`` (a new dict each time)."""
+        head = request.head
+        environ = self._template.copy()
         environ["wsgi.url_scheme"] = request.scheme
         sockname = request.sockname
         if isinstance(sockname, tuple):
             environ["SERVER_NAME"] = sockname[0]
             environ["SERVER_PORT"] = str(sockname[1])
         else:
-            environ["SERVER_NAME"] = host_name(request.head.host or "localhost")
+            environ["SERVER_NAME"] = host_name(head.host or "localhost")
             environ["SERVER_PORT"] = "443" if request.scheme == "https" else "80"
         peer = request.peer
         if isinstance(peer, tuple):
@@ -146,16 +150,6 @@ class EnvironBuilder:
             environ["REMOTE_PORT"] = str(peer[1])
         else:
             environ["REMOTE_ADDR"] = ""
-        request.connection_data["wsgi.environ"] = environ
-        return environ
-
-    def build(self, request: Request) -> dict[str, Any]:
-        """The environ for ``request`` (a new dict each time)."""
-        head = request.head
-        base = request.connection_data.get("wsgi.environ")
-        if base is None:
-            base = self._connection_environ(request)
-        environ = base.copy()
         path = head.path
         if "%" in path:
             path = unquote_to_bytes(path).decode("latin-1")
@@ -168,9 +162,9 @@ class EnvironBuilder:
         environ["RAW_URI"] = head.target
         environ["SERVER_PROTOCOL"] = head.version
         for name, value in head.headers:
-            key = environ_key(name)
-            if not key:
-                continue
+            if "_" in name:
+                continue  # see environ_key()
+            key = "HTTP_" + name.upper().replace("-", "_")
             if key == "HTTP_CONTENT_TYPE":
                 environ["CONTENT_TYPE"] = value
             elif key == "HTTP_CONTENT_LENGTH":
@@ -203,8 +197,6 @@ class EnvironBuilder:
         elif request.body is not None:
             environ["wsgi.input"] = request.body
             environ["CONTENT_LENGTH"] = str(request.body_length)
-        else:
-            environ["wsgi.input"] = _EMPTY_INPUT
-            environ["CONTENT_LENGTH"] = "0" if head.content_length == 0 else ""
-        environ.setdefault("CONTENT_TYPE", "")
+        elif head.content_length == 0:
+            environ["CONTENT_LENGTH"] = "0"
         return environ

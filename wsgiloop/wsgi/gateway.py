@@ -66,8 +66,10 @@ class WSGIGateway:
             # be able to wait for it -- never on the loop.
             proxy = ThreadResponder(responder)
             self._threads().submit(_Response(self, request, proxy).run)
-        else:
+        elif self.running is not None:
             _Response(self, request, responder).run()
+        else:
+            _Response(self, request, responder)._run()
 
     def _threads(self) -> WorkerThreads:
         if self._worker_threads is None:
@@ -137,14 +139,20 @@ class _Response:
             self._run()
 
     def _run(self) -> None:
-        environ = self.request.environ = self.gateway.build_environ(self.request)
+        request = self.request
+        gateway = self.gateway
+        environ = request.environ = gateway.environ.build(request)
         try:
-            result = self.gateway.app(environ, self.start_response)
-            self.result = result
+            result = gateway.app(environ, self.start_response)
             if type(result) is list or type(result) is tuple:
-                self.result = None  # nothing to close()
-                self._send_sequence(result)
+                # Nothing to close(); the usual one-piece body leaves in one write.
+                if len(result) == 1 and type(result[0]) is bytes and self.status is not None \
+                        and not self.responder.head_sent:
+                    self.responder.respond(self.status, self.headers, result[0])  # type: ignore[arg-type]
+                else:
+                    self._send_sequence(result)
                 return
+            self.result = result
             if isinstance(result, FileWrapper) and self._send_file(result):
                 return
             self.iterator = iter(result)

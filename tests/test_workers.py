@@ -260,6 +260,36 @@ def test_ttin_ttou_change_the_number_of_workers(serve):
 # -- recycling ---------------------------------------------------------------------------
 
 
+SLOW_CHILD_START = """
+import time
+
+def pre_fork(arbiter, worker):
+    # Holds the new child for a moment between the fork and its own signal handlers.
+    start = worker.run_in_child
+
+    def slow_start(*args):
+        time.sleep(2)
+        return start(*args)
+
+    worker.run_in_child = slow_start
+"""
+
+
+def test_term_to_a_worker_just_forked_is_not_lost(serve, tmp_path):
+    """A TERM the master passes on while a worker is between its fork and its own
+    signal handlers waits for them (the master forks with its signals blocked): the
+    worker stops, and so does the master, well before --graceful-timeout."""
+    config = tmp_path / "slow_child.py"
+    config.write_text(SLOW_CHILD_START)
+    server = serve("-w", "1", "-c", str(config), "--graceful-timeout", "60")
+    server.wait_workers(1)
+    server.signal(signal.SIGTTIN)  # one more worker: its boot is logged as it happens
+    server.wait_for_log(r"booting worker 2 \(pid \d+\)")
+    server.signal(signal.SIGTERM)
+    assert server.wait(timeout=20) == 0, server.full_log()
+    assert re.search(r"worker 2 \(pid \d+\) exited", server.log), server.log
+
+
 def test_max_requests_recycles_workers_without_failures(serve):
     server = serve("-w", "2", "--max-requests", "50", "--max-requests-jitter", "10")
     first = server.wait_workers(2)
@@ -280,7 +310,7 @@ def test_max_requests_recycles_workers_without_failures(serve):
     assert max(load.pids[pid] for pid in retired) <= 60 + 2 * 3, load.summary()
     for pid in first:
         assert not alive(pid)
-    assert server.stop() == 0
+    assert server.stop() == 0, server.full_log()
 
 
 def test_max_rss_recycles_a_growing_worker_without_failures(serve):

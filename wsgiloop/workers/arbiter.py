@@ -324,13 +324,21 @@ class Arbiter:
             worker.metrics = self.metrics.new_block()
             worker.statsd = self.metrics.statsd
         self.hooks.call("pre_fork", self, worker)
-        pid = os.fork()
-        if pid == 0:
-            os.close(self._wake_r)
-            if self.metrics is not None:
-                self.metrics.after_fork()
-            stream = self.error_stream() if callable(self.error_stream) else self.error_stream
-            worker.run_in_child(self.worker_target, self.title, stream)
+        # The master's signals wait, blocked, across the fork until the child has its own
+        # handlers: one arriving in between would run the master's handler in the child
+        # and be lost there (a TERM then left a booting worker serving on).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                os.close(self._wake_r)
+                if self.metrics is not None:
+                    self.metrics.after_fork()
+                stream = self.error_stream() if callable(self.error_stream) \
+                    else self.error_stream
+                worker.run_in_child(self.worker_target, self.title, stream, mask)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         worker.pid = pid
         worker.spawned_at = time.monotonic()
         self.workers[pid] = worker

@@ -21,7 +21,7 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from .hooks import HookLog
@@ -149,8 +149,12 @@ class Worker:
         return os.getppid()
 
     def run_in_child(self, target: Callable[[Worker], int], title: str,
-                     error_stream: Any) -> NoReturn:
-        """After fork: set the process up, run ``target(self)``, exit with its status."""
+                     error_stream: Any, signal_mask: Iterable[int] = ()) -> NoReturn:
+        """After fork: set the process up, run ``target(self)``, exit with its status.
+
+        The master forks with its signals blocked; once this process has its own
+        handlers, ``signal_mask`` (the mask from before the fork) is restored, and a signal
+        that came meanwhile is handled by them."""
         code = 1
         self.pid = os.getpid()
         try:
@@ -162,6 +166,7 @@ class Worker:
                 signal.signal(signum, signal.SIG_IGN)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.set_wakeup_fd(-1)
+            signal.pthread_sigmask(signal.SIG_SETMASK, signal_mask)
             random.seed()
             _set_title(f"wsgiloop: worker {self.age} [{title}]")
             self.watch_stack_dumps(error_stream)

@@ -89,9 +89,13 @@ def test_ten_hups_under_load_lose_no_request(serve):
         for _ in range(10):
             time.sleep(rnd.uniform(0.5, 1.0))
             server.signal(signal.SIGHUP)
-        server.wait_for_log(r"HUP: starting generation 10 of 2 worker")
-        # The last generation serves alone: every earlier worker has exited.
-        last = server.wait_workers(2, timeout=20, exclude=set(first))
+        tenth = server.wait_for_log(r"HUP: starting generation 10 of 2 worker")
+        # The last generation serves alone: every earlier worker has exited.  (Excluding
+        # only the first generation could take the ninth, still serving alone for the
+        # moment before the tenth is forked.)
+        earlier = {int(pid) for pid in re.findall(r"booting worker \d+ \(pid (\d+)\)",
+                                                  server.log[:tenth.start()])}
+        last = server.wait_workers(2, timeout=20, exclude=earlier)
         wait_until(lambda: set(last) & set(load.pids), 10, "the last generation to serve the load")
         load.wait_requests(100)
     for pid in first:

@@ -7,7 +7,10 @@ with the working directory set to the repository root.
 * ``chunked``     -- 256 KiB body yielded as sixteen 16 KiB chunks (a generator),
   with a Content-Length, so servers stream the pieces instead of re-framing them.
 * ``echo``        -- reads ``CONTENT_LENGTH`` bytes of ``wsgi.input`` and returns them.
-* ``flask_hello`` -- a real Flask application whose ``/`` returns ``Hello World!``.
+* ``flask_hello`` -- a real Flask application whose ``/`` returns ``Hello World!``,
+  built when first asked for (a module ``__getattr__``, which every server's
+  ``module:attr`` loader goes through), so that only the server of the flask scenario
+  imports Flask and the other scenarios' processes do not carry its memory.
 * ``mixed``       -- routes of several shapes for bench/soak.py.
 
 The payloads are built once at import time so the benchmark measures the
@@ -71,7 +74,12 @@ def _make_flask_app():
     return app
 
 
-flask_hello = _make_flask_app()
+def __getattr__(name: str):
+    if name == "flask_hello":
+        app = _make_flask_app()
+        globals()[name] = app  # built once: every later look-up finds the same app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def mixed(environ, start_response):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -365,6 +366,14 @@ def bad_header_name(environ: dict, start_response: StartResponse) -> list[bytes]
     return [b"bad name"]
 
 
+def loaded_modules(environ: dict, start_response: StartResponse) -> list[bytes]:
+    """``/modules?names=a,b``: the serving process's pid, and which of the modules it
+    has imported (``sys.modules`` seen from inside the worker)."""
+    names = _query(environ).get("names", "").split(",")
+    return _json(start_response, {"pid": os.getpid(),
+                                  "loaded": {name: name in sys.modules for name in names}})
+
+
 ROUTES: dict[str, Callable[..., Any]] = {
     "environ": environ_app,
     "echo": echo,
@@ -395,6 +404,7 @@ ROUTES: dict[str, Callable[..., Any]] = {
     "bad-header-crlf": bad_header_crlf,
     "bad-header-latin1": bad_header_latin1,
     "bad-header-name": bad_header_name,
+    "modules": loaded_modules,
 }
 
 

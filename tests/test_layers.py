@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "wsgiloop"
 LAYERS = [
     # __init__ holds only the version, which any layer may read.
     {"__init__", "ioloop", "aio", "threadbridge"},
-    {"iostream", "netutil"},
+    {"iostream", "tlsstream", "netutil"},
     {"http"},
     {"params", "delegate", "server", "httpserver", "logformat", "accesslog", "spool"},
     {"wsgi"},

@@ -142,6 +142,36 @@ def test_url_scheme_is_https(server: ServerProcess, certs: Certs) -> None:
     assert environ["SERVER_PORT"] == str(server.port)
 
 
+TLS_MODULES = "ssl,wsgiloop.tlsstream"
+
+
+def _worker_modules(server: ServerProcess, conn: http.client.HTTPConnection) -> dict:
+    """Which of the TLS modules the worker that answers has imported, asked from inside
+    it (this test process imports ssl itself: only the server's answer counts)."""
+    try:
+        conn.request("GET", f"/modules?names={TLS_MODULES}")
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    assert resp.status == 200, body
+    answer = json.loads(body)
+    assert answer["pid"] == server.worker_pid  # the worker answered, not another process
+    return answer["loaded"]
+
+
+def test_a_plain_http_worker_does_not_import_ssl() -> None:
+    """OpenSSL costs every worker megabytes: only a server with a certificate loads it."""
+    with ServerProcess(APP) as plain:
+        conn = http.client.HTTPConnection(plain.host, plain.port, timeout=5)
+        assert _worker_modules(plain, conn) == {"ssl": False, "wsgiloop.tlsstream": False}
+
+
+def test_a_tls_worker_serves_with_ssl(server: ServerProcess, certs: Certs) -> None:
+    assert _worker_modules(server, https(server, certs)) == {"ssl": True,
+                                                             "wsgiloop.tlsstream": True}
+
+
 def test_requests_verifies_the_certificate(server: ServerProcess, certs: Certs) -> None:
     resp = requests.get(base_url(server) + "/environ", verify=str(certs.ca_file), timeout=10)
     assert resp.status_code == 200

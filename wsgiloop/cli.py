@@ -310,9 +310,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sockets = _listening_sockets(settings)
         metrics = _master_metrics(settings)
         # Everything the master and the workers import comes in now: after switching
-        # users, the Python installation may no longer be readable.
-        from . import serving, web  # noqa: F401
+        # users, the Python installation may no longer be readable.  Without a switch,
+        # what only some settings need stays out of a plain-HTTP WSGI worker's memory
+        # (ssl alone costs each worker megabytes).
+        from . import serving  # noqa: F401
         from .workers import arbiter as _arbiter  # noqa: F401
+        switching = settings.user is not None or settings.group is not None
+        if switching or settings.certfile:
+            from . import tlsstream  # noqa: F401
+        if switching or settings.static or settings.interface == "native":
+            from . import web  # noqa: F401
         _drop_privileges(settings)
         if settings.daemon:
             if os.environ.get(DAEMON_MASTER_VAR) == str(os.getppid()):

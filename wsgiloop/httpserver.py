@@ -6,15 +6,17 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .delegate import Request, RequestDelegate
 from .ioloop import READ, IOLoop, Timer
-from .iostream import IOStream, SSLIOStream
+from .iostream import IOStream
 from .params import ConnectionParameters
 from .server import HTTPConnection
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger("wsgiloop.error")
 
@@ -123,6 +125,8 @@ class HTTPServer:
             conn_sock.close()
             return
         if self.ssl_context is not None:
+            from .tlsstream import SSLIOStream  # only a TLS server imports ssl
+
             try:
                 tls_sock = self.ssl_context.wrap_socket(conn_sock, server_side=True,
                                                         do_handshake_on_connect=False)

@@ -19,14 +19,13 @@ import random
 import resource
 import signal
 import socket
-import ssl
 import sys
 import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .accesslog import make_access_logger
 from .delegate import Request
@@ -48,6 +47,9 @@ from .workers.worker import (
     Worker,
 )
 from .wsgi import WSGIGateway
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger("wsgiloop.error")
 
@@ -129,6 +131,8 @@ def ssl_context(settings: Any, hooks: Hooks | None = None) -> ssl.SSLContext | N
     use."""
     if not settings.certfile:
         return None
+    import ssl  # only with a certificate: OpenSSL costs every worker megabytes
+
     if hooks is not None and "ssl_context" in hooks:
         custom = hooks.call("ssl_context", settings, lambda: _default_ssl_context(settings))
         if isinstance(custom, ssl.SSLContext):
@@ -139,6 +143,8 @@ def ssl_context(settings: Any, hooks: Hooks | None = None) -> ssl.SSLContext | N
 
 
 def _default_ssl_context(settings: Any) -> ssl.SSLContext:
+    import ssl
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if settings.ciphers:
         context.set_ciphers(settings.ciphers)
@@ -230,7 +236,7 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
 
     try:
         tls = ssl_context(settings, hooks)
-    except (OSError, ssl.SSLError) as exc:
+    except OSError as exc:  # ssl.SSLError too
         status.message = f"cannot load the TLS certificate: {exc}"
         return EXIT_BOOT_ERROR
     native = _is_native(app)

@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..delegate import Request, Responder
 from ..http import ProtocolError
@@ -18,6 +18,9 @@ from ..http.proxies import TrustedProxies
 from ..http.response import error_response
 from .environ import EnvironBuilder, FileWrapper
 from .threads import ThreadResponder, WorkerThreads
+
+if TYPE_CHECKING:
+    from ..server import HTTPConnection
 
 log = logging.getLogger("wsgiloop.error")
 
@@ -69,7 +72,16 @@ class WSGIGateway:
         elif self.running is not None:
             _Response(self, request, responder).run()
         else:
-            _Response(self, request, responder)._run()
+            _Response(self, request, responder)._run(responder.respond)
+
+    def serve_flat(self, request: Request, connection: HTTPConnection) -> None:
+        """The gateway's part of the connection's flat path, for a clean request without
+        a body (an origin-form target, no ``Expect``): as a call of the gateway, but a
+        one-piece answer goes out through ``connection.respond_whole``."""
+        if self.threads or self.running is not None:
+            self(request, connection)
+        else:
+            _Response(self, request, connection)._run(connection.respond_whole)
 
     def _threads(self) -> WorkerThreads:
         if self._worker_threads is None:
@@ -132,13 +144,15 @@ class _Response:
             head = self.request.head
             running[threading.get_ident()] = (time.monotonic(), f"{head.method} {head.target}")
             try:
-                self._run()
+                self._run(self.responder.respond)
             finally:
                 running.pop(threading.get_ident(), None)
         else:
-            self._run()
+            self._run(self.responder.respond)
 
-    def _run(self) -> None:
+    def _run(self, respond: Callable[[str, list[tuple[str, str]], bytes], None]) -> None:
+        """Call the application and answer with what it returns; ``respond`` is the
+        responder's ``respond`` (or its flat-path equivalent) for a one-piece body."""
         request = self.request
         gateway = self.gateway
         environ = request.environ = gateway.environ.build(request)
@@ -148,7 +162,7 @@ class _Response:
                 # Nothing to close(); the usual one-piece body leaves in one write.
                 if len(result) == 1 and type(result[0]) is bytes and self.status is not None \
                         and not self.responder.head_sent:
-                    self.responder.respond(self.status, self.headers, result[0])  # type: ignore[arg-type]
+                    respond(self.status, self.headers, result[0])  # type: ignore[arg-type]
                 else:
                     self._send_sequence(result)
                 return

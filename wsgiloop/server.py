@@ -539,11 +539,28 @@ class HTTPConnection:
             self.respond(status, headers, body)
             return
         self.head_sent = True
+        stream = self.stream
+        stream.write(payload)
+        if keep_alive and self.on_response is None and not self._abort_callbacks \
+                and not self._eof_callbacks:
+            # What _next_request does after a clean request of the flat path, which
+            # leaves nothing in the parser: on to the next request.
+            self._request = None
+            self._state = _IDLE
+            now = self._state_since = self._clock()
+            params = self.params
+            deadline = now + (params.keepalive_timeout if params.keepalive_timeout
+                              < params.send_timeout else params.send_timeout)
+            timer = self._timer
+            if timer is None or timer.deadline > deadline:
+                self._arm(deadline)
+            if stream.reading_paused:
+                stream.resume_reading()
+            return
         request = self._request
         if request is not None and self.on_response is not None:
             request.response_status = status
             request.response_headers = headers
-        self.stream.write(payload)
         self._next_request(code, length, self._keep_alive and keep_alive)
 
     def finish(self) -> None:

@@ -72,7 +72,7 @@ class WSGIGateway:
         elif self.running is not None:
             _Response(self, request, responder).run()
         else:
-            _Response(self, request, responder)._run(responder.respond)
+            _Response(self, request, responder)._run()
 
     def serve_flat(self, request: Request, connection: HTTPConnection) -> None:
         """The gateway's part of the connection's flat path, for a clean request without
@@ -80,8 +80,21 @@ class WSGIGateway:
         one-piece answer goes out through ``connection.respond_whole``."""
         if self.threads or self.running is not None:
             self(request, connection)
-        else:
-            _Response(self, request, connection)._run(connection.respond_whole)
+            return
+        # _Response._run, written out with respond_whole for the one-piece answer.
+        response = _Response(self, request, connection)
+        environ = request.environ = self.environ.build(request)
+        try:
+            result = self.app(environ, response.start_response)
+            if (type(result) is list or type(result) is tuple) and len(result) == 1 \
+                    and type(result[0]) is bytes and response.status is not None \
+                    and not connection.head_sent:
+                connection.respond_whole(response.status, response.headers, result[0])  # type: ignore[arg-type]
+                return
+        except Exception as exc:
+            response._fail(exc)
+            return
+        response._answer(result)
 
     def _threads(self) -> WorkerThreads:
         if self._worker_threads is None:
@@ -144,27 +157,36 @@ class _Response:
             head = self.request.head
             running[threading.get_ident()] = (time.monotonic(), f"{head.method} {head.target}")
             try:
-                self._run(self.responder.respond)
+                self._run()
             finally:
                 running.pop(threading.get_ident(), None)
         else:
-            self._run(self.responder.respond)
+            self._run()
 
-    def _run(self, respond: Callable[[str, list[tuple[str, str]], bytes], None]) -> None:
-        """Call the application and answer with what it returns; ``respond`` is the
-        responder's ``respond`` (or its flat-path equivalent) for a one-piece body."""
+    def _run(self) -> None:
+        """Call the application and answer with what it returns."""
         request = self.request
         gateway = self.gateway
         environ = request.environ = gateway.environ.build(request)
         try:
             result = gateway.app(environ, self.start_response)
-            if type(result) is list or type(result) is tuple:
+            if (type(result) is list or type(result) is tuple) and len(result) == 1 \
+                    and type(result[0]) is bytes and self.status is not None \
+                    and not self.responder.head_sent:
                 # Nothing to close(); the usual one-piece body leaves in one write.
-                if len(result) == 1 and type(result[0]) is bytes and self.status is not None \
-                        and not self.responder.head_sent:
-                    respond(self.status, self.headers, result[0])  # type: ignore[arg-type]
-                else:
-                    self._send_sequence(result)
+                self.responder.respond(self.status, self.headers, result[0])  # type: ignore[arg-type]
+                return
+        except Exception as exc:
+            self._fail(exc)
+            return
+        self._answer(result)
+
+    def _answer(self, result: Any) -> None:
+        """Answer with the application's ``result``, unless a one-piece list or tuple
+        (which :meth:`_run` and the gateway's ``serve_flat`` send themselves)."""
+        try:
+            if type(result) is list or type(result) is tuple:
+                self._send_sequence(result)
                 return
             self.result = result
             if isinstance(result, FileWrapper) and self._send_file(result):

@@ -15,6 +15,10 @@ but for what the fresh worker's retirement changes (see :func:`answered_alike`).
 
 Each exchange sends the bytes, half-closes, and reads until the server closes, so no
 test waits for a timeout.
+
+Also, in this process: the connection's flat path (a clean request that arrives whole)
+against the general code, ``ConnectionParameters(flat_path=False)``, on generated
+requests -- the same bytes but Date, and the same environ.
 """
 
 from __future__ import annotations

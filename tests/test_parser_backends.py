@@ -10,8 +10,9 @@ llhttp is known to be more lenient or stricter than we are
 (``http_strategies.edge_requests``), with the default limits and with small ones.
 
 Also: the leniencies of llhttp found while writing the adapter, each refused by both
-with the same status; clean heads taking the llhttp path (no fallback); the
-``--parser`` setting.
+with the same status; clean heads taking the llhttp path (no fallback); the Python
+parser's one-pass reading and its ``take_clean`` (the connection's flat path) against
+its strict code; the ``--parser`` setting.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ chunked body with extensions and trailers); :func:`pipelines` draws one to three
 back to back; :func:`mutated` applies a few byte-level mutations (flips, inserted CR, LF,
 SP, HTAB, NUL, ":" or ",", duplicated, dropped, swapped or cut lines, a field line cut
 to its name, case changes); :func:`edge_requests` changes valid ones where parsers are
-known to differ (versions, methods, target forms, field separators, framing fields).
+known to differ (versions, methods, target forms, field separators, framing fields);
+:func:`clean_requests` draws requests of the kind the connection's flat path takes, and
+some one change away from it.
 
 :data:`FIELD_NAMES` holds every field name the strategies use, so a server can be shown
 all of them beforehand (tests/test_fuzz_wire.py).
@@ -238,3 +240,44 @@ def edge_requests(draw) -> bytes:
             else:
                 lines[i] = lines[i] + draw(st.sampled_from(_VALUE_ENDS)).encode()
     return b"\r\n".join(lines) + sep + rest
+
+
+# -- clean requests: what the connection's flat path takes --------------------------------
+
+_CLEAN_METHODS = ["GET", "HEAD", "DELETE", "OPTIONS", "POST", "GET", "GET"]
+_CLEAN_NAMES = ["Accept", "User-Agent", "Cookie", "cookie", "X-Foo", "x-foo", "X_Foo",
+                "Accept-Encoding", "If-None-Match", "Forwarded", "X-Forwarded-For", "Via"]
+_PATH = "abcdefghij0123456789-._~%/!$&'()*+,;=:@"
+
+
+@st.composite
+def clean_requests(draw) -> bytes:
+    """A request of the kind the flat path takes -- or, now and then, one byte away from
+    it (another version, a framing field, a second Host, a pipelined second request)."""
+    method = draw(st.sampled_from(_CLEAN_METHODS))
+    path = "/" + draw(st.text(_PATH, max_size=14))
+    if draw(st.booleans()):
+        path += "?" + draw(st.text(_PATH + "?", max_size=8))
+    fields = draw(st.lists(st.tuples(st.sampled_from(_CLEAN_NAMES), field_values()),
+                           max_size=5))
+    fields.insert(draw(st.integers(0, len(fields))),
+                  (draw(st.sampled_from(["Host", "host", "HOST"])),
+                   draw(hosts | st.sampled_from(["", "a b", "x:", "x:y", "\xe9.example"]))))
+    version = "HTTP/1.1"
+    twist = draw(st.sampled_from(["none"] * 12 + ["version", "framing", "host", "twice",
+                                                  "close", "expect"]))
+    if twist == "version":
+        version = "HTTP/1.0"
+    elif twist == "framing":
+        fields.append(("Content-Length", "0"))
+    elif twist == "host":
+        fields.append(("Host", "other"))
+    elif twist == "close":
+        fields.append(("Connection", "close"))
+    elif twist == "expect":
+        fields.append(("Expect", "100-continue"))
+    separator = draw(st.sampled_from([": ", ":", ":  ", ": "]))
+    head = f"{method} {path} {version}\r\n" + "".join(
+        f"{n}{separator}{v}\r\n" for n, v in fields) + "\r\n"
+    data = head.encode("latin-1")
+    return data + data if twist == "twice" else data

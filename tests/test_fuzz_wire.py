@@ -15,6 +15,10 @@ but for what the fresh worker's retirement changes (see :func:`answered_alike`).
 
 Each exchange sends the bytes, half-closes, and reads until the server closes, so no
 test waits for a timeout.
+
+Also, in this process: the connection's flat path (a clean request that arrives whole)
+against the general code, ``ConnectionParameters(flat_path=False)``, on generated
+requests -- the same bytes but Date, and the same environ.
 """
 
 from __future__ import annotations
@@ -23,14 +27,21 @@ import contextlib
 import os
 import re
 import socket
+from collections.abc import Iterable
 
 import pytest
 from http_corpus import CASES
-from http_strategies import FIELD_NAMES, any_input, edge_requests
+from http_strategies import FIELD_NAMES, any_input, clean_requests, edge_requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from parser_backends import BACKEND_NAMES
-from support import ServerProcess
+from support import ServerProcess, run_until
+
+from wsgiloop.ioloop import IOLoop
+from wsgiloop.iostream import IOStream
+from wsgiloop.params import ConnectionParameters
+from wsgiloop.server import HTTPConnection
+from wsgiloop.wsgi import WSGIGateway
 
 _DATE = re.compile(rb"\r\nDate: [^\r\n]*")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -141,3 +152,160 @@ def test_answered_alike_allows_only_the_retirement() -> None:
     assert not answered_alike(first.replace(b"\r\n\r\n", b"\r\n" + _CLOSING + b"\r\n"),
                               first)  # the first response is the fresh worker's own
     assert not answered_alike(first + second % b"X-Other: 1\r\n", warm)
+
+
+# -- the connection's flat path against the general code (in process) ---------------------
+#
+# Two servers in this process, one HTTPConnection per exchange on a real socketpair: the
+# same WSGI gateway and application, one with the flat path (the default) and one with
+# ``ConnectionParameters(flat_path=False)``, where every request takes the general code.
+# For every generated input they must send the same bytes but for the Date field, and the
+# application must see the same environ.
+
+_FLAT_PEER = ("10.1.2.3", 5678)
+_FLAT_SOCKNAME = ("10.9.8.7", 8080)
+_OPAQUE = ("wsgi.input", "wsgi.errors", "wsgi.file_wrapper")
+
+
+def environ_reply(environ: dict, start_response) -> Iterable[bytes]:
+    """The whole environ (but its objects) as the body, answered in one of several ways
+    chosen by the length of the path, so that the flat path meets every kind of answer:
+    a one-piece list (most), a tuple, two pieces, a generator, the ``write`` callable, a
+    204, a declared Content-Length too long or too short, a header that is invalid."""
+    environ["wsgi.input"].read()
+    body = repr(sorted((k, v) for k, v in environ.items() if k not in _OPAQUE)).encode()
+    kind = len(environ["PATH_INFO"]) % 12
+    headers = [("Content-Type", "text/plain"), ("X-Kind", str(kind))]
+    if kind == 1:
+        start_response("200 OK", headers)
+        return (body,)
+    if kind == 2:
+        start_response("200 OK", headers)
+        return [body[:5], body[5:]]
+    if kind == 3:
+        start_response("201 Created", headers)
+        return iter([body])
+    if kind == 4:
+        start_response("200 OK", headers)(b"written:")
+        return [body]
+    if kind == 5:
+        start_response("204 No Content", headers)
+        return [b""]
+    if kind == 6:
+        start_response("200 OK", headers + [("Content-Length", str(len(body) + 3))])
+        return [body]
+    if kind == 7:
+        start_response("200 OK", headers + [("Content-Length", str(len(body) // 2))])
+        return [body]
+    if kind == 8:
+        start_response("200 OK", headers + [("X-Bad", "a\r\nb")])
+        return [body]
+    if kind == 9:
+        start_response("200 OK", headers + [("Content-Length", str(len(body)))])
+        return [body]
+    start_response("200 OK", headers)
+    return [body]
+
+
+class FlatServers:
+    """One loop and one gateway per kind; ``exchange`` on a new connection each time."""
+
+    def __init__(self) -> None:
+        self.loop = IOLoop(slow_callback_threshold=None)
+        self.flat_calls = 0
+        self.gateway = WSGIGateway(environ_reply, multithread=False)
+        serve_flat = self.gateway.serve_flat
+
+        def counting(request, connection) -> None:
+            self.flat_calls += 1
+            serve_flat(request, connection)
+
+        self.gateway.serve_flat = counting  # type: ignore[method-assign]
+
+    def exchange(self, data: bytes, flat: bool, split: int = 0) -> bytes:
+        """What a connection answers to ``data`` (sent whole, or in two writes with a
+        loop pass between them when ``split``), then the client's end of input; the
+        Date fields removed."""
+        params = ConnectionParameters(flat_path=flat)
+        ours, theirs = socket.socketpair()
+        stream = IOStream(ours, self.loop, high_water=params.high_water,
+                          low_water=params.low_water)
+        HTTPConnection(stream, self.loop, params, self.gateway, _FLAT_PEER, _FLAT_SOCKNAME)
+        theirs.setblocking(False)
+        chunks: list[bytes] = []
+
+        def ended() -> bool:
+            while True:
+                try:
+                    chunk = theirs.recv(65536)
+                except BlockingIOError:
+                    return False
+                except ConnectionResetError:
+                    return True
+                if not chunk:
+                    return True
+                chunks.append(chunk)
+
+        try:
+            if split:
+                theirs.sendall(data[:split])
+                run_until(self.loop, lambda: True)
+                data = data[split:]
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                theirs.sendall(data)
+                theirs.shutdown(socket.SHUT_WR)
+            assert run_until(self.loop, ended, timeout=10.0), data
+        finally:
+            theirs.close()
+            stream.close()
+        return _DATE.sub(b"", b"".join(chunks))
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def flat_servers():
+    servers = FlatServers()
+    yield servers
+    servers.close()
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(st.one_of(clean_requests(), clean_requests(), any_input, edge_requests()),
+       st.integers(0, 40))
+def test_the_flat_path_answers_as_the_general_code(flat_servers, data: bytes,
+                                                   split: int) -> None:
+    """The same bytes (but Date) and the same environ from a connection with the flat
+    path as from one without, for clean requests, near-clean ones and any input, sent
+    whole or in two writes."""
+    split = split if 0 < split < len(data) and split % 3 == 0 else 0
+    flat = flat_servers.exchange(data, True, split)
+    general = flat_servers.exchange(data, False, split)
+    assert flat == general, (data, flat, general)
+
+
+def test_clean_requests_take_the_flat_path(flat_servers) -> None:
+    """Clean requests that arrive whole take the flat path (and every kind of answer
+    the application gives comes out as without it); with ``flat_path=False``, and for
+    what is not clean, nothing does."""
+    clean = [f"GET /{'p' * n}?q HTTP/1.1\r\nHost: x:80\r\nCookie: a\r\ncookie: b\r\n"
+             f"X_Foo: 1\r\n\r\n".encode() for n in range(12)]
+    clean.append(b"HEAD / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
+    for data in clean:
+        before = flat_servers.flat_calls
+        flat = flat_servers.exchange(data, True)
+        assert flat_servers.flat_calls == before + 1, data
+        assert flat == flat_servers.exchange(data, False), data
+        assert flat_servers.flat_calls == before + 1, data
+    assert b"HTTP/1.1 500 " in flat_servers.exchange(clean[7], True)  # the invalid header
+    for data in [b"GET / HTTP/1.0\r\nHost: x\r\n\r\n",
+                 b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                 b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na",
+                 b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+                 b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"]:
+        before = flat_servers.flat_calls
+        flat_servers.exchange(data, True)
+        assert flat_servers.flat_calls == before, data

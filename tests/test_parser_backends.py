@@ -10,8 +10,9 @@ llhttp is known to be more lenient or stricter than we are
 (``http_strategies.edge_requests``), with the default limits and with small ones.
 
 Also: the leniencies of llhttp found while writing the adapter, each refused by both
-with the same status; clean heads taking the llhttp path (no fallback); the
-``--parser`` setting.
+with the same status; clean heads taking the llhttp path (no fallback); the Python
+parser's one-pass reading and its ``take_clean`` (the connection's flat path) against
+its strict code; the ``--parser`` setting.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 
 import pytest
 from http_corpus import CASES
-from http_strategies import any_input, edge_requests, mutated, pipelines
+from http_strategies import any_input, clean_requests, edge_requests, mutated, pipelines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from parser_backends import NEEDS_HTTPTOOLS, HttptoolsRequestParser
@@ -398,6 +399,54 @@ def test_other_heads_go_to_the_strict_code(strict_reads: list, raw: bytes) -> No
     except ProtocolError:
         pass
     assert strict_reads
+
+
+# -- take_clean, the reading of the connection's flat path ----------------------------------
+
+def clean_taken(raw: bytes, limits: HTTPLimits | None = None) -> tuple:
+    """``take_clean(raw)`` on a new parser, then what feeding ``raw`` to the same parser
+    gives (it must be ready for any request after either answer)."""
+    parser = RequestParser(limits)
+    head = parser.take_clean(raw)
+    assert parser.buffered == 0
+    return head, trace(lambda _: parser, [raw], limits, details=True)
+
+
+@BOUNDED
+@given(st.data())
+def test_take_clean_agrees_with_the_strict_reading(data: st.DataObject) -> None:
+    """What take_clean takes, the strict code reads as that head and its end of message
+    with nothing left over; what it declines it leaves untouched, and the parser then
+    reads it as the strict code does -- for any input, under any limits."""
+    raw = data.draw(st.one_of(clean_requests(), clean_requests(), inputs), label="input")
+    limits = data.draw(st.none() | small_limits(), label="limits")
+    head, after = clean_taken(raw, limits)
+    strict = trace(StrictRequestParser, [raw], limits, details=True)
+    if head is not None:
+        assert strict == [("head", head_key(head), 0), ("taken", 0), ("need", 0)], raw
+    assert after == strict, raw
+
+
+def test_take_clean_takes_the_common_requests() -> None:
+    for raw in [b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n",
+                b"GET /a%20b?c HTTP/1.1\r\nhost: x\r\nUser-Agent: u\r\nAccept: */*\r\n"
+                b"X-Empty: \r\nCookie: a=1\r\ncookie: b\r\nX_Y: 1\r\n\r\n",
+                b"HEAD /x HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                b"DELETE /x HTTP/1.1\r\nHost:\r\n\r\n"]:
+        head, _ = clean_taken(raw)
+        assert head is not None and head.keep_alive and not head.has_body, raw
+    for raw in [b"GET / HTTP/1.1\r\nHost: x\r\n\r\nG",             # more after it
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r",                 # incomplete
+                b"GET / HTTP/1.1\r\n\r\n",                          # no Host
+                b"GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n",          # for the regex
+                b"GET / HTTP/1.1\r\nHost: x\r\nConnection: x\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: x\r\nContent-Type: a\r\n\r\n",
+                b"GET / HTTP/1.0\r\nHost: x\r\n\r\n"]:
+        assert clean_taken(raw)[0] is None, raw
+    parser = RequestParser()
+    parser.feed(b"G")
+    assert parser.take_clean(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") is None  # buffered
 
 
 # -- the setting --------------------------------------------------------------------------

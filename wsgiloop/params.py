@@ -33,6 +33,9 @@ class ConnectionParameters:
       replaces the peer's.
     * ``parser_class``: the request parser, called with ``limits`` (see
       :func:`~wsgiloop.http.parser_class`).
+    * ``flat_path``: serve a clean request that arrives whole through the connection's
+      flat path (see :class:`~wsgiloop.server.HTTPConnection`); False (tests only)
+      sends every request through the layers' general code.
     """
 
     limits: HTTPLimits = field(default_factory=HTTPLimits)
@@ -51,3 +54,4 @@ class ConnectionParameters:
     trusted_proxies: Any = None
     proxy_protocol_peers: Any = None
     parser_class: Callable[[HTTPLimits], RequestParser] = RequestParser
+    flat_path: bool = True

@@ -30,9 +30,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .delegate import Request, RequestDelegate
-from .http import END_OF_MESSAGE, NEED_DATA, ProtocolError, RequestHead
+from .http import END_OF_MESSAGE, NEED_DATA, ProtocolError, RequestHead, RequestParser
 from .http.proxies import parse_proxy_header
-from .http.response import CHUNKED, LENGTH, ResponseFramer, error_response
+from .http.response import CHUNKED, LENGTH, NO_BODY, ResponseFramer, error_response, whole_response
 from .ioloop import IOLoop, Timer
 from .iostream import IOStream
 from .params import ConnectionParameters
@@ -64,7 +64,7 @@ class HTTPConnection:
                  "delegate_data", "parser", "_proxy_header", "_state", "_processing",
                  "_request", "_head", "_spool", "_framer", "head_sent", "_abort_callbacks",
                  "_eof_callbacks", "_deferred", "_keep_alive", "_draining", "_state_since",
-                 "_progress", "_body_since", "_timer", "__dict__", "__weakref__")
+                 "_progress", "_body_since", "_timer", "_flat", "__dict__", "__weakref__")
 
     _going_away: Callable[[], Any] | None = None  # set by detach()
 
@@ -89,6 +89,11 @@ class HTTPConnection:
         #: A dict the delegate may use for per-connection state (e.g. a cached environ).
         self.delegate_data: dict[str, Any] = {}
         self.parser = params.parser_class(params.limits)
+        # The flat path (see _on_data): with the Python parser, whose clean reading it
+        # shares, and a delegate that offers one (the WSGI gateway's serve_flat).
+        self._flat: Callable[[Request, HTTPConnection], None] | None = (
+            getattr(delegate, "serve_flat", None)
+            if params.flat_path and type(self.parser) is RequestParser else None)
         self._proxy_header: bytes | None = None
         if params.proxy_protocol:
             peers = params.proxy_protocol_peers
@@ -120,6 +125,33 @@ class HTTPConnection:
     # -- reading ---------------------------------------------------------------------------
 
     def _on_data(self, data: bytes) -> None:
+        if self._state == _IDLE and self._flat is not None and self._proxy_header is None:
+            # The flat path: a clean request without a body that came whole in one read
+            # goes from here to the delegate, and its answer to the stream, in as few
+            # calls as possible.  It does what _process and _dispatch would do for it;
+            # anything else (take_clean says None) takes the general code below.
+            head = self.parser.take_clean(data)
+            if head is not None:
+                self._head = head
+                self._keep_alive = True
+                request = Request(head, self)
+                if self.on_response is not None:
+                    request.start_time = time.time()
+                self._request = request
+                self._state = _RESPONDING
+                self._framer = None
+                self.head_sent = False
+                deadline = self._clock() + self.params.send_timeout
+                timer = self._timer
+                if timer is None or timer.deadline > deadline:
+                    self._arm(deadline)
+                try:
+                    self._flat(request, self)
+                except Exception:
+                    log.exception("unhandled error in the request delegate")
+                    if self._state == _RESPONDING:
+                        self.abort()
+                return
         if self._draining:
             return
         if self._proxy_header is not None:
@@ -486,6 +518,51 @@ class HTTPConnection:
         self.stream.write(payload)
         self._complete(framer)
 
+    def respond_whole(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        """:meth:`respond`, for the flat path: the same bytes and the same state after,
+        with no :class:`ResponseFramer` for a small body sent with exactly its
+        Content-Length or an answer without a body; any other goes to :meth:`respond`."""
+        if self._state != _RESPONDING:
+            return
+        head = self._head
+        assert head is not None
+        length = len(body)
+        code, mode, content_length, keep_alive, head_bytes = whole_response(
+            head.method, head.version, self._keep_alive and self.keep_alive_allowed,
+            status, headers, self.params.server_header, length)
+        if mode == LENGTH and content_length == length and length <= _COPY_LIMIT:
+            payload = head_bytes + body
+        elif mode == NO_BODY:
+            payload = head_bytes
+            length = 0
+        else:
+            self.respond(status, headers, body)
+            return
+        self.head_sent = True
+        stream = self.stream
+        stream.write(payload)
+        if keep_alive and self.on_response is None and not self._abort_callbacks \
+                and not self._eof_callbacks:
+            # What _next_request does after a clean request of the flat path, which
+            # leaves nothing in the parser: on to the next request.
+            self._request = None
+            self._state = _IDLE
+            now = self._state_since = self._clock()
+            params = self.params
+            deadline = now + (params.keepalive_timeout if params.keepalive_timeout
+                              < params.send_timeout else params.send_timeout)
+            timer = self._timer
+            if timer is None or timer.deadline > deadline:
+                self._arm(deadline)
+            if stream.reading_paused:
+                stream.resume_reading()
+            return
+        request = self._request
+        if request is not None and self.on_response is not None:
+            request.response_status = status
+            request.response_headers = headers
+        self._next_request(code, length, self._keep_alive and keep_alive)
+
     def finish(self) -> None:
         """Complete the response; the connection moves on to the next request or closes."""
         if self._state != _RESPONDING:
@@ -510,6 +587,11 @@ class HTTPConnection:
                 log.warning("response shorter than its Content-Length (%d of %d bytes); "
                             "closing the connection", framer.sent, framer.content_length)
                 keep_alive = False
+        self._next_request(framer.status, framer.sent, keep_alive)
+
+    def _next_request(self, status: int, sent: int, keep_alive: bool) -> None:
+        """After a response of ``sent`` body bytes: move on to the next request, or
+        close when the connection is not to be ``keep_alive``."""
         request = self._request
         if request is not None:
             if request.body is not None:
@@ -517,7 +599,7 @@ class HTTPConnection:
             if request.body_deferred:
                 keep_alive = False  # the client may still send a body we never asked for
             if self.on_response is not None:
-                self.on_response(request, framer.status, framer.sent)  # body bytes, unframed
+                self.on_response(request, status, sent)  # body bytes, unframed
         self._request = None
         if self._abort_callbacks:
             self._abort_callbacks = []

@@ -198,35 +198,78 @@ class RequestParser:
     # -- head ------------------------------------------------------------------------------
 
     def _parse_head(self) -> object:
-        """The common request head, read in one pass.
-
-        Only a complete head that is plainly clean is read here: shorter than every size
-        limit, no control character (HTAB included) but its CRLF line ends, a request
-        line ``METHOD /origin-form HTTP/1.1`` with a common method, and ``name: value``
-        field lines with token names and no repeated Host or singleton field.  Every
+        """The common request head, read in one pass (see :meth:`_read_clean`); every
         other head -- incomplete, near a limit, unusual or wrong -- goes to
         :meth:`_parse_head_strict`, which reads any head and gives the answer (every
-        refusal comes from there): this path accepts what that one accepts, with the
-        same result, and refuses nothing itself.
-        """
+        refusal comes from there)."""
         buf = self._buffer
+        clean = self._read_clean(buf)
+        if clean is None:
+            return self._parse_head_strict()
+        end, head, host, special = clean
+        self._finish_head(head, head.headers, host, special)
+        self._keep_rest(buf, end + 4)
+        return head
+
+    def take_clean(self, data: bytes) -> RequestHead | None:
+        """The head of ``data`` when nothing is buffered and ``data`` is the whole of one
+        plainly clean request without a body (no framing, Connection, Expect or other
+        field the parser reads itself, and a Host of the usual characters): the head
+        :meth:`feed` and :meth:`next_event` would give, already at its end of message.
+
+        The parser is then left as it is between requests (nothing buffered), so the
+        caller answers the request and carries on.  None for anything else, consuming
+        nothing: the caller then feeds ``data`` as usual.  Refuses nothing itself.
+        """
+        if self._buffer or self._state != _HEAD or data[-4:] != b"\r\n\r\n":
+            return None
+        clean = self._read_clean(data)
+        if clean is None:
+            return None
+        end, head, host, special = clean
+        if special is not None or host is None or end + 4 != len(data):
+            return None
+        name, colon, port = host.partition(":")
+        if name.strip(_REG_NAME) or colon and not (port.isdigit() and port.isascii()
+                                                   or not port):
+            return None  # for _finish_head's regular expression to decide
+        head.host = host
+        head.keep_alive = True
+        head.content_length = None
+        head.chunked = False
+        head.expect_continue = False
+        return head
+
+    def _read_clean(self, buf: bytes) -> tuple[int, RequestHead, str | None,
+                                                dict[str, str] | None] | None:
+        """Read a complete head that is plainly clean, in one pass, or return None.
+
+        Plainly clean: shorter than every size limit, no control character (HTAB
+        included) but its CRLF line ends, a request line ``METHOD /origin-form
+        HTTP/1.1`` with a common method, and ``name: value`` field lines with token
+        names and no repeated Host or singleton field.  Returns the end of the head
+        (the offset of its blank line), the head with its request line and ``headers``
+        set, the Host value and the framing fields (combined; None when there are
+        none), for :meth:`_finish_head`.  This reading accepts what the strict one
+        accepts, with the same result, and refuses nothing itself.
+        """
         end = buf.find(b"\r\n\r\n")
         limits = self.limits
         if end <= 0 or buf[0] == 13 or buf[0] == 10 or end >= limits.max_request_line \
                 or end + 4 > limits.max_head_size or end > limits.max_header_field_size:
-            return self._parse_head_strict()
+            return None
         text = buf[:end].decode("latin-1")
         lines = text.split("\r\n")
         # A CR or LF left inside a line, or any other control character, is unprintable.
         if len(lines) > limits.max_header_count + 1 or not "".join(lines).isprintable():
-            return self._parse_head_strict()
+            return None
         request_line = lines[0].split(" ")
         if len(request_line) != 3:
-            return self._parse_head_strict()
+            return None
         method, target, version = request_line
         if method not in _COMMON_METHODS or version != "HTTP/1.1" or target[:1] != "/" \
                 or not target.isascii():
-            return self._parse_head_strict()
+            return None
         headers = []
         append = headers.append
         host = None
@@ -235,14 +278,14 @@ class RequestParser:
         for line in lines[1:]:
             name, colon, value = line.partition(":")
             if not colon:
-                return self._parse_head_strict()
+                return None
             value = value.strip(" \t")
             append((name, value))
             names.append(name)
             lname = name.lower()
             if lname == "host":
                 if host is not None:
-                    return self._parse_head_strict()
+                    return None
                 host = value
             elif lname in _FRAMING_FIELDS:
                 if special is None:
@@ -251,20 +294,19 @@ class RequestParser:
                 if previous is None:
                     special[lname] = value
                 elif lname in _SINGLETON_FIELDS:
-                    return self._parse_head_strict()
+                    return None
                 else:
                     special[lname] = previous + "," + value
         if names and _TOKENS.fullmatch(":".join(names)) is None:
-            return self._parse_head_strict()
+            return None
         head = RequestHead()
         head.method = method
         head.target = target
         head.version = version
         head.host = None
+        head.headers = headers
         head.path, _, head.query = target.partition("?")
-        self._finish_head(head, headers, host, special)
-        self._keep_rest(buf, end + 4)
-        return head
+        return end, head, host, special
 
     def _parse_head_strict(self) -> object:
         """Any request head, complete or not: read line by line and held to every rule,

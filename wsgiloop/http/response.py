@@ -184,6 +184,31 @@ def _plan(is_head: bool, request_version: str, keep_alive: bool, status: str,
     return code, mode, content_length, keep_alive, before, b"".join(lines)
 
 
+def whole_response(method: str, request_version: str, keep_alive: bool, status: str,
+                   headers: list[tuple[str, str]], server_header: bytes | None,
+                   body_length: int) -> tuple[int, int, int | None, bool, bytes]:
+    """What :class:`ResponseFramer` works out for a response whose whole body of
+    ``body_length`` bytes is at hand, without the framer: the code, the mode, the
+    Content-Length, whether the connection may be kept alive, and the head bytes.
+    Raises :class:`ValueError` for invalid statuses and headers, as the framer does."""
+    key = (status, method == "HEAD", request_version, keep_alive, body_length,
+           server_header, *headers)
+    plan = _plans.get(key)
+    if plan is None:
+        plan = _plan(method == "HEAD", request_version, keep_alive, status, headers,
+                     server_header, body_length)
+        if len(_plans) >= 512:
+            _plans.clear()
+        _plans[key] = plan
+    code, mode, content_length, keep_alive, before, after = plan
+    if after is not None:
+        now = time.time()
+        date = _date_cache[1] if _date_cache[0] <= now < _date_cache[0] + 1.0 \
+            else http_date()
+        before = before + date + after
+    return code, mode, content_length, keep_alive, before
+
+
 class ResponseFramer:
     """Frames one response.  Build it, read ``head``, then pass body data through
     :meth:`encode` and finish with :meth:`end`.

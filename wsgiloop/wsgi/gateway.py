@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..delegate import Request, Responder
 from ..http import ProtocolError
@@ -18,6 +18,9 @@ from ..http.proxies import TrustedProxies
 from ..http.response import error_response
 from .environ import EnvironBuilder, FileWrapper
 from .threads import ThreadResponder, WorkerThreads
+
+if TYPE_CHECKING:
+    from ..server import HTTPConnection
 
 log = logging.getLogger("wsgiloop.error")
 
@@ -70,6 +73,28 @@ class WSGIGateway:
             _Response(self, request, responder).run()
         else:
             _Response(self, request, responder)._run()
+
+    def serve_flat(self, request: Request, connection: HTTPConnection) -> None:
+        """The gateway's part of the connection's flat path, for a clean request without
+        a body (an origin-form target, no ``Expect``): as a call of the gateway, but a
+        one-piece answer goes out through ``connection.respond_whole``."""
+        if self.threads or self.running is not None:
+            self(request, connection)
+            return
+        # _Response._run, written out with respond_whole for the one-piece answer.
+        response = _Response(self, request, connection)
+        environ = request.environ = self.environ.build(request)
+        try:
+            result = self.app(environ, response.start_response)
+            if (type(result) is list or type(result) is tuple) and len(result) == 1 \
+                    and type(result[0]) is bytes and response.status is not None \
+                    and not connection.head_sent:
+                connection.respond_whole(response.status, response.headers, result[0])  # type: ignore[arg-type]
+                return
+        except Exception as exc:
+            response._fail(exc)
+            return
+        response._answer(result)
 
     def _threads(self) -> WorkerThreads:
         if self._worker_threads is None:
@@ -139,18 +164,29 @@ class _Response:
             self._run()
 
     def _run(self) -> None:
+        """Call the application and answer with what it returns."""
         request = self.request
         gateway = self.gateway
         environ = request.environ = gateway.environ.build(request)
         try:
             result = gateway.app(environ, self.start_response)
-            if type(result) is list or type(result) is tuple:
+            if (type(result) is list or type(result) is tuple) and len(result) == 1 \
+                    and type(result[0]) is bytes and self.status is not None \
+                    and not self.responder.head_sent:
                 # Nothing to close(); the usual one-piece body leaves in one write.
-                if len(result) == 1 and type(result[0]) is bytes and self.status is not None \
-                        and not self.responder.head_sent:
-                    self.responder.respond(self.status, self.headers, result[0])  # type: ignore[arg-type]
-                else:
-                    self._send_sequence(result)
+                self.responder.respond(self.status, self.headers, result[0])  # type: ignore[arg-type]
+                return
+        except Exception as exc:
+            self._fail(exc)
+            return
+        self._answer(result)
+
+    def _answer(self, result: Any) -> None:
+        """Answer with the application's ``result``, unless a one-piece list or tuple
+        (which :meth:`_run` and the gateway's ``serve_flat`` send themselves)."""
+        try:
+            if type(result) is list or type(result) is tuple:
+                self._send_sequence(result)
                 return
             self.result = result
             if isinstance(result, FileWrapper) and self._send_file(result):

@@ -132,6 +132,9 @@ WE_REFUSE = {
     "chunk-line": re.compile(r"(?i)malformed chunk size line|whitespace after the chunk size|"
                              r"chunk size overflows"),
     "trailer-field": re.compile(r"(?i)is not allowed in a trailer"),
+    # h11 reads the trailer section only once its empty line has come: while it waits we
+    # have already refused a malformed trailer line at its CRLF (h11 refuses it too later)
+    "early-trailer-line": re.compile(r"\Ain a trailer: "),
     "expectation": re.compile(r"(?i)unsupported expectation"),
     "host-syntax": re.compile(r"(?i)malformed Host field"),
     "target-form": re.compile(r"(?i)asterisk-form|authority-form|malformed request target|"
@@ -298,6 +301,8 @@ def test_h11_differences_are_all_known(parser_class: Parser, raw: bytes) -> None
      b"0000000000000005\r\nhello\r\n0\r\n\r\n", "chunk-line"),
     (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
      b"Content-Length: 5\r\n\r\n", "trailer-field"),
+    (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+     b"\x00\x00\r\nX: y\r\n", "early-trailer-line"),
     (b"GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n", "expectation"),
     (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "host-syntax"),
     (b"GET index HTTP/1.1\r\nHost: x\r\n\r\n", "target-form"),

@@ -8,6 +8,7 @@ import os
 import socket
 import struct
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 
@@ -1105,6 +1106,16 @@ def _native_app():
     return Application([("/", Big)])
 
 
+def _have_read_a_little(clients: list[Client]) -> bool:
+    """Whether every client has the start of its response.  One that has reads no more,
+    so that a long response stalls part way (the server waiting for the client to read)
+    instead of running to its end."""
+    for client in clients:
+        if len(client.data) <= 1000:
+            client.pump()
+    return all(len(client.data) > 1000 for client in clients)
+
+
 @pytest.mark.parametrize("app", ["wsgi", "wsgi-threads", "native"])
 @pytest.mark.parametrize("chunks", [1, 256])  # 256: the client leaves part way through
 def test_served_connections_are_freed_without_the_cycle_collector(app, chunks):
@@ -1114,26 +1125,56 @@ def test_served_connections_are_freed_without_the_cycle_collector(app, chunks):
     last task, not the traceback of the disconnect a handler was told of."""
     from wsgiloop.wsgi import WSGIGateway
 
+    count = 3
     loop = IOLoop(slow_callback_threshold=None)
     if app == "native":
         delegate = _native_app()
     else:
-        delegate = WSGIGateway(_generator_app, threads=2 if app == "wsgi-threads" else 0)
+        # A thread for each client: each response then runs while its client is there.
+        delegate = WSGIGateway(_generator_app, threads=count if app == "wsgi-threads" else 0)
     gc.collect()
     gc.disable()
     try:
-        refs, clients = _loose_connections(loop, delegate, ConnectionParameters(), 3)
+        refs, clients = _loose_connections(loop, delegate, ConnectionParameters(), count)
         for client in clients:
             client.send(get(f"/?{chunks}"))
-        assert run_until(loop, lambda: all(len(c.data) > 1000 for c in clients if
-                                           not c.pump()))
+        assert run_until(loop, lambda: _have_read_a_little(clients), 30.0), \
+            [len(c.data) for c in clients]
         for client in clients:
             client.sock.close()
-        assert run_until(loop, lambda: all(ref() is None for ref in refs)), \
+        assert run_until(loop, lambda: all(ref() is None for ref in refs), 30.0), \
             [type(ref()).__name__ for ref in refs if ref() is not None]
     finally:
         gc.enable()
         loop.close()
+
+
+def test_worker_threads_grow_for_calls_submitted_together():
+    """Two calls submitted back to back while the pool's one thread is idle both start:
+    the idle thread takes one, a new thread the other (an idle thread not yet woken for
+    the first used to count for both, and the second waited for the first to end)."""
+    from wsgiloop.wsgi.threads import WorkerThreads
+
+    pool = WorkerThreads(2)
+    first = threading.Event()
+    pool.submit(first.set)
+    assert first.wait(10.0)
+    while pool._idle == 0:  # the thread is back waiting for work
+        time.sleep(0.001)
+    started: list[int] = []
+    both, release = threading.Semaphore(0), threading.Event()
+
+    def call(n: int) -> None:
+        started.append(n)
+        both.release()
+        release.wait(10.0)
+
+    try:
+        pool.submit(lambda: call(1))
+        pool.submit(lambda: call(2))
+        assert both.acquire(timeout=10.0) and both.acquire(timeout=10.0), started
+    finally:
+        release.set()
 
 
 def test_a_pipelined_burst_does_not_hold_up_other_connections():

@@ -299,6 +299,10 @@ def _serve(worker: Worker, settings: Any, sockets: list[socket.socket],
         if status.state != READY:
             return
         worker.ask_to_be_replaced(reason, kind)
+        # Now, not in stop_gracefully: after a response given from a callback, that runs
+        # a loop pass later, and a connection accepted in between would be a new one
+        # answered with Connection: close.
+        server.stop_accepting()
         loop.call_soon(stop_gracefully, reason)  # not from inside the response's callback
 
     def on_signal(signum: int) -> None:

@@ -29,16 +29,20 @@ class WorkerThreads:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._idle = 0
+        self._waiting = 0  # calls submitted and not yet taken by a thread
         self._lock = threading.Lock()
 
     def submit(self, call: Callable[[], Any]) -> None:
-        self._queue.put(call)
         with self._lock:
-            if self._idle == 0 and len(self._threads) < self._limit:
+            self._waiting += 1
+            # A new thread unless the idle ones can take every call waiting: one woken
+            # for an earlier call counts as idle until it has taken that call.
+            if self._waiting > self._idle and len(self._threads) < self._limit:
                 thread = threading.Thread(target=self._work, daemon=True,
                                           name=f"wsgiloop-worker-{len(self._threads)}")
                 self._threads.append(thread)
                 thread.start()
+        self._queue.put(call)
 
     def _work(self) -> None:
         while True:
@@ -47,6 +51,7 @@ class WorkerThreads:
             call = self._queue.get()
             with self._lock:
                 self._idle -= 1
+                self._waiting -= 1
             try:
                 call()
             except Exception:

@@ -32,7 +32,7 @@ from typing import Any
 from .delegate import Request, RequestDelegate
 from .http import END_OF_MESSAGE, NEED_DATA, ProtocolError, RequestHead, RequestParser
 from .http.proxies import parse_proxy_header
-from .http.response import CHUNKED, LENGTH, NO_BODY, ResponseFramer, error_response, whole_response
+from .http.response import CHUNKED, LENGTH, NO_BODY, ResponseFramer, error_response, frame_head
 from .ioloop import IOLoop, Timer
 from .iostream import IOStream
 from .params import ConnectionParameters
@@ -527,7 +527,7 @@ class HTTPConnection:
         head = self._head
         assert head is not None
         length = len(body)
-        code, mode, content_length, keep_alive, head_bytes = whole_response(
+        code, mode, content_length, keep_alive, head_bytes = frame_head(
             head.method, head.version, self._keep_alive and self.keep_alive_allowed,
             status, headers, self.params.server_header, length)
         if mode == LENGTH and content_length == length and length <= _COPY_LIMIT:

@@ -184,13 +184,15 @@ def _plan(is_head: bool, request_version: str, keep_alive: bool, status: str,
     return code, mode, content_length, keep_alive, before, b"".join(lines)
 
 
-def whole_response(method: str, request_version: str, keep_alive: bool, status: str,
-                   headers: list[tuple[str, str]], server_header: bytes | None,
-                   body_length: int) -> tuple[int, int, int | None, bool, bytes]:
-    """What :class:`ResponseFramer` works out for a response whose whole body of
-    ``body_length`` bytes is at hand, without the framer: the code, the mode, the
-    Content-Length, whether the connection may be kept alive, and the head bytes.
-    Raises :class:`ValueError` for invalid statuses and headers, as the framer does."""
+def frame_head(method: str, request_version: str, keep_alive: bool, status: str,
+               headers: list[tuple[str, str]], server_header: bytes | None,
+               body_length: int | None) -> tuple[int, int, int | None, bool, bytes]:
+    """How a response is framed: the code, the mode, the Content-Length, whether the
+    connection may be kept alive, and the head bytes.  ``body_length`` is the length of
+    the whole body when the caller holds it (it adds a Content-Length the application did
+    not give), else None.  The flat path calls this directly for a body at hand;
+    :class:`ResponseFramer` is built on it.  Raises :class:`ValueError` for invalid
+    statuses and headers."""
     key = (status, method == "HEAD", request_version, keep_alive, body_length,
            server_header, *headers)
     plan = _plans.get(key)
@@ -198,7 +200,7 @@ def whole_response(method: str, request_version: str, keep_alive: bool, status: 
         plan = _plan(method == "HEAD", request_version, keep_alive, status, headers,
                      server_header, body_length)
         if len(_plans) >= 512:
-            _plans.clear()
+            _plans.clear()  # a rough bound: applications repeat a few header sets
         _plans[key] = plan
     code, mode, content_length, keep_alive, before, after = plan
     if after is not None:
@@ -225,23 +227,9 @@ class ResponseFramer:
     def __init__(self, method: str, request_version: str, keep_alive: bool, status: str,
                  headers: list[tuple[str, str]], server_header: bytes | None,
                  body_length: int | None = None) -> None:
-        key = (status, method == "HEAD", request_version, keep_alive, body_length,
-               server_header, *headers)
-        plan = _plans.get(key)
-        if plan is None:
-            plan = _plan(method == "HEAD", request_version, keep_alive, status, headers,
-                         server_header, body_length)
-            if len(_plans) >= 512:
-                _plans.clear()  # a rough bound: applications repeat a few header sets
-            _plans[key] = plan
-        self.status, self.mode, self.content_length, self.keep_alive, before, after = plan
-        if after is None:
-            self.head = before
-        else:
-            now = time.time()
-            date = _date_cache[1] if _date_cache[0] <= now < _date_cache[0] + 1.0 \
-                else http_date()
-            self.head = before + date + after
+        (self.status, self.mode, self.content_length, self.keep_alive,
+         self.head) = frame_head(method, request_version, keep_alive, status, headers,
+                                 server_header, body_length)
         self.sent = 0
         self.truncated = False
 

@@ -50,11 +50,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from .limits import HTTPLimits
 from .parser import (
-    _COMMON_METHODS,
-    _FRAMING_FIELDS,
-    _SINGLETON_FIELDS,
     _TOKEN,
-    RequestHead,
     RequestParser,
 )
 
@@ -110,42 +106,9 @@ class HttptoolsRequestParser(RequestParser):
                     or _NAMES.fullmatch(b" ".join(map(_NAME, fields))) is None:
                 return super()._parse_head()
         # From here on the same rules as RequestParser._parse_head, on the same values.
-        request_line = buf[:line_end].decode("latin-1")
-        method, _, rest = request_line.partition(" ")
-        target, _, version = rest.partition(" ")
-        if method in _COMMON_METHODS and version == "HTTP/1.1" and target[:1] == "/" \
-                and target.isascii() and target.isprintable() and " " not in target:
-            head = RequestHead()
-            head.method = method
-            head.target = target
-            head.version = version
-            head.host = None
-            head.path, _, head.query = target.partition("?")
-        else:
-            head = self._parse_request_line(request_line)
-        headers = []
-        append = headers.append
-        host = None
-        special = None
-        for bname, bvalue in fields:
-            name = bname.decode("latin-1")
-            value = bvalue.decode("latin-1").strip(" \t")
-            append((name, value))
-            lname = name.lower()
-            if lname == "host":
-                if host is not None:
-                    raise self._fail(400, "more than one Host field")
-                host = value
-            elif lname in _FRAMING_FIELDS:
-                if special is None:
-                    special = {}
-                previous = special.get(lname)
-                if previous is None:
-                    special[lname] = value
-                elif lname in _SINGLETON_FIELDS:
-                    raise self._fail(400, f"more than one {name} field")
-                else:
-                    special[lname] = previous + "," + value
-        self._finish_head(head, headers, host, special)
+        head = self._request_line(buf[:line_end].decode("latin-1"))
+        headers = [(bname.decode("latin-1"), bvalue.decode("latin-1").strip(" \t"))
+                   for bname, bvalue in fields]
+        self._finish_head(head, headers, *self._host_and_framing(headers))
         self._keep_rest(buf, end + 4)
         return head

@@ -337,28 +337,13 @@ class RequestParser:
             self._check_incomplete_head(buf, end + 3)
         text = buf[:end].decode("latin-1")
         lines = text.split("\r\n")
-        request_line = lines[0]
-        method, _, rest = request_line.partition(" ")
-        target, _, version = rest.partition(" ")
-        if method in _COMMON_METHODS and version == "HTTP/1.1" and target[:1] == "/" \
-                and target.isascii() and target.isprintable() and " " not in target:
-            # The common request line, checked without the regular expression.
-            head = RequestHead()
-            head.method = method
-            head.target = target
-            head.version = version
-            head.host = None
-            head.path, _, head.query = target.partition("?")
-        else:
-            head = self._parse_request_line(request_line)
+        head = self._request_line(lines[0])
         if len(lines) - 1 > limits.max_header_count:
             raise self._fail(431, "too many header fields")
         headers = []
         append = headers.append
         field_line = _FIELD_LINE.fullmatch
         max_field = limits.max_header_field_size
-        host = None
-        special = None  # framing-relevant fields, only when present
         for line in lines[1:]:
             if len(line) > max_field:
                 raise self._fail(431, "header field too large")
@@ -366,8 +351,35 @@ class RequestParser:
             if m is None:
                 raise self._fail(400, self._field_error(line))
             name, value = m.groups()
-            value = value.rstrip(" \t")
-            append((name, value))
+            append((name, value.rstrip(" \t")))
+        self._finish_head(head, headers, *self._host_and_framing(headers))
+        self._keep_rest(buf, end + 4)
+        return head
+
+    def _request_line(self, request_line: str) -> RequestHead:
+        """The head of ``request_line``: the common ``METHOD /origin HTTP/1.1`` checked
+        without the regular expression, every other line by :meth:`_parse_request_line`."""
+        method, _, rest = request_line.partition(" ")
+        target, _, version = rest.partition(" ")
+        if method in _COMMON_METHODS and version == "HTTP/1.1" and target[:1] == "/" \
+                and target.isascii() and target.isprintable() and " " not in target:
+            head = RequestHead()
+            head.method = method
+            head.target = target
+            head.version = version
+            head.host = None
+            head.path, _, head.query = target.partition("?")
+            return head
+        return self._parse_request_line(request_line)
+
+    def _host_and_framing(self, headers: list[tuple[str, str]]
+                          ) -> tuple[str | None, dict[str, str] | None]:
+        """The Host value and the framing fields of a head's ``headers`` (combined as RFC
+        9110 5.3 says; None when there are none), for :meth:`_finish_head`; 400 for a
+        repeated Host or singleton framing field."""
+        host = None
+        special = None
+        for name, value in headers:
             lname = name.lower()
             if lname == "host":
                 if host is not None:
@@ -383,9 +395,7 @@ class RequestParser:
                     raise self._fail(400, f"more than one {name} field")
                 else:
                     special[lname] = previous + "," + value
-        self._finish_head(head, headers, host, special)
-        self._keep_rest(buf, end + 4)
-        return head
+        return host, special
 
     def _keep_rest(self, buf: bytes, start: int) -> None:
         """Keep the bytes after a head.  A body of known length that follows is kept as

@@ -13,6 +13,13 @@ headers, how the body is delimited:
 Hop-by-hop fields from the application are not passed on; ``Connection: close`` from it
 is honoured.  Header names and values are validated (token names, no CR/LF/NUL, latin-1)
 and a violation raises :class:`ValueError`, which the gateway turns into a 500.
+
+Every response is checked and framed afresh: nothing is remembered from one response to the
+next (but the Date value, which is the clock's).  The common head -- a standard status line,
+fields under well-known names or plain tokens, printable values, at most one all-digit
+Content-Length -- takes one pass with a few operations per field; anything else (hop-by-hop
+fields, Date, a padded or repeated Content-Length, control characters, an odd status line,
+invalid input) goes through :func:`_general_fields`, which holds every rule.
 """
 
 from __future__ import annotations
@@ -33,13 +40,39 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
                          "proxy-authorization", "te", "trailer", "trailers",
                          "transfer-encoding", "upgrade"})
 
+# The fields the server acts on itself, by lower-case name.
+_SPECIAL_NAMES = _HOP_BY_HOP | {"content-length", "date"}
+# Well-known field names, as applications usually spell them: valid tokens that are none of
+# the special fields.  A fixed table, the same in every worker; any other name is checked
+# by _plain_name().
+_PLAIN_NAMES = frozenset(spelling for name in (
+    "Accept-Ranges", "Access-Control-Allow-Credentials", "Access-Control-Allow-Headers",
+    "Access-Control-Allow-Methods", "Access-Control-Allow-Origin",
+    "Access-Control-Expose-Headers", "Access-Control-Max-Age", "Age", "Allow", "Alt-Svc",
+    "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language",
+    "Content-Location", "Content-Range", "Content-Security-Policy", "Content-Type",
+    "Cross-Origin-Embedder-Policy", "Cross-Origin-Opener-Policy",
+    "Cross-Origin-Resource-Policy", "ETag", "Expires", "Last-Modified", "Link", "Location",
+    "Permissions-Policy", "Pragma", "Referrer-Policy", "Retry-After", "Server-Timing",
+    "Set-Cookie", "Strict-Transport-Security", "Vary", "WWW-Authenticate",
+    "X-Content-Type-Options", "X-Frame-Options", "X-Request-Id", "X-XSS-Protection",
+) for spelling in (name, name.lower()))
+_LENGTH_NAMES = frozenset({"Content-Length", "content-length", "CONTENT-LENGTH"})
+
+
+def _status_line(code: int, status: str) -> tuple[int, bytes, bool, bool]:
+    """A status line's code, its bytes on the wire, whether its responses have no body
+    (1xx, 204, 304), and whether they carry no Content-Length (1xx, 204)."""
+    return (code, b"HTTP/1.1 %b\r\n" % status.encode("latin-1"),
+            code < 200 or code in (204, 304), code < 200 or code == 204)
+
+
+# The standard status lines, worked out at import; others are parsed per response.
+_STATUS_LINES = {line: _status_line(code, line) for line, code in
+                 [(f"{s.value} {s.phrase}", s.value) for s in HTTPStatus]
+                 + [(f"{code} {reason}", code) for code, reason in REASONS.items()]}
+
 _date_cache: list = [0, b""]
-_plans: dict[tuple, tuple] = {}  # (request kind, status, *headers) -> _plan() result
-# Header names already checked to be tokens -> their lower case.  A response whose values
-# differ each time (an ETag, a cookie, a length) misses _plans, and is then re-checked
-# value by value only: its names repeat.
-_checked_names: dict[str, str] = {}
-_checked_statuses: dict[str, tuple[int, bytes]] = {}  # status line -> code, bytes
 
 
 def error_response(status: int, detail: str | None = None, *, close: bool = False
@@ -72,60 +105,132 @@ def http_date() -> bytes:
     return _date_cache[1]
 
 
-def _check_headers(status: str, headers: list[tuple[str, str]]
-                   ) -> tuple[int, bytes, bytes, int | None, bool, bool]:
-    """Validate an application's status and headers once.
+def frame_head(method: str, request_version: str, keep_alive: bool, status: str,
+               headers: list[tuple[str, str]], server_header: bytes | None,
+               body_length: int | None) -> tuple[int, int, int | None, bool, bytes]:
+    """How a response is framed: the code, the mode, the Content-Length, whether the
+    connection may be kept alive, and the head bytes.  ``body_length`` is the length of
+    the whole body when the caller holds it (it adds a Content-Length the application did
+    not give), else None.  The flat path calls this directly for a body at hand;
+    :class:`ResponseFramer` is built on it.  Raises :class:`ValueError` for invalid
+    statuses and headers."""
+    # The common head in one pass; the first field that is not plain (see the module
+    # docstring) hands the whole head to _general_fields().
+    text = ""
+    length = None
+    line = None
+    try:
+        for pair in headers:
+            if type(pair) is not tuple:
+                break
+            name, value = pair  # ValueError unless a pair
+            if type(name) is not str or type(value) is not str:
+                break
+            if name in _PLAIN_NAMES:
+                if not value.isprintable():
+                    break
+            elif name in _LENGTH_NAMES:
+                if length is not None or not value.isascii() or not value.isdigit():
+                    break
+                length = int(value)
+            elif not value.isprintable() or not _plain_name(name):
+                break
+            text += f"{name}: {value}\r\n"
+        else:
+            line = _STATUS_LINES.get(status)
+    except (TypeError, ValueError):  # a pair not of two, an unhashable status
+        pass
+    if line is None or length is not None and line[3]:
+        line, text, length, closes, has_date = _general_fields(status, headers)
+    else:
+        closes = has_date = False
+    code, status_line, no_body, _ = line
+    if no_body or method == "HEAD":
+        mode = NO_BODY
+    elif length is not None:
+        mode = LENGTH
+    elif body_length is not None:
+        mode = LENGTH
+        length = body_length
+        text += f"Content-Length: {body_length}\r\n"  # the whole body is known: no chunks
+    elif request_version == "HTTP/1.1":
+        mode = CHUNKED
+        text += "Transfer-Encoding: chunked\r\n"
+    else:
+        mode = CLOSE
+        keep_alive = False
+    if closes:
+        keep_alive = False
+    if not keep_alive:
+        text += "Connection: close\r\n"
+    elif request_version == "HTTP/1.0":
+        text += "Connection: keep-alive\r\n"
+    try:
+        fields = text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError("a response header is not latin-1") from None
+    if has_date:
+        head = b"".join((status_line, b"Server: " if server_header else b"",
+                         server_header or b"", b"\r\n" if server_header else b"", fields, b"\r\n"))
+    else:
+        now = time.time()
+        date = _date_cache[1] if _date_cache[0] <= now < _date_cache[0] + 1.0 else http_date()
+        if server_header:
+            head = b"".join((status_line, b"Date: ", date, b"\r\nServer: ", server_header,
+                             b"\r\n", fields, b"\r\n"))
+        else:
+            head = b"".join((status_line, b"Date: ", date, b"\r\n", fields, b"\r\n"))
+    return code, mode, length, keep_alive, head
 
-    Returns the code, the status line bytes, the encoded fields to send, the declared
-    Content-Length, whether the application asked to close, and whether it set Date.
+
+def _plain_name(name: str) -> bool:
+    """Whether a name outside _PLAIN_NAMES is a token that is no special field."""
+    return bool(name.isascii() and (name.replace("-", "").isalnum() or _TOKEN_RE.fullmatch(name))
+                and name.lower() not in _SPECIAL_NAMES)
+
+
+def _general_fields(status: str, headers: list[tuple[str, str]]
+                    ) -> tuple[tuple[int, bytes, bool, bool], str, int | None, bool, bool]:
+    """Every rule for a status line and the application's fields, one field at a time.
+
+    Returns the status line as :func:`_status_line` describes it, the fields to send (as text, each ending
+    in CRLF), the declared Content-Length, whether the application asked to close, and
+    whether it set Date.  Raises ValueError, saying why, for anything invalid.
     """
-    checked = _checked_statuses.get(status)
-    if checked is None:
-        checked = parse_status(status), status.encode("latin-1")
-        if len(_checked_statuses) < 256:
-            _checked_statuses[status] = checked
-    code, status_bytes = checked
+    code = parse_status(status)
+    line = _status_line(code, status)
     parts = []
-    append = parts.append
-    content_length = None
-    app_closes = has_date = False
+    length = None
+    closes = has_date = False
     for pair in headers:
         if type(pair) is not tuple or len(pair) != 2:
             raise ValueError(f"a response header must be a (name, value) tuple: {pair!r}")
         name, value = pair
-        lname = _checked_names.get(name) if type(name) is str else None
-        if lname is None:
-            if type(name) is not str or not _TOKEN_RE.fullmatch(name):
-                raise ValueError(f"invalid header name {name!r}")
-            lname = name.lower()
-            if len(_checked_names) < 1024:
-                _checked_names[name] = lname
+        if type(name) is not str or not _TOKEN_RE.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
         if type(value) is not str:
             raise ValueError(f"header {name!r} has a value that is not a str: {value!r}")
-        if not value.isprintable() and _BAD_VALUE_RE.search(value):  # CTLs are unprintable
+        if _BAD_VALUE_RE.search(value):
             raise ValueError(f"invalid character in the value of header {name!r}")
+        lname = name.lower()
         if lname == "content-length":
             value = value.strip()
             if not value.isdigit() or not value.isascii() or (
-                    content_length is not None and int(value) != content_length):
+                    length is not None and int(value) != length):
                 raise ValueError(f"invalid Content-Length {value!r}")
-            if content_length is not None:
-                continue
-            content_length = int(value)
+            if length is not None:
+                continue  # an equal repetition is sent once
+            length = int(value)
             if code < 200 or code == 204:
                 continue  # these responses carry no length
         elif lname in _HOP_BY_HOP:
             if lname == "connection" and "close" in (t.strip().lower() for t in value.split(",")):
-                app_closes = True
+                closes = True
             continue  # hop-by-hop fields are the server's business
         elif lname == "date":
             has_date = True
-        append(f"{name}: {value}\r\n")
-    try:
-        fields = "".join(parts).encode("latin-1")
-    except UnicodeEncodeError:
-        raise ValueError("a response header is not latin-1") from None
-    return code, status_bytes, fields, content_length, app_closes, has_date
+        parts.append(f"{name}: {value}\r\n")
+    return line, "".join(parts), length, closes, has_date
 
 
 def parse_status(status: str) -> int:
@@ -140,75 +245,6 @@ def parse_status(status: str) -> int:
     except UnicodeEncodeError:
         raise ValueError(f"status line is not latin-1: {status!r}") from None
     return int(m.group(1))
-
-
-def _plan(is_head: bool, request_version: str, keep_alive: bool, status: str,
-          headers: list[tuple[str, str]], server_header: bytes | None,
-          body_length: int | None) -> tuple:
-    """Everything about a response head except the date, worked out once per distinct
-    (request kind, status, headers): code, mode, content length, keep-alive, and the head
-    bytes before and after the Date value (``after`` is None when the app set Date)."""
-    code, status_bytes, fields, content_length, app_closes, has_date = \
-        _check_headers(status, headers)
-    if app_closes:
-        keep_alive = False
-    lines = [b"HTTP/1.1 ", status_bytes, b"\r\n"]
-    if not has_date:
-        lines.append(b"Date: ")
-        before = b"".join(lines)
-        lines = [b"\r\n"]
-    if server_header:
-        lines += [b"Server: ", server_header, b"\r\n"]
-    lines.append(fields)
-    if content_length is None and body_length is not None and code >= 200 \
-            and code not in (204, 304) and not is_head:
-        content_length = body_length  # the whole body is known: no need for chunks
-        lines.append(b"Content-Length: %d\r\n" % body_length)
-    if is_head or code < 200 or code in (204, 304):
-        mode = NO_BODY
-    elif content_length is not None:
-        mode = LENGTH
-    elif request_version == "HTTP/1.1":
-        mode = CHUNKED
-        lines.append(b"Transfer-Encoding: chunked\r\n")
-    else:
-        mode = CLOSE
-        keep_alive = False
-    if not keep_alive:
-        lines.append(b"Connection: close\r\n")
-    elif request_version == "HTTP/1.0":
-        lines.append(b"Connection: keep-alive\r\n")
-    lines.append(b"\r\n")
-    if has_date:
-        return code, mode, content_length, keep_alive, b"".join(lines), None
-    return code, mode, content_length, keep_alive, before, b"".join(lines)
-
-
-def frame_head(method: str, request_version: str, keep_alive: bool, status: str,
-               headers: list[tuple[str, str]], server_header: bytes | None,
-               body_length: int | None) -> tuple[int, int, int | None, bool, bytes]:
-    """How a response is framed: the code, the mode, the Content-Length, whether the
-    connection may be kept alive, and the head bytes.  ``body_length`` is the length of
-    the whole body when the caller holds it (it adds a Content-Length the application did
-    not give), else None.  The flat path calls this directly for a body at hand;
-    :class:`ResponseFramer` is built on it.  Raises :class:`ValueError` for invalid
-    statuses and headers."""
-    key = (status, method == "HEAD", request_version, keep_alive, body_length,
-           server_header, *headers)
-    plan = _plans.get(key)
-    if plan is None:
-        plan = _plan(method == "HEAD", request_version, keep_alive, status, headers,
-                     server_header, body_length)
-        if len(_plans) >= 512:
-            _plans.clear()  # a rough bound: applications repeat a few header sets
-        _plans[key] = plan
-    code, mode, content_length, keep_alive, before, after = plan
-    if after is not None:
-        now = time.time()
-        date = _date_cache[1] if _date_cache[0] <= now < _date_cache[0] + 1.0 \
-            else http_date()
-        before = before + date + after
-    return code, mode, content_length, keep_alive, before
 
 
 class ResponseFramer:

@@ -97,9 +97,8 @@ def error_response(status: int, detail: str | None = None, *, close: bool = Fals
 
 def http_date() -> bytes:
     """The current time as an IMF-fixdate, recomputed at most once a second."""
-    now = time.time()
-    if not _date_cache[0] <= now < _date_cache[0] + 1.0:
-        second = int(now)
+    second = int(time.time())
+    if second != _date_cache[0]:
         _date_cache[0] = second
         _date_cache[1] = formatdate(second, usegmt=True).encode("ascii")
     return _date_cache[1]
@@ -115,7 +114,8 @@ def frame_head(method: str, request_version: str, keep_alive: bool, status: str,
     :class:`ResponseFramer` is built on it.  Raises :class:`ValueError` for invalid
     statuses and headers."""
     # The common head in one pass; the first field that is not plain (see the module
-    # docstring) hands the whole head to _general_fields().
+    # docstring), or a status line not in _STATUS_LINES, hands the whole head to
+    # _general_fields().  Exact types are checked because f-strings would format anything.
     text = ""
     length = None
     line = None
@@ -142,8 +142,10 @@ def frame_head(method: str, request_version: str, keep_alive: bool, status: str,
         pass
     if line is None or length is not None and line[3]:
         line, text, length, closes, has_date = _general_fields(status, headers)
+        if closes:
+            keep_alive = False
     else:
-        closes = has_date = False
+        has_date = False
     code, status_line, no_body, _ = line
     if no_body or method == "HEAD":
         mode = NO_BODY
@@ -159,8 +161,6 @@ def frame_head(method: str, request_version: str, keep_alive: bool, status: str,
     else:
         mode = CLOSE
         keep_alive = False
-    if closes:
-        keep_alive = False
     if not keep_alive:
         text += "Connection: close\r\n"
     elif request_version == "HTTP/1.0":
@@ -173,8 +173,7 @@ def frame_head(method: str, request_version: str, keep_alive: bool, status: str,
         head = b"".join((status_line, b"Server: " if server_header else b"",
                          server_header or b"", b"\r\n" if server_header else b"", fields, b"\r\n"))
     else:
-        now = time.time()
-        date = _date_cache[1] if _date_cache[0] <= now < _date_cache[0] + 1.0 else http_date()
+        date = _date_cache[1] if int(time.time()) == _date_cache[0] else http_date()
         if server_header:
             head = b"".join((status_line, b"Date: ", date, b"\r\nServer: ", server_header,
                              b"\r\n", fields, b"\r\n"))
@@ -193,9 +192,9 @@ def _general_fields(status: str, headers: list[tuple[str, str]]
                     ) -> tuple[tuple[int, bytes, bool, bool], str, int | None, bool, bool]:
     """Every rule for a status line and the application's fields, one field at a time.
 
-    Returns the status line as :func:`_status_line` describes it, the fields to send (as text, each ending
-    in CRLF), the declared Content-Length, whether the application asked to close, and
-    whether it set Date.  Raises ValueError, saying why, for anything invalid.
+    Returns the status line as :func:`_status_line` describes it, the fields to send (as
+    text, each ending in CRLF), the declared Content-Length, whether the application asked
+    to close, and whether it set Date.  Raises ValueError, saying why, for anything invalid.
     """
     code = parse_status(status)
     line = _status_line(code, status)

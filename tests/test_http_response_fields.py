@@ -128,6 +128,18 @@ def test_odd_content_lengths_are_refused(value) -> None:
             head(headers=[(name, value)])
 
 
+@pytest.mark.parametrize("body_length", [None, 3, 4])
+def test_content_length_against_the_body_at_hand(body_length) -> None:
+    result = head(headers=[("Content-Length", "3")], body_length=body_length)
+    assert result[1:3] == (LENGTH, 3) and fields(result)[1:] == [b"Content-Length: 3"]
+    for value in ("None", "03", "3 3", "3.0"):
+        if value == "03":
+            assert head(headers=[("Content-Length", value)], body_length=body_length)[2] == 3
+            continue
+        with pytest.raises(ValueError):
+            head(headers=[("Content-Length", value)], body_length=body_length)
+
+
 def test_a_content_length_spelled_oddly_is_still_the_length() -> None:
     result = head(headers=[("Content-length", "3")])
     assert result[1:3] == (LENGTH, 3)
@@ -201,8 +213,8 @@ def mostly(usual: st.SearchStrategy, odd: st.SearchStrategy, odds: int) -> st.Se
 
 NAMES = mostly(st.sampled_from(PLAIN_NAMES), st.sampled_from(ODD_NAMES), 5)
 PLAIN_VALUES = ["text/plain", "12", "0", "007", "", '"abc"', "no-cache", "1.5", "caf\xe9"]
-ODD_VALUES = [" 12 ", "close", "Keep-Alive, Close", "a\tb", "\u20ac", "a\r\nb", "\x00", "\xa0",
-              "\u0661", "\x85", "\x1b"]
+ODD_VALUES = [" 12 ", "None", "close", "Keep-Alive, Close", "a\tb", "\u20ac", "a\r\nb", "\x00",
+              "\xa0", "\u0661", "\x85", "\x1b"]
 VALUES = mostly(st.one_of(st.sampled_from(PLAIN_VALUES),
                           st.text(st.characters(min_codepoint=0x20, max_codepoint=0xff),
                                   max_size=6)),

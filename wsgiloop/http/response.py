@@ -130,9 +130,14 @@ def frame_head(method: str, request_version: str, keep_alive: bool, status: str,
                 if not value.isprintable():
                     break
             elif name in _LENGTH_NAMES:
-                if length is not None or not value.isascii() or not value.isdigit():
+                if length is not None:
                     break
-                length = int(value)
+                if body_length is not None and value == f"{body_length}":
+                    length = body_length  # the length of the body at hand: no need to parse
+                elif value.isascii() and value.isdigit():
+                    length = int(value)
+                else:
+                    break
             elif not value.isprintable() or not _plain_name(name):
                 break
             text += f"{name}: {value}\r\n"

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -133,20 +133,10 @@ class Application:
 
     def serve(self, request: Any, responder: Any) -> None:
         """The request delegate (loop thread)."""
-        head = request.head
-        path = head.path
-        if "%" in path:
-            path = decode_path(path)
-            if path is None:
-                self._bad_request(responder)
-                return
-        elif head.target == "*":  # (a "*" target has no "%")
-            if head.method == "OPTIONS":
-                responder.respond("200 OK", [("Allow", _ALL_METHODS)], b"")
-            else:
-                self._bad_request(responder)
+        found = self._route_request(request, responder)
+        if found is None:
             return
-        rule, args, kwargs = self.resolve(head.host or "", path)
+        rule, path, args, kwargs = found
         target = rule.target
         if isinstance(target, WSGIMount):
             target(request, responder)
@@ -154,6 +144,52 @@ class Application:
             self._after_body(rule, request, responder, path, args, kwargs)
         else:
             self.run_handler(rule, request, responder, path, args, kwargs)
+
+    def serve_flat(self, request: Any, connection: Any) -> None:
+        """The application's part of the connection's flat path (a clean request without
+        a body that arrived whole, see :mod:`wsgiloop.server`): served as by :meth:`serve`,
+        but a handler that finishes before this returns, without having flushed, sends
+        its answer with ``connection.respond_whole`` (the same bytes as ``respond``, in
+        fewer steps).  An application whose ``__call__``, ``serve`` or ``run_handler``
+        is not this class's own -- looked up on every request, so a later patch counts --
+        is called as the server calls any delegate."""
+        if (type(self).__call__ is not Application.__call__
+                or getattr(self.serve, "__func__", None) is not Application.serve
+                or getattr(self.run_handler, "__func__", None) is not Application.run_handler):
+            self(request, connection)
+            return
+        found = self._route_request(request, connection)
+        if found is None:
+            return
+        rule, path, args, kwargs = found
+        target = rule.target
+        if isinstance(target, WSGIMount):
+            target(request, connection)
+        elif request.body_deferred:
+            self._after_body(rule, request, connection, path, args, kwargs)
+        else:
+            self.run_handler(rule, request, connection, path, args, kwargs,
+                             connection.respond_whole)
+
+    def _route_request(self, request: Any, responder: Any
+                       ) -> tuple[Rule, str, list[Any], dict[str, Any]] | None:
+        """``(rule, decoded path, args, kwargs)`` for ``request``; None when it was
+        answered here (a path that does not decode, a ``*`` target)."""
+        head = request.head
+        path = head.path
+        if "%" in path:
+            path = decode_path(path)
+            if path is None:
+                self._bad_request(responder)
+                return None
+        elif head.target == "*":  # (a "*" target has no "%")
+            if head.method == "OPTIONS":
+                responder.respond("200 OK", [("Allow", _ALL_METHODS)], b"")
+            else:
+                self._bad_request(responder)
+            return None
+        rule, args, kwargs = self.resolve(head.host or "", path)
+        return rule, path, args, kwargs
 
     def _after_body(self, rule: Rule, request: Any, responder: Any, path: str,
                     args: list[Any], kwargs: dict[str, Any]) -> None:
@@ -168,14 +204,23 @@ class Application:
         responder.receive_deferred_body(request, body_arrived)
 
     def run_handler(self, rule: Rule, request: Any, responder: Any, path: str,
-                    args: list[Any], kwargs: dict[str, Any]) -> RequestHandler:
-        """Make the handler of ``rule`` for ``request`` and run it; returns it."""
+                    args: list[Any], kwargs: dict[str, Any],
+                    respond_whole: Callable[[str, list[tuple[str, str]], bytes], None]
+                    | None = None) -> RequestHandler:
+        """Make the handler of ``rule`` for ``request`` and run it; returns it.  With
+        ``respond_whole``, a one-piece answer given before this returns goes out through
+        it instead of ``responder.respond``."""
         web_request = WebRequest(request, path)
         try:
             handler = rule.target(self, web_request, responder, **rule.kwargs)
         except Exception as exc:
             return self._handler_failed(rule.target, web_request, responder, exc)
-        handler._execute(args, kwargs)
+        if respond_whole is None:
+            handler._execute(args, kwargs)
+        else:
+            handler._respond_whole = respond_whole
+            handler._execute(args, kwargs)
+            handler._respond_whole = None  # a later answer takes the general way
         return handler
 
     def _handler_failed(self, handler_class: type[RequestHandler], web_request: WebRequest,

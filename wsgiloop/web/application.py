@@ -133,17 +133,7 @@ class Application:
 
     def serve(self, request: Any, responder: Any) -> None:
         """The request delegate (loop thread)."""
-        found = self._route_request(request, responder)
-        if found is None:
-            return
-        rule, path, args, kwargs = found
-        target = rule.target
-        if isinstance(target, WSGIMount):
-            target(request, responder)
-        elif request.body_deferred:
-            self._after_body(rule, request, responder, path, args, kwargs)
-        else:
-            self.run_handler(rule, request, responder, path, args, kwargs)
+        self._serve(request, responder, None)
 
     def serve_flat(self, request: Any, connection: Any) -> None:
         """The application's part of the connection's flat path (a clean request without
@@ -153,43 +143,39 @@ class Application:
         fewer steps).  An application whose ``__call__``, ``serve`` or ``run_handler``
         is not this class's own -- looked up on every request, so a later patch counts --
         is called as the server calls any delegate."""
-        if (type(self).__call__ is not Application.__call__
-                or getattr(self.serve, "__func__", None) is not Application.serve
-                or getattr(self.run_handler, "__func__", None) is not Application.run_handler):
+        cls = type(self)
+        if cls.__call__ is not Application.__call__ or cls.serve is not Application.serve \
+                or cls.run_handler is not Application.run_handler \
+                or "serve" in self.__dict__ or "run_handler" in self.__dict__:
             self(request, connection)
-            return
-        found = self._route_request(request, connection)
-        if found is None:
-            return
-        rule, path, args, kwargs = found
-        target = rule.target
-        if isinstance(target, WSGIMount):
-            target(request, connection)
-        elif request.body_deferred:
-            self._after_body(rule, request, connection, path, args, kwargs)
         else:
-            self.run_handler(rule, request, connection, path, args, kwargs,
-                             connection.respond_whole)
+            self._serve(request, connection, connection.respond_whole)
 
-    def _route_request(self, request: Any, responder: Any
-                       ) -> tuple[Rule, str, list[Any], dict[str, Any]] | None:
-        """``(rule, decoded path, args, kwargs)`` for ``request``; None when it was
-        answered here (a path that does not decode, a ``*`` target)."""
+    def _serve(self, request: Any, responder: Any, respond_whole: Any) -> None:
+        """Route ``request`` and serve it (``respond_whole``: see :meth:`serve_flat`)."""
         head = request.head
         path = head.path
         if "%" in path:
             path = decode_path(path)
             if path is None:
                 self._bad_request(responder)
-                return None
+                return
         elif head.target == "*":  # (a "*" target has no "%")
             if head.method == "OPTIONS":
                 responder.respond("200 OK", [("Allow", _ALL_METHODS)], b"")
             else:
                 self._bad_request(responder)
-            return None
+            return
         rule, args, kwargs = self.resolve(head.host or "", path)
-        return rule, path, args, kwargs
+        target = rule.target
+        if isinstance(target, WSGIMount):
+            target(request, responder)
+        elif request.body_deferred:
+            self._after_body(rule, request, responder, path, args, kwargs)
+        elif respond_whole is None:  # (an overriding run_handler may not take it)
+            self.run_handler(rule, request, responder, path, args, kwargs)
+        else:
+            self.run_handler(rule, request, responder, path, args, kwargs, respond_whole)
 
     def _after_body(self, rule: Rule, request: Any, responder: Any, path: str,
                     args: list[Any], kwargs: dict[str, Any]) -> None:

@@ -130,7 +130,12 @@ class RequestHandler:
         self.application = application
         self.request = request
         self._responder = responder
-        self._finished = False  # (read several times per request: kept on the instance)
+        # Read on every request: kept on the instance, where they are found faster than
+        # the class's defaults.
+        self._finished = False
+        self._headers_written = False
+        self._auto_finish = True
+        self.closed = False
         self.clear()
         self.initialize(**kwargs)
 
@@ -452,7 +457,7 @@ class RequestHandler:
                         self._write_buffer = []
                         self.set_status(304)
                         code = self._status_code
-            if code < 200 or code == 204 or code == 304:
+            if code != 200 and (code < 200 or code == 204 or code == 304):
                 body = b""
                 for name in _ENTITY_HEADERS:
                     self.clear_header(name)

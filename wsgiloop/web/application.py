@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -55,6 +55,8 @@ class Application:
     def __init__(self, rules: Iterable[Rule | Sequence[Any]] | None = None,
                  **settings: Any) -> None:
         self.settings: dict[str, Any] = settings
+        #: The request serve_flat is serving, while it is.
+        self._flat_request: Any = None
         self.router = Router()
         initial: list[Rule | Sequence[Any]] = []
         static_path = settings.get("static_path")
@@ -133,26 +135,6 @@ class Application:
 
     def serve(self, request: Any, responder: Any) -> None:
         """The request delegate (loop thread)."""
-        self._serve(request, responder, None)
-
-    def serve_flat(self, request: Any, connection: Any) -> None:
-        """The application's part of the connection's flat path (a clean request without
-        a body that arrived whole, see :mod:`wsgiloop.server`): served as by :meth:`serve`,
-        but a handler that finishes before this returns, without having flushed, sends
-        its answer with ``connection.respond_whole`` (the same bytes as ``respond``, in
-        fewer steps).  An application whose ``__call__``, ``serve`` or ``run_handler``
-        is not this class's own -- looked up on every request, so a later patch counts --
-        is called as the server calls any delegate."""
-        cls = type(self)
-        if cls.__call__ is not Application.__call__ or cls.serve is not Application.serve \
-                or cls.run_handler is not Application.run_handler \
-                or "serve" in self.__dict__ or "run_handler" in self.__dict__:
-            self(request, connection)
-        else:
-            self._serve(request, connection, connection.respond_whole)
-
-    def _serve(self, request: Any, responder: Any, respond_whole: Any) -> None:
-        """Route ``request`` and serve it (``respond_whole``: see :meth:`serve_flat`)."""
         head = request.head
         path = head.path
         if "%" in path:
@@ -172,10 +154,22 @@ class Application:
             target(request, responder)
         elif request.body_deferred:
             self._after_body(rule, request, responder, path, args, kwargs)
-        elif respond_whole is None:  # (an overriding run_handler may not take it)
-            self.run_handler(rule, request, responder, path, args, kwargs)
         else:
-            self.run_handler(rule, request, responder, path, args, kwargs, respond_whole)
+            self.run_handler(rule, request, responder, path, args, kwargs)
+
+    def serve_flat(self, request: Any, connection: Any) -> None:
+        """The application's part of the connection's flat path (a clean request without
+        a body that arrived whole, see :mod:`wsgiloop.server`): the application is
+        called as the server calls any delegate (so whatever a subclass or an instance
+        puts in place of ``__call__``, ``serve`` or ``run_handler`` is used), but a
+        handler that finishes ``request`` before this returns, without having flushed,
+        sends its answer with ``connection.respond_whole`` (the same bytes as
+        ``respond``, in fewer steps)."""
+        self._flat_request = request
+        try:
+            self(request, connection)
+        finally:
+            self._flat_request = None
 
     def _after_body(self, rule: Rule, request: Any, responder: Any, path: str,
                     args: list[Any], kwargs: dict[str, Any]) -> None:
@@ -190,23 +184,19 @@ class Application:
         responder.receive_deferred_body(request, body_arrived)
 
     def run_handler(self, rule: Rule, request: Any, responder: Any, path: str,
-                    args: list[Any], kwargs: dict[str, Any],
-                    respond_whole: Callable[[str, list[tuple[str, str]], bytes], None]
-                    | None = None) -> RequestHandler:
-        """Make the handler of ``rule`` for ``request`` and run it; returns it.  With
-        ``respond_whole``, a one-piece answer given before this returns goes out through
-        it instead of ``responder.respond``."""
+                    args: list[Any], kwargs: dict[str, Any]) -> RequestHandler:
+        """Make the handler of ``rule`` for ``request`` and run it; returns it."""
         web_request = WebRequest(request, path)
         try:
             handler = rule.target(self, web_request, responder, **rule.kwargs)
         except Exception as exc:
             return self._handler_failed(rule.target, web_request, responder, exc)
-        if respond_whole is None:
-            handler._execute(args, kwargs)
-        else:
-            handler._respond_whole = respond_whole
+        if request is self._flat_request:  # see serve_flat
+            handler._respond_whole = responder.respond_whole
             handler._execute(args, kwargs)
             handler._respond_whole = None  # a later answer takes the general way
+        else:
+            handler._execute(args, kwargs)
         return handler
 
     def _handler_failed(self, handler_class: type[RequestHandler], web_request: WebRequest,

@@ -135,6 +135,7 @@ class RequestHandler:
         self._finished = False
         self._headers_written = False
         self._auto_finish = True
+        self._completed = False
         self.closed = False
         self.clear()
         self.initialize(**kwargs)

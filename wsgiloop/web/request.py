@@ -66,6 +66,7 @@ class WebRequest:
         self.method: str = raw.head.method
         self.decoded_path = decoded_path
         self._start_time = time.monotonic()
+        self._headers = None  # (read on every request: faster on the instance)
 
     # Read from the connection's request on first use (most handlers read few of them);
     # each can also be assigned, as a proxy-aware application may do with remote_ip.

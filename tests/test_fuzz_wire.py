@@ -464,3 +464,39 @@ def test_native_answers_finished_at_once_go_out_whole(native_flat_servers, monke
     assert answers[4][0].startswith(b"HTTP/1.1 500 ")
     assert answers[8][0].count(b"\r\nSet-Cookie: ") == 2
     assert b"\r\nX-Rep: a\r\n" in answers[8][0] and b"\r\nX-Rep: b\r\n" in answers[8][0]
+
+
+def test_the_native_flat_path_uses_what_replaces_the_entry_points_later() -> None:
+    """serve_flat calls the application as any delegate is called: a ``serve``,
+    ``run_handler`` or ``__call__`` put in place after requests were served (on the
+    class or on the instance) is used by the next request on the flat path."""
+    class Patched(Application):
+        pass
+
+    servers = FlatServers(Patched([(r"/(.*)", Kinds)]))
+    application = servers.delegate
+    data = b"GET /kkkkkkkkkkkk HTTP/1.1\r\nHost: x\r\n\r\n"  # kind 0
+    try:
+        first = servers.exchange(data, True)
+        assert first.startswith(b"HTTP/1.1 200 OK\r\n")
+        seen: list[str] = []
+
+        def serve(self, request, responder) -> None:
+            seen.append(request.head.path)
+            Application.serve(self, request, responder)
+
+        Patched.serve = serve
+        assert servers.exchange(data, True) == first
+        assert seen == ["/kkkkkkkkkkkk"]
+
+        def run_handler(rule, request, responder, path, args, kwargs) -> None:
+            responder.respond("203 Patched", [], b"run_handler")
+
+        application.run_handler = run_handler
+        assert servers.exchange(data, True).startswith(b"HTTP/1.1 203 Patched\r\n")
+        Patched.__call__ = lambda self, request, responder: responder.respond(
+            "202 Called", [], b"__call__")
+        assert servers.exchange(data, True).endswith(b"\r\n\r\n__call__")
+        assert servers.flat_calls == 4
+    finally:
+        servers.close()

@@ -469,7 +469,8 @@ def test_native_answers_finished_at_once_go_out_whole(native_flat_servers, monke
 def test_the_native_flat_path_uses_what_replaces_the_entry_points_later() -> None:
     """serve_flat calls the application as any delegate is called: a ``serve``,
     ``run_handler`` or ``__call__`` put in place after requests were served (on the
-    class or on the instance) is used by the next request on the flat path."""
+    class or on the instance) is used by the next request on the flat path, and a
+    ``serve`` that answers through a responder of its own gets the answer."""
     class Patched(Application):
         pass
 
@@ -489,6 +490,26 @@ def test_the_native_flat_path_uses_what_replaces_the_entry_points_later() -> Non
         assert servers.exchange(data, True) == first
         assert seen == ["/kkkkkkkkkkkk"]
 
+        class Tee:
+            """A responder in front of the connection that sees the answers."""
+
+            def __init__(self, connection) -> None:
+                self.connection = connection
+
+            def __getattr__(self, name: str):
+                return getattr(self.connection, name)
+
+            def respond(self, status, headers, body) -> None:
+                seen.append(status)
+                self.connection.respond(status, headers, body)
+
+        def serve_through_a_tee(self, request, responder) -> None:
+            Application.serve(self, request, Tee(responder))
+
+        Patched.serve = serve_through_a_tee
+        assert servers.exchange(data, True) == first
+        assert seen[1:] == ["200 OK"]  # the answer went through the tee
+
         def run_handler(rule, request, responder, path, args, kwargs) -> None:
             responder.respond("203 Patched", [], b"run_handler")
 
@@ -497,6 +518,6 @@ def test_the_native_flat_path_uses_what_replaces_the_entry_points_later() -> Non
         Patched.__call__ = lambda self, request, responder: responder.respond(
             "202 Called", [], b"__call__")
         assert servers.exchange(data, True).endswith(b"\r\n\r\n__call__")
-        assert servers.flat_calls == 4
+        assert servers.flat_calls == 5
     finally:
         servers.close()

@@ -55,8 +55,9 @@ class Application:
     def __init__(self, rules: Iterable[Rule | Sequence[Any]] | None = None,
                  **settings: Any) -> None:
         self.settings: dict[str, Any] = settings
-        #: The request serve_flat is serving, while it is.
+        #: The request serve_flat is serving, and its connection, while it is.
         self._flat_request: Any = None
+        self._flat_connection: Any = None
         self.router = Router()
         initial: list[Rule | Sequence[Any]] = []
         static_path = settings.get("static_path")
@@ -166,10 +167,11 @@ class Application:
         sends its answer with ``connection.respond_whole`` (the same bytes as
         ``respond``, in fewer steps)."""
         self._flat_request = request
+        self._flat_connection = connection
         try:
             self(request, connection)
         finally:
-            self._flat_request = None
+            self._flat_request = self._flat_connection = None
 
     def _after_body(self, rule: Rule, request: Any, responder: Any, path: str,
                     args: list[Any], kwargs: dict[str, Any]) -> None:
@@ -191,7 +193,9 @@ class Application:
             handler = rule.target(self, web_request, responder, **rule.kwargs)
         except Exception as exc:
             return self._handler_failed(rule.target, web_request, responder, exc)
-        if request is self._flat_request:  # see serve_flat
+        if request is self._flat_request and responder is self._flat_connection:
+            # (see serve_flat; a serve put in place of ours may have answered through
+            # another responder)
             handler._respond_whole = responder.respond_whole
             handler._execute(args, kwargs)
             handler._respond_whole = None  # a later answer takes the general way

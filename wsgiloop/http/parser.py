@@ -279,7 +279,7 @@ class RequestParser:
             name, colon, value = line.partition(":")
             if not colon or not name:
                 return None
-            value = value.strip(" \t")
+            value = value.strip()  # (no whitespace but " " is printable)
             append((name, value))
             names.append(name)
             lname = name.lower()

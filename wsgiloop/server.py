@@ -64,7 +64,8 @@ class HTTPConnection:
                  "delegate_data", "parser", "_proxy_header", "_state", "_processing",
                  "_request", "_head", "_spool", "_framer", "head_sent", "_abort_callbacks",
                  "_eof_callbacks", "_deferred", "_keep_alive", "_draining", "_state_since",
-                 "_progress", "_body_since", "_timer", "_flat", "__dict__", "__weakref__")
+                 "_progress", "_body_since", "_timer", "_flat", "_idle_timeout", "__dict__",
+                 "__weakref__")
 
     _going_away: Callable[[], Any] | None = None  # set by detach()
 
@@ -114,6 +115,9 @@ class HTTPConnection:
         self._deferred: tuple[Request, Callable[[BaseException | None], Any]] | None = None
         self._keep_alive = True
         self._draining = False
+        #: The timer's delay once a response is queued: the idle time, or the send
+        #: deadline's first check if that comes sooner.
+        self._idle_timeout = min(params.keepalive_timeout, params.send_timeout)
         now = self._clock()
         self._state_since = now
         self._progress = now
@@ -141,10 +145,15 @@ class HTTPConnection:
                 self._state = _RESPONDING
                 self._framer = None
                 self.head_sent = False
-                deadline = self._clock() + self.params.send_timeout
+                send_timeout = self.params.send_timeout
                 timer = self._timer
-                if timer is None or timer.deadline > deadline:
-                    self._arm(deadline)
+                # The timer set when the connection went idle fires by the send deadline
+                # already unless it is later than the idle time's start plus the send
+                # timeout: the clock is read only then.
+                if timer is None or timer.deadline > self._state_since + send_timeout:
+                    deadline = self._clock() + send_timeout
+                    if timer is None or timer.deadline > deadline:
+                        self._arm(deadline)
                 try:
                     self._flat(request, self)
                 except Exception:
@@ -548,9 +557,7 @@ class HTTPConnection:
             self._request = None
             self._state = _IDLE
             now = self._state_since = self._clock()
-            params = self.params
-            deadline = now + (params.keepalive_timeout if params.keepalive_timeout
-                              < params.send_timeout else params.send_timeout)
+            deadline = now + self._idle_timeout
             timer = self._timer
             if timer is None or timer.deadline > deadline:
                 self._arm(deadline)
@@ -618,11 +625,9 @@ class HTTPConnection:
             return
         self._state = _IDLE
         now = self._state_since = self._clock()
-        params = self.params
         # The send deadline is armed too: the response usually is still queued (a timer
         # that fires early only looks again).
-        deadline = now + (params.keepalive_timeout if params.keepalive_timeout
-                          < params.send_timeout else params.send_timeout)
+        deadline = now + self._idle_timeout
         timer = self._timer
         if timer is None or timer.deadline > deadline:
             self._arm(deadline)

@@ -45,7 +45,10 @@ _TOKEN_RE = re.compile(_TOKEN)
 # Field names joined by ":" (which no name holds: a line is split at its first colon).
 _TOKENS = re.compile(rf"{_TOKEN}(?::{_TOKEN})*")
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
-_REG_NAME = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=%"
+# The usual Host: a reg-name with an optional port (a part of what _HOST accepts).  The
+# quantifiers are possessive, as they can be (no ":" in a reg-name), which spares the
+# matcher the state for backtracking.
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%]*+:?+[0-9]*+")
 _ABSOLUTE_TARGET = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
 # RFC 9112 7.1.1: chunk-size = 1*HEXDIG, then
 #   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
@@ -227,12 +230,9 @@ class RequestParser:
         if clean is None:
             return None
         end, head, host, special = clean
-        if special is not None or host is None or end + 4 != len(data):
-            return None
-        name, colon, port = host.partition(":")
-        if name.strip(_REG_NAME) or colon and not (port.isdigit() and port.isascii()
-                                                   or not port):
-            return None  # for _finish_head's regular expression to decide
+        if special is not None or host is None or end + 4 != len(data) \
+                or _PLAIN_HOST.fullmatch(host) is None:
+            return None  # (a Host of other characters: for _finish_head to decide)
         head.host = host
         head.keep_alive = True
         head.content_length = None
@@ -277,9 +277,9 @@ class RequestParser:
         names = []
         for line in lines[1:]:
             name, colon, value = line.partition(":")
-            if not colon:
+            if not colon or not name:
                 return None
-            value = value.strip(" \t")
+            value = value.strip()  # (no whitespace but " " is printable)
             append((name, value))
             names.append(name)
             lname = name.lower()
@@ -297,8 +297,13 @@ class RequestParser:
                     return None
                 else:
                     special[lname] = previous + "," + value
-        if names and _TOKENS.fullmatch(":".join(names)) is None:
-            return None
+        if names:
+            # Names of letters, digits and dashes (the usual ones) are tokens; the
+            # regular expression, which costs more, is for the others.
+            joined = "".join(names)
+            if not (joined.isascii() and joined.replace("-", "").isalnum()) \
+                    and _TOKENS.fullmatch(":".join(names)) is None:
+                return None
         head = RequestHead()
         head.method = method
         head.target = target
@@ -413,13 +418,8 @@ class RequestParser:
         are read (``special``: the framing fields, combined; None when there are none)."""
         head.headers = headers
         if host is not None:
-            # A name of the usual characters with an optional port needs no regular
-            # expression; anything else is checked by it.
-            name, colon, port = host.partition(":")
-            if name.strip(_REG_NAME) or colon and not (port.isdigit() and port.isascii()
-                                                       or not port):
-                if _HOST.fullmatch(host) is None:
-                    raise self._fail(400, "malformed Host field")
+            if _HOST.fullmatch(host) is None:
+                raise self._fail(400, "malformed Host field")
             if head.host is None:
                 head.host = host
         elif head.version == "HTTP/1.1":

@@ -102,11 +102,12 @@ def environ_key(name: str) -> str:
 class EnvironBuilder:
     """Builds the PEP 3333 environ of each request.
 
-    Each environ is a copy of one template, made once, of the keys that never change
-    (with the defaults for a request without a body); the rest is set per request, so
-    nothing is kept per connection and nothing one request saw reaches another.
-    ``root_path`` is the application's mount point (``SCRIPT_NAME``, stripped from
-    ``PATH_INFO``); forwarding headers are believed from ``trusted_proxies`` only.
+    Each environ is a new dict: a copy of one template, made once, of the keys that
+    never change (with the defaults for a request without a body), with the keys of the
+    connection (:meth:`base`) and of the request set on it.  Nothing one request saw
+    reaches another.  ``root_path`` is the application's mount point (``SCRIPT_NAME``,
+    stripped from ``PATH_INFO``); forwarding headers are believed from
+    ``trusted_proxies`` only.
     """
 
     def __init__(self, *, root_path: str = "", errors: Any = None, multithread: bool = True,
@@ -130,11 +131,19 @@ class EnvironBuilder:
             "wsgi.input": _EMPTY_INPUT,
             "CONTENT_TYPE": "",
             "CONTENT_LENGTH": "",
+            # Set for every request (by build()): here so that a copy has room for them.
+            "REQUEST_METHOD": "",
+            "PATH_INFO": "",
+            "QUERY_STRING": "",
+            "RAW_URI": "",
+            "SERVER_PROTOCOL": "",
         }
 
-    def build(self, request: Request) -> dict[str, Any]:
-        """The environ for ``request`` (a new dict each time)."""
-        head = request.head
+    def base(self, request: Request) -> dict[str, Any]:
+        """The keys every request of ``request``'s connection shares: the template with
+        the scheme and the server's and peer's addresses (a new dict).  ``SERVER_NAME``
+        is left to :meth:`build` when the server is not on an IP socket (it comes from
+        each request's Host then)."""
         environ = self._template.copy()
         environ["wsgi.url_scheme"] = request.scheme
         sockname = request.sockname
@@ -142,7 +151,6 @@ class EnvironBuilder:
             environ["SERVER_NAME"] = sockname[0]
             environ["SERVER_PORT"] = str(sockname[1])
         else:
-            environ["SERVER_NAME"] = host_name(head.host or "localhost")
             environ["SERVER_PORT"] = "443" if request.scheme == "https" else "80"
         peer = request.peer
         if isinstance(peer, tuple):
@@ -150,6 +158,15 @@ class EnvironBuilder:
             environ["REMOTE_PORT"] = str(peer[1])
         else:
             environ["REMOTE_ADDR"] = ""
+        return environ
+
+    def build(self, request: Request, base: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The environ for ``request`` (a new dict each time): a copy of ``base``, what
+        :meth:`base` gives for the request's connection (made now when None)."""
+        head = request.head
+        environ = self.base(request) if base is None else base.copy()
+        if "SERVER_NAME" not in environ:
+            environ["SERVER_NAME"] = host_name(head.host or "localhost")
         path = head.path
         if "%" in path:
             path = unquote_to_bytes(path).decode("latin-1")

@@ -83,7 +83,14 @@ class WSGIGateway:
             return
         # _Response._run, written out with respond_whole for the one-piece answer.
         response = _Response(self, request, connection)
-        environ = request.environ = self.environ.build(request)
+        # The keys of the connection (addresses, scheme) are worked out once per
+        # connection, into a dict no application sees, of which each environ is a copy.
+        builder = self.environ
+        data = connection.delegate_data
+        base = data.get(builder)
+        if base is None:
+            base = data[builder] = builder.base(request)
+        environ = request.environ = builder.build(request, base)
         try:
             result = self.app(environ, response.start_response)
             if (type(result) is list or type(result) is tuple) and len(result) == 1 \

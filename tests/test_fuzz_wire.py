@@ -19,7 +19,7 @@ test waits for a timeout.
 Also, in this process: the connection's flat path (a clean request that arrives whole)
 against the general code, ``ConnectionParameters(flat_path=False)``, on generated
 requests -- the same bytes but Date, and the same environ; for the WSGI gateway and for
-a native :class:`~wsgiloop.web.Application` (``serve_flat`` both).
+a native :class:`~wsgiloop.web.Application`.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from parser_backends import BACKEND_NAMES
 from support import ServerProcess, run_until
 
 from wsgiloop import aio
+from wsgiloop.http import RequestParser
 from wsgiloop.ioloop import IOLoop
 from wsgiloop.iostream import IOStream
 from wsgiloop.params import ConnectionParameters
@@ -221,13 +222,6 @@ class FlatServers:
         if delegate is None:
             delegate = WSGIGateway(environ_reply, multithread=False)
         self.delegate = delegate
-        serve_flat = delegate.serve_flat
-
-        def counting(request, connection) -> None:
-            self.flat_calls += 1
-            serve_flat(request, connection)
-
-        delegate.serve_flat = counting
 
     def exchange(self, data: bytes, flat: bool, split: int = 0) -> bytes:
         """What a connection answers to ``data`` (sent whole, or in two writes with a
@@ -253,6 +247,16 @@ class FlatServers:
                     return True
                 chunks.append(chunk)
 
+        # Requests the flat path takes are counted: those take_clean reads.
+        take_clean = RequestParser.take_clean
+
+        def counting(parser: RequestParser, received: bytes):
+            head = take_clean(parser, received)
+            if head is not None:
+                self.flat_calls += 1
+            return head
+
+        RequestParser.take_clean = counting  # type: ignore[method-assign]
         try:
             if split:
                 theirs.sendall(data[:split])
@@ -263,6 +267,7 @@ class FlatServers:
                 theirs.shutdown(socket.SHUT_WR)
             assert run_until(self.loop, ended, timeout=10.0), data
         finally:
+            RequestParser.take_clean = take_clean  # type: ignore[method-assign]
             theirs.close()
             stream.close()
         return _DATE.sub(b"", b"".join(chunks))
@@ -426,18 +431,9 @@ def test_the_native_flat_path_answers_as_the_general_code(native_flat_servers, d
     assert flat == general, (data, flat, general)
 
 
-def test_native_answers_finished_at_once_go_out_whole(native_flat_servers, monkeypatch) -> None:
+def test_native_answers_flat_and_not_are_the_same(native_flat_servers) -> None:
     """Each kind of answer, a 304, HEAD, a mount and ``OPTIONS *``, flat and not: the
-    same bytes; the flat path takes every clean origin-form request, and the answers a handler
-    finishes before serve_flat returns, unflushed, go out through respond_whole."""
-    whole: list[bytes] = []
-    respond_whole = HTTPConnection.respond_whole
-
-    def counting(connection, status, headers, body) -> None:
-        whole.append(status.encode())
-        respond_whole(connection, status, headers, body)
-
-    monkeypatch.setattr(HTTPConnection, "respond_whole", counting)
+    same bytes; the flat path takes every clean origin-form request."""
     host = b"Host: x\r\n"
     ten = b"/" + b"k" * 9  # a decoded path of 10 characters: kind 10
     cases = [(b"GET /%s HTTP/1.1\r\n%s\r\n" % (b"k" * ((kind - 1) % 13), host), kind)
@@ -449,25 +445,22 @@ def test_native_answers_finished_at_once_go_out_whole(native_flat_servers, monke
               (b"OPTIONS * HTTP/1.1\r\n%s\r\n" % host, "options")]
     answers = {}
     for data, kind in cases:
-        before, sent_whole = native_flat_servers.flat_calls, len(whole)
+        before = native_flat_servers.flat_calls
         flat = native_flat_servers.exchange(data, True)
         # (an asterisk-form target is not one the flat path takes)
         assert native_flat_servers.flat_calls == before + (kind != "options"), data
-        answers[kind] = (flat, len(whole) - sent_whole)
+        answers[kind] = flat
         assert flat == native_flat_servers.exchange(data, False), data
-    # flushed (2) and async (3) answers, a mount's and OPTIONS *'s are not the handler's
-    # one-piece answer: the general responder methods send them
-    assert [kind for kind, (_, n) in answers.items() if n == 0] == [2, 3, "mount", "options"]
-    assert answers["304"][0].startswith(b"HTTP/1.1 304 Not Modified\r\n")
-    assert answers[10][0].endswith(b"\r\n\r\n" + _NATIVE_BODY)
-    assert answers["head"][0] == answers[10][0][:-len(_NATIVE_BODY)]
-    assert answers[4][0].startswith(b"HTTP/1.1 500 ")
-    assert answers[8][0].count(b"\r\nSet-Cookie: ") == 2
-    assert b"\r\nX-Rep: a\r\n" in answers[8][0] and b"\r\nX-Rep: b\r\n" in answers[8][0]
+    assert answers["304"].startswith(b"HTTP/1.1 304 Not Modified\r\n")
+    assert answers[10].endswith(b"\r\n\r\n" + _NATIVE_BODY)
+    assert answers["head"] == answers[10][:-len(_NATIVE_BODY)]
+    assert answers[4].startswith(b"HTTP/1.1 500 ")
+    assert answers[8].count(b"\r\nSet-Cookie: ") == 2
+    assert b"\r\nX-Rep: a\r\n" in answers[8] and b"\r\nX-Rep: b\r\n" in answers[8]
 
 
 def test_the_native_flat_path_uses_what_replaces_the_entry_points_later() -> None:
-    """serve_flat calls the application as any delegate is called: a ``serve``,
+    """The flat path calls the application as any delegate is called: a ``serve``,
     ``run_handler`` or ``__call__`` put in place after requests were served (on the
     class or on the instance) is used by the next request on the flat path, and a
     ``serve`` that answers through a responder of its own gets the answer."""

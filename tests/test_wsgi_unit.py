@@ -291,21 +291,10 @@ def test_each_request_of_a_connection_gets_its_own_environ():
     assert second["REMOTE_ADDR"] == "10.0.0.1"
 
 
-class FlatConnection(FakeResponder):
-    """A :class:`FakeResponder` that is also the connection of the gateway's flat path
-    (``serve_flat``): ``respond_whole`` and the connection's ``delegate_data``."""
-
-    def __init__(self, delegate_data: dict) -> None:
-        super().__init__()
-        self.delegate_data = delegate_data
-
-    def respond_whole(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.respond(status, headers, body)
-
-
-def test_the_flat_path_gives_each_request_of_a_connection_a_fresh_environ():
-    """serve_flat works out a connection's addresses once, but each request's environ is
-    what the general path builds, whatever the application did to the one before."""
+def test_each_environ_is_fresh_though_the_connection_keys_are_worked_out_once():
+    """The gateway works out a connection's addresses once, but each request's environ
+    is what a fresh connection would get, whatever the application did to the one
+    before (this fails if the connection's base is handed out instead of copied)."""
     seen: list[dict] = []
 
     def app(environ: dict, start_response: Callable[..., Any]) -> list[bytes]:
@@ -323,8 +312,8 @@ def test_the_flat_path_gives_each_request_of_a_connection_a_fresh_environ():
             b"GET /2 HTTP/1.1\r\nHost: y:81\r\n\r\n",
             b"HEAD /3 HTTP/1.1\r\nHost: z\r\nAccept: */*\r\n\r\n"]
     for raw in raws:
-        connection = FlatConnection(connection_data)
-        gateway.serve_flat(parsed_request(raw, connection_data=connection_data), connection)
+        connection = FakeResponder()
+        gateway(parsed_request(raw, connection_data=connection_data), connection)
         assert connection.code == 200 and connection.body == b"ok"
     assert seen == [gateway.build_environ(parsed_request(raw)) for raw in raws]
     assert all(environ["REMOTE_ADDR"] == "10.0.0.1" and "mutated.by.the.app" not in environ

@@ -90,11 +90,8 @@ class HTTPConnection:
         #: A dict the delegate may use for per-connection state (e.g. a cached environ).
         self.delegate_data: dict[str, Any] = {}
         self.parser = params.parser_class(params.limits)
-        # The flat path (see _on_data): with the Python parser, whose clean reading it
-        # shares, and a delegate that offers one (the WSGI gateway's serve_flat).
-        self._flat: Callable[[Request, HTTPConnection], None] | None = (
-            getattr(delegate, "serve_flat", None)
-            if params.flat_path and type(self.parser) is RequestParser else None)
+        # The flat path (see _on_data) needs the Python parser's clean reading.
+        self._flat = params.flat_path and type(self.parser) is RequestParser
         self._proxy_header: bytes | None = None
         if params.proxy_protocol:
             peers = params.proxy_protocol_peers
@@ -129,7 +126,7 @@ class HTTPConnection:
     # -- reading ---------------------------------------------------------------------------
 
     def _on_data(self, data: bytes) -> None:
-        if self._state == _IDLE and self._flat is not None and self._proxy_header is None:
+        if self._state == _IDLE and self._flat and self._proxy_header is None:
             # The flat path: a clean request without a body that came whole in one read
             # goes from here to the delegate, and its answer to the stream, in as few
             # calls as possible.  It does what _process and _dispatch would do for it;
@@ -155,7 +152,7 @@ class HTTPConnection:
                     if timer is None or timer.deadline > deadline:
                         self._arm(deadline)
                 try:
-                    self._flat(request, self)
+                    self.delegate(request, self)
                 except Exception:
                     log.exception("unhandled error in the request delegate")
                     if self._state == _RESPONDING:
@@ -508,63 +505,38 @@ class HTTPConnection:
     def respond(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
         """``start``, ``write`` and ``finish`` in one call, for a body held whole.
 
-        The head and body leave in one write; a missing Content-Length is added.
+        The head and body leave in one write (a body over 64 KiB is queued after the
+        head, not copied); a missing Content-Length is added.  The usual answer -- a body
+        of exactly its Content-Length, or none -- needs no :class:`ResponseFramer`.
         """
         if self._state != _RESPONDING:
             return  # the client has gone
-        length = len(body)
-        framer = self._frame(status, headers, length)
-        self.head_sent = True
-        if framer.mode == LENGTH and length == framer.content_length:
-            framer.sent = length
-            if length > _COPY_LIMIT:
-                self.stream.write(framer.head)  # a large body is queued, not copied
-                payload = body
-            else:
-                payload = framer.head + body
-        else:
-            payload = framer.head + framer.encode(body) + framer.end()
-        self.stream.write(payload)
-        self._complete(framer)
-
-    def respond_whole(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
-        """:meth:`respond`, for the flat path: the same bytes and the same state after,
-        with no :class:`ResponseFramer` for a small body sent with exactly its
-        Content-Length or an answer without a body; any other goes to :meth:`respond`."""
-        if self._state != _RESPONDING:
-            return
         head = self._head
         assert head is not None
+        request = self._request
         length = len(body)
         code, mode, content_length, keep_alive, head_bytes = frame_head(
-            head.method, head.version, self._keep_alive and self.keep_alive_allowed,
+            head.method, head.version, self._keep_alive and self.keep_alive_allowed
+            and not (request is not None and request.body_deferred),
             status, headers, self.params.server_header, length)
-        if mode == LENGTH and content_length == length and length <= _COPY_LIMIT:
-            payload = head_bytes + body
+        if mode == LENGTH and content_length == length:
+            if length > _COPY_LIMIT:
+                self.stream.write(head_bytes)
+                payload = body
+            else:
+                payload = head_bytes + body
         elif mode == NO_BODY:
             payload = head_bytes
             length = 0
-        else:
-            self.respond(status, headers, body)
+        else:  # chunked, close-delimited, or a body not of its declared length
+            framer = self._frame(status, headers, length)
+            payload = framer.head + framer.encode(body) + framer.end()
+            self.head_sent = True
+            self.stream.write(payload)
+            self._complete(framer)
             return
         self.head_sent = True
-        stream = self.stream
-        stream.write(payload)
-        if keep_alive and self.on_response is None and not self._abort_callbacks \
-                and not self._eof_callbacks:
-            # What _next_request does after a clean request of the flat path, which
-            # leaves nothing in the parser: on to the next request.
-            self._request = None
-            self._state = _IDLE
-            now = self._state_since = self._clock()
-            deadline = now + self._idle_timeout
-            timer = self._timer
-            if timer is None or timer.deadline > deadline:
-                self._arm(deadline)
-            if stream.reading_paused:
-                stream.resume_reading()
-            return
-        request = self._request
+        self.stream.write(payload)
         if request is not None and self.on_response is not None:
             request.response_status = status
             request.response_headers = headers
@@ -631,15 +603,15 @@ class HTTPConnection:
         timer = self._timer
         if timer is None or timer.deadline > deadline:
             self._arm(deadline)
-        parser = self.parser
-        parser.start_next_request()
-        if self.stream.reading_paused:
-            self.stream.resume_reading()
+        buffered = self.parser.start_next_request()
+        stream = self.stream
+        if stream.reading_paused:
+            stream.resume_reading()
         if self._processing:
             return  # _process, which this response was given from, goes on
-        if parser.buffered:
+        if buffered:
             self._process()
-        elif self.stream.read_closed:
+        elif stream.read_closed:
             self._input_ended()
 
     def abort(self) -> None:

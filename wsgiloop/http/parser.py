@@ -166,10 +166,12 @@ class RequestParser:
             else:  # a view of body bytes (see _keep_rest)
                 self._buffer = b"".join((buf, data))
 
-    def start_next_request(self) -> None:
-        """Allow the next pipelined request to be parsed (after the response is sent)."""
+    def start_next_request(self) -> int:
+        """Allow the next pipelined request to be parsed (after the response is sent);
+        returns :attr:`buffered`, the bytes already received for it."""
         if self._state == _DONE:
             self._state = _HEAD
+        return len(self._buffer)
 
     def take_end(self) -> bool:
         """Consume the END_OF_MESSAGE that follows a head without a body, if that is

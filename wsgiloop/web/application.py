@@ -55,9 +55,6 @@ class Application:
     def __init__(self, rules: Iterable[Rule | Sequence[Any]] | None = None,
                  **settings: Any) -> None:
         self.settings: dict[str, Any] = settings
-        #: The request serve_flat is serving, and its connection, while it is.
-        self._flat_request: Any = None
-        self._flat_connection: Any = None
         self.router = Router()
         initial: list[Rule | Sequence[Any]] = []
         static_path = settings.get("static_path")
@@ -158,21 +155,6 @@ class Application:
         else:
             self.run_handler(rule, request, responder, path, args, kwargs)
 
-    def serve_flat(self, request: Any, connection: Any) -> None:
-        """The application's part of the connection's flat path (a clean request without
-        a body that arrived whole, see :mod:`wsgiloop.server`): the application is
-        called as the server calls any delegate (so whatever a subclass or an instance
-        puts in place of ``__call__``, ``serve`` or ``run_handler`` is used), but a
-        handler that finishes ``request`` before this returns, without having flushed,
-        sends its answer with ``connection.respond_whole`` (the same bytes as
-        ``respond``, in fewer steps)."""
-        self._flat_request = request
-        self._flat_connection = connection
-        try:
-            self(request, connection)
-        finally:
-            self._flat_request = self._flat_connection = None
-
     def _after_body(self, rule: Rule, request: Any, responder: Any, path: str,
                     args: list[Any], kwargs: dict[str, Any]) -> None:
         """Fetch a deferred (``100-continue``) body, then run the handler."""
@@ -193,14 +175,7 @@ class Application:
             handler = rule.target(self, web_request, responder, **rule.kwargs)
         except Exception as exc:
             return self._handler_failed(rule.target, web_request, responder, exc)
-        if request is self._flat_request and responder is self._flat_connection:
-            # (see serve_flat; a serve put in place of ours may have answered through
-            # another responder)
-            handler._respond_whole = responder.respond_whole
-            handler._execute(args, kwargs)
-            handler._respond_whole = None  # a later answer takes the general way
-        else:
-            handler._execute(args, kwargs)
+        handler._execute(args, kwargs)
         return handler
 
     def _handler_failed(self, handler_class: type[RequestHandler], web_request: WebRequest,

@@ -108,9 +108,6 @@ class RequestHandler:
     _json: Any = _ARG_DEFAULT
     _current_user: Any = _ARG_DEFAULT
     _abort_hooked = False
-    #: What sends a one-piece answer instead of ``responder.respond`` (set only while
-    #: the application runs the handler on the connection's flat path).
-    _respond_whole: Callable[[str, list[tuple[str, str]], bytes], None] | None = None
     #: The route's positional and keyword arguments (set when the handler runs).
     path_args: Sequence[str] = ()
     path_kwargs: Mapping[str, str] = MappingProxyType({})
@@ -464,8 +461,7 @@ class RequestHandler:
                 if "content-length" not in self._fields:
                     self.set_header("Content-Length", str(len(body)))
             if not self.closed:
-                respond = self._respond_whole or self._responder.respond
-                respond(self._status, self._header_list(), body)
+                self._responder.respond(self._status, self._header_list(), body)
             self._headers_written = True
         self._write_buffer = []
         self._finished = True

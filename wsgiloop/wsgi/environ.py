@@ -160,11 +160,17 @@ class EnvironBuilder:
             environ["REMOTE_ADDR"] = ""
         return environ
 
-    def build(self, request: Request, base: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The environ for ``request`` (a new dict each time): a copy of ``base``, what
-        :meth:`base` gives for the request's connection (made now when None)."""
+    def build(self, request: Request) -> dict[str, Any]:
+        """The environ for ``request`` (a new dict each time): a copy of what :meth:`base`
+        gives for the request's connection -- worked out once per connection and kept in
+        its ``connection_data``, where no application sees it -- with the request's keys
+        set."""
         head = request.head
-        environ = self.base(request) if base is None else base.copy()
+        data = request.connection_data
+        base = data.get(self)
+        if base is None:
+            base = data[self] = self.base(request)
+        environ = base.copy()
         if "SERVER_NAME" not in environ:
             environ["SERVER_NAME"] = host_name(head.host or "localhost")
         path = head.path

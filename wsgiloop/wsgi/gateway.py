@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..delegate import Request, Responder
 from ..http import ProtocolError
@@ -18,9 +18,6 @@ from ..http.proxies import TrustedProxies
 from ..http.response import error_response
 from .environ import EnvironBuilder, FileWrapper
 from .threads import ThreadResponder, WorkerThreads
-
-if TYPE_CHECKING:
-    from ..server import HTTPConnection
 
 log = logging.getLogger("wsgiloop.error")
 
@@ -73,35 +70,6 @@ class WSGIGateway:
             _Response(self, request, responder).run()
         else:
             _Response(self, request, responder)._run()
-
-    def serve_flat(self, request: Request, connection: HTTPConnection) -> None:
-        """The gateway's part of the connection's flat path, for a clean request without
-        a body (an origin-form target, no ``Expect``): as a call of the gateway, but a
-        one-piece answer goes out through ``connection.respond_whole``."""
-        if self.threads or self.running is not None:
-            self(request, connection)
-            return
-        # _Response._run, written out with respond_whole for the one-piece answer.
-        response = _Response(self, request, connection)
-        # The keys of the connection (addresses, scheme) are worked out once per
-        # connection, into a dict no application sees, of which each environ is a copy.
-        builder = self.environ
-        data = connection.delegate_data
-        base = data.get(builder)
-        if base is None:
-            base = data[builder] = builder.base(request)
-        environ = request.environ = builder.build(request, base)
-        try:
-            result = self.app(environ, response.start_response)
-            if (type(result) is list or type(result) is tuple) and len(result) == 1 \
-                    and type(result[0]) is bytes and response.status is not None \
-                    and not connection.head_sent:
-                connection.respond_whole(response.status, response.headers, result[0])  # type: ignore[arg-type]
-                return
-        except Exception as exc:
-            response._fail(exc)
-            return
-        response._answer(result)
 
     def _threads(self) -> WorkerThreads:
         if self._worker_threads is None:
@@ -190,7 +158,7 @@ class _Response:
 
     def _answer(self, result: Any) -> None:
         """Answer with the application's ``result``, unless a one-piece list or tuple
-        (which :meth:`_run` and the gateway's ``serve_flat`` send themselves)."""
+        (which :meth:`_run` sends itself)."""
         try:
             if type(result) is list or type(result) is tuple:
                 self._send_sequence(result)

@@ -80,6 +80,7 @@ SCENARIOS = {
     "hello": ("hello", "GET", b""),
     "post-64k": ("echo", "POST", b"x" * 65536),
     "flask": ("flask_hello", "GET", b""),
+    "stream-256k": ("chunked", "GET", b""),
 }
 
 HOOKS = '''

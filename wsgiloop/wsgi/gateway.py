@@ -218,7 +218,8 @@ class _Response:
                     raise TypeError(f"the application yielded {type(chunk).__name__}, not bytes")
                 if not chunk:
                     continue
-                self._ensure_started()
+                if not self.started:
+                    self._ensure_started()
                 if responder.client_gone:
                     self._close()
                     return

@@ -110,7 +110,7 @@ def frame_head(method: str, request_version: str, keep_alive: bool, status: str,
     """How a response is framed: the code, the mode, the Content-Length, whether the
     connection may be kept alive, and the head bytes.  ``body_length`` is the length of
     the whole body when the caller holds it (it adds a Content-Length the application did
-    not give), else None.  The flat path calls this directly for a body at hand;
+    not give), else None.  ``HTTPConnection.respond`` calls this directly for a body at hand;
     :class:`ResponseFramer` is built on it.  Raises :class:`ValueError` for invalid
     statuses and headers."""
     # The common head in one pass; the first field that is not plain (see the module

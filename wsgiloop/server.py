@@ -1,10 +1,11 @@
 """Drives HTTP/1.1 connections over IOStreams and hands complete requests to a delegate.
 
 Per connection, :class:`HTTPConnection` feeds received bytes to the sans-I/O parser,
-collects each request body (in memory up to ``spool_threshold``, then in a temporary
-file; the size limit is enforced by the parser while reading), and only then calls the
-delegate.  Pipelined requests wait in the parser's buffer until the response before
-them has finished, so responses leave in order.
+has each request body collected (by a :class:`~wsgiloop.body.BodyReceiver`: in memory
+up to ``spool_threshold``, then in a temporary file; the size limit is enforced by the
+parser while reading), and only then calls the delegate.  Pipelined requests wait in
+the parser's buffer until the response before them has finished, so responses leave in
+order.
 
 The delegate seam -- :class:`~wsgiloop.delegate.Request`,
 :class:`~wsgiloop.delegate.Responder` (which :class:`HTTPConnection` is) and

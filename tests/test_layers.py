@@ -17,7 +17,7 @@ LAYERS = [
     {"__init__", "ioloop", "aio", "threadbridge"},
     {"iostream", "tlsstream", "netutil"},
     {"http"},
-    {"params", "delegate", "server", "httpserver", "logformat", "accesslog", "spool"},
+    {"params", "delegate", "server", "httpserver", "logformat", "accesslog", "spool", "body"},
     {"wsgi"},
     {"web"},
     {"metrics"},

@@ -1,10 +1,11 @@
 """Drives HTTP/1.1 connections over IOStreams and hands complete requests to a delegate.
 
 Per connection, :class:`HTTPConnection` feeds received bytes to the sans-I/O parser,
-collects each request body (in memory up to ``spool_threshold``, then in a temporary
-file; the size limit is enforced by the parser while reading), and only then calls the
-delegate.  Pipelined requests wait in the parser's buffer until the response before
-them has finished, so responses leave in order.
+has each request body collected (by a :class:`~wsgiloop.body.BodyReceiver`: in memory
+up to ``spool_threshold``, then in a temporary file; the size limit is enforced by the
+parser while reading), and only then calls the delegate.  Pipelined requests wait in
+the parser's buffer until the response before them has finished, so responses leave in
+order.
 
 The delegate seam -- :class:`~wsgiloop.delegate.Request`,
 :class:`~wsgiloop.delegate.Responder` (which :class:`HTTPConnection` is) and
@@ -21,14 +22,13 @@ connection closed (``on_abort`` callbacks run, so the producer stops).
 
 from __future__ import annotations
 
-import errno
-import io
 import logging
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
+from .body import BodyReceiver, close_body
 from .delegate import Request, RequestDelegate
 from .http import END_OF_MESSAGE, NEED_DATA, ProtocolError, RequestHead, RequestParser
 from .http.proxies import parse_proxy_header
@@ -36,7 +36,6 @@ from .http.response import CHUNKED, LENGTH, NO_BODY, ResponseFramer, error_respo
 from .ioloop import IOLoop, Timer
 from .iostream import IOStream
 from .params import ConnectionParameters
-from .spool import BodySpool
 
 log = logging.getLogger("wsgiloop.error")
 
@@ -46,10 +45,6 @@ _COPY_LIMIT = 1 << 16  # a response body larger than this is not joined to its h
 # Pipelined requests answered in one go: the rest wait until the loop has handled the
 # other connections' events of its pass, so one client's burst holds up nobody else.
 _PIPELINE_BURST = 16
-
-# Errors storing a body that mean the disk, a quota or the file size limit is full:
-# answered with 507 Insufficient Storage (anything else with 503).
-_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class HTTPConnection:
@@ -62,10 +57,9 @@ class HTTPConnection:
     __slots__ = ("stream", "loop", "params", "delegate", "peer", "sockname", "scheme",
                  "on_response", "_on_close", "_clock", "keep_alive_allowed",
                  "delegate_data", "parser", "_proxy_header", "_state", "_processing",
-                 "_request", "_head", "_spool", "_framer", "head_sent", "_abort_callbacks",
-                 "_eof_callbacks", "_deferred", "_keep_alive", "_draining", "_state_since",
-                 "_progress", "_body_since", "_timer", "_flat", "_idle_timeout", "__dict__",
-                 "__weakref__")
+                 "_request", "_head", "_body", "_framer", "head_sent", "_abort_callbacks",
+                 "_eof_callbacks", "_keep_alive", "_draining", "_state_since", "_timer",
+                 "_flat", "_idle_timeout", "__dict__", "__weakref__")
 
     _going_away: Callable[[], Any] | None = None  # set by detach()
 
@@ -103,22 +97,18 @@ class HTTPConnection:
         self._processing = False
         self._request: Request | None = None
         self._head: RequestHead | None = None
-        self._spool: BodySpool | None = None  # made with the first request body
+        self._body: BodyReceiver | None = None  # made with the first request body
         self._framer: ResponseFramer | None = None
         #: True once the response head has been handed to the stream.
         self.head_sent = False
         self._abort_callbacks: list[Callable[[], Any]] = []
         self._eof_callbacks: list[Callable[[], Any]] = []
-        self._deferred: tuple[Request, Callable[[BaseException | None], Any]] | None = None
         self._keep_alive = True
         self._draining = False
         #: The timer's delay once a response is queued: the idle time, or the send
         #: deadline's first check if that comes sooner.
         self._idle_timeout = min(params.keepalive_timeout, params.send_timeout)
-        now = self._clock()
-        self._state_since = now
-        self._progress = now
-        self._body_since = now
+        now = self._state_since = self._clock()
         self._timer: Timer | None = loop.call_at(now + params.header_timeout, self._on_timer)
         stream.set_close_callback(self._on_stream_closed)
         stream.start_reading(self._on_data, self._on_eof)
@@ -172,10 +162,10 @@ class HTTPConnection:
             if timer is None or timer.deadline > deadline:
                 self._arm(deadline)
         elif self._state == _BODY:
-            self._progress = self._clock()
+            self._body.progress = self._clock()  # type: ignore[union-attr]
         self.parser.feed(data)
         if self._state == _DEFERRED:
-            self._progress = self._clock()
+            self._body.progress = self._clock()  # type: ignore[union-attr]
             self._pump_deferred()
             return
         if self._state == _RESPONDING:
@@ -231,7 +221,7 @@ class HTTPConnection:
                             self.loop.call_soon(self._on_drained)  # the rest later
                             break
                 else:
-                    self._add_body(event)  # type: ignore[arg-type]
+                    self._body.add(event)  # type: ignore[union-attr,arg-type]
         except ProtocolError as exc:
             self._reject(exc)
         finally:
@@ -301,34 +291,9 @@ class HTTPConnection:
 
     def _begin_body(self) -> None:
         self._state = _BODY
-        now = self._progress = self._body_since = self._clock()
-        self._arm(now + self.params.body_timeout)
-        if self._spool is None:
-            self._spool = BodySpool(self.params.spool_threshold, self.params.spool_dir)
-        else:
-            self._spool.discard()
-
-    def _add_body(self, data: bytes) -> None:
-        try:
-            self._spool.write(data)  # type: ignore[union-attr]
-        except OSError as exc:
-            raise self._spool_failed(exc) from None
-
-    def _take_body(self, request: Request) -> None:
-        try:
-            request.body, request.body_length = self._spool.finish()  # type: ignore[union-attr]
-        except OSError as exc:
-            raise self._spool_failed(exc) from None
-
-    def _spool_failed(self, exc: OSError) -> ProtocolError:
-        """The body could not be stored (the spool is already discarded): one log line,
-        and the error to answer with -- 507 for a full disk or quota, else 503."""
-        status = 507 if exc.errno in _NO_SPACE else 503
-        reason = exc.strerror or str(exc)
-        log.error("cannot spool the request body from %s in %s: %s; answering %d",
-                  self.peer, self._spool.location, reason, status)  # type: ignore[union-attr]
-        self._keep_alive = False
-        return ProtocolError(status, f"the request body could not be stored: {reason}")
+        if self._body is None:
+            self._body = BodyReceiver(self.params, self.peer)
+        self._arm(self._body.begin(self._clock()))
 
     def _dispatch(self) -> None:
         head = self._head
@@ -338,7 +303,7 @@ class HTTPConnection:
         if head.expect_continue and self._state == _BODY:
             request.body_deferred = True
         elif self._state == _BODY:
-            self._take_body(request)
+            self._body.take(request)  # type: ignore[union-attr]
         self._request = request
         self._state = _RESPONDING
         self._framer = None
@@ -365,50 +330,35 @@ class HTTPConnection:
             finished(ConnectionError("the client has gone"))
             return
         request.body_deferred = False
-        self._deferred = (request, finished)
         if not self.head_sent and not self.stream.read_closed:
             # (After the client's end of input, what it sent is all there is: no 100.)
             self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self._state = _DEFERRED
-        now = self._progress = self._body_since = self._clock()
-        self._arm(now + self.params.body_timeout)
+        self._arm(self._body.defer(request, finished, self._clock()))  # type: ignore[union-attr]
         # Body bytes sent without waiting for the 100 may have filled the parser's
         # buffer while the request waited, pausing reading: the body is wanted now.
         self.stream.resume_reading()
         self._pump_deferred()
 
     def _pump_deferred(self) -> None:
-        parser = self.parser
         try:
-            while True:
-                event = parser.next_event()
-                if event is NEED_DATA:
-                    if self.stream.read_closed:
-                        self._input_ended()  # the rest of the body will not come
-                    return
-                if event is END_OF_MESSAGE:
-                    break
-                self._add_body(event)  # type: ignore[arg-type]
+            whole = self._body.pump(self.parser)  # type: ignore[union-attr]
         except ProtocolError as exc:
             self._end_deferred(exc)
             return
-        self._end_deferred(None)
+        if whole:
+            self._end_deferred(None)
+        elif self.stream.read_closed:
+            self._input_ended()  # the rest of the body will not come
 
     def _end_deferred(self, error: BaseException | None) -> None:
-        deferred, self._deferred = self._deferred, None
-        if deferred is None:
+        ended = self._body.end(error)  # type: ignore[union-attr]
+        if ended is None:
             return
-        request, finished = deferred
+        finished, error = ended
         if self._state == _DEFERRED:
             self._state = _RESPONDING
-        if error is None:
-            try:
-                self._take_body(request)
-            except ProtocolError as exc:
-                error = exc
         if error is not None:
-            if isinstance(error, ProtocolError):
-                request.protocol_error = error
             self._keep_alive = False
         finished(error)
 
@@ -574,7 +524,7 @@ class HTTPConnection:
         request = self._request
         if request is not None:
             if request.body is not None:
-                self._close_body(request)
+                close_body(request)
             if request.body_deferred:
                 keep_alive = False  # the client may still send a body we never asked for
             if self.on_response is not None:
@@ -617,19 +567,13 @@ class HTTPConnection:
     def abort(self) -> None:
         """Give up on the response and close the connection (the client sees it cut)."""
         if self._request is not None:
-            self._close_body(self._request)
+            close_body(self._request)
             self._request = None
         self._abort_callbacks = []
         self._eof_callbacks = []
         self._state = _CLOSING
         self.stream.flush()  # what was already written goes out; then the cut
         self.stream.close()
-
-    @staticmethod
-    def _close_body(request: Request) -> None:
-        body = request.body
-        if body is not None and not isinstance(body, io.BytesIO):
-            body.close()
 
     # -- errors, timeouts and closing ------------------------------------------------------------
 
@@ -711,19 +655,8 @@ class HTTPConnection:
         if state == _HEAD:
             return self._state_since + params.header_timeout
         if state == _BODY or state == _DEFERRED:
-            deadline = self._progress + params.body_timeout
-            if params.body_min_rate:
-                # Once body_timeout has passed since the body began, its average rate
-                # must stay at body_min_rate: the bytes so far last until this time.
-                slow = self._body_since + max(params.body_timeout,
-                                              self._body_size() / params.body_min_rate)
-                if slow < deadline:
-                    deadline = slow
-            return deadline
+            return self._body.deadline()  # type: ignore[union-attr]
         return None
-
-    def _body_size(self) -> int:
-        return self._spool.size if self._spool is not None else 0
 
     def _send_deadline(self) -> float | None:
         """When the response on its way times out for want of progress (None: nothing
@@ -766,11 +699,8 @@ class HTTPConnection:
             return
         if self._state == _HEAD:
             what = "request head timed out"
-        elif self._progress + self.params.body_timeout <= now:
-            what = "request body timed out"
         else:
-            what = (f"request body too slow ({self._body_size()} bytes in "
-                    f"{now - self._body_since:.0f}s)")
+            what = self._body.late(now)  # type: ignore[union-attr]
         log.info("%s from %s", what, self.peer)
         if self._state == _DEFERRED:
             self._end_deferred(ProtocolError(408, what))
@@ -786,7 +716,8 @@ class HTTPConnection:
 
     def _on_stream_closed(self) -> None:
         self._cancel_timer()
-        if self._deferred is not None:
+        body = self._body
+        if body is not None and body.deferred:
             self._end_deferred(ConnectionError("the client has gone"))
         self._eof_callbacks = []
         if self._state == _RESPONDING:
@@ -794,11 +725,11 @@ class HTTPConnection:
             for callback in callbacks:
                 self._run_callback(callback, "an abort")
             if self._request is not None:
-                self._close_body(self._request)
+                close_body(self._request)
                 self._request = None
         self._state = _CLOSING
-        if self._spool is not None:
-            self._spool.discard()
+        if body is not None:
+            body.discard()
         if self._on_close is not None:
             self._on_close(self)
 
@@ -816,7 +747,7 @@ class HTTPConnection:
         self._cancel_timer()
         self._state = _DETACHED
         if self._request is not None:
-            self._close_body(self._request)
+            close_body(self._request)
             self._request = None
         self._abort_callbacks = []
         self._eof_callbacks = []

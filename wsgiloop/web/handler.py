@@ -443,8 +443,8 @@ class RequestHandler:
                 self._responder.finish()
         else:
             code = self._status_code
-            if code == 200 and "etag" not in self._fields \
-                    and self.request.method in ("GET", "HEAD"):
+            method = self.request.method
+            if code == 200 and "etag" not in self._fields and method in ("GET", "HEAD"):
                 etag = self.compute_etag()
                 if etag:
                     self.set_header("ETag", etag)
@@ -458,7 +458,9 @@ class RequestHandler:
                     self.clear_header(name)
             else:
                 body = b"".join(self._write_buffer)
-                if "content-length" not in self._fields:
+                # The responder adds the Content-Length of a body it is handed whole,
+                # except in an answer to HEAD, which goes without its body.
+                if method == "HEAD" and "content-length" not in self._fields:
                     self.set_header("Content-Length", str(len(body)))
             if not self.closed:
                 self._responder.respond(self._status, self._header_list(), body)

@@ -463,11 +463,18 @@ class RequestHandler:
                 if method == "HEAD" and "content-length" not in self._fields:
                     self.set_header("Content-Length", str(len(body)))
             if not self.closed:
-                self._responder.respond(self._status, self._header_list(), body)
+                headers = list(self._fields.values())  # (as _header_list: a call less)
+                if self._repeated:
+                    headers += self._repeated
+                self._responder.respond(self._status, headers, body)
             self._headers_written = True
         self._write_buffer = []
         self._finished = True
-        self._complete()
+        self._completed = True  # (as _complete, which finish cannot find done: a call less)
+        try:
+            self.on_finish()
+        except Exception:
+            log.exception("error in %s.on_finish", type(self).__name__)
 
     def _finish_quietly(self) -> None:
         """End a request whose client has gone (nothing is sent)."""

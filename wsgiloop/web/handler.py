@@ -60,7 +60,11 @@ log = logging.getLogger("wsgiloop.error")
 __all__ = ["ErrorHandler", "RequestHandler"]
 
 _ARG_DEFAULT: Any = object()
-_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+#: The handler attribute of each usual method: the same string object on every request,
+#: which attribute look-ups find in the type's cache (a lower-cased copy is never there).
+_ATTRIBUTES = {"GET": "get", "HEAD": "head", "POST": "post", "DELETE": "delete",
+               "PATCH": "patch", "PUT": "put", "OPTIONS": "options"}
+_METHODS = tuple(_ATTRIBUTES)
 _DEFAULT_CONTENT_TYPE = ("Content-Type", "text/html; charset=UTF-8")
 _ENTITY_HEADERS = ("Content-Length", "Content-Type", "Content-Encoding", "Content-Language",
                    "Content-Range", "Transfer-Encoding")
@@ -610,7 +614,7 @@ class RequestHandler:
             if self._finished:
                 return
             method = self.request.method
-            function = getattr(self, method.lower(), None) \
+            function = getattr(self, _ATTRIBUTES.get(method) or method.lower(), None) \
                 if method in self.SUPPORTED_METHODS else None
             if function is None or not callable(function):
                 function = self._method_for(method)

@@ -474,7 +474,9 @@ class RequestHandler:
             self._headers_written = True
         self._write_buffer = []
         self._finished = True
-        self._completed = True  # (as _complete, which finish cannot find done: a call less)
+        # What _complete does, without the call (on_finish never ran before finish: what
+        # runs it first marks the handler finished, and finish refuses to run twice).
+        self._completed = True
         try:
             self.on_finish()
         except Exception:

@@ -1091,8 +1091,10 @@ def test_hooks_and_overrides_added_after_the_class_is_made_are_honoured():
 
 
 def test_set_header_replaced_on_the_instance_sees_etag_and_content_length():
-    """finish sets ETag and Content-Length through set_header, whoever provides it: the
-    class, a subclass, or the instance (a wrapper put there by initialize or a test)."""
+    """finish sets the ETag through set_header, whoever provides it: the class, a
+    subclass, or the instance (a wrapper put there by initialize or a test).  The
+    Content-Length of a body sent whole is the responder's; an answer to HEAD, sent
+    without its body, gets it through set_header too."""
     seen: list[tuple[str, str]] = []
 
     class Recording(RequestHandler):
@@ -1107,9 +1109,17 @@ def test_set_header_replaced_on_the_instance_sees_etag_and_content_length():
         def get(self) -> None:
             self.write(b"Hello World!")
 
-    response = webtest.TestApp(Application([(r"/", Recording)])).get("/")
+    application = Application([(r"/", Recording)])
+    response = webtest.TestApp(application).get("/")
     assert ("ETag", response.headers["ETag"]) in seen
-    assert ("Content-Length", "12") in seen
+    assert response.headers["Content-Length"] == "12"
+    assert [name for name, _ in seen] == ["ETag"]
+
+    seen.clear()
+    head = native(application, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (head.code, head.header("Content-Length"), head.header("ETag")) == (
+        200, "12", response.headers["ETag"])
+    assert seen == [("ETag", response.headers["ETag"]), ("Content-Length", "12")]
 
 
 def test_hooks_patched_on_a_served_class_are_used_by_the_next_request():
@@ -1170,3 +1180,24 @@ def test_request_attributes_read_lazily_can_be_assigned():
     assert client.get("/peer?a=1", headers={"Host": "example.org:81"}).json == {
         "before": "192.0.2.1", "after": "203.0.113.9", "uri": "/peer?a=1", "path": "/peer",
         "query": "a=1", "version": "HTTP/1.0", "protocol": "http", "host": "example.org:81"}
+
+
+def test_methods_outside_the_usual_ones_and_methods_set_on_the_instance_are_run():
+    """The method is found by its lower-cased name whatever it is (a WebDAV method a
+    handler adds to SUPPORTED_METHODS), and on the instance first (initialize may put
+    one there)."""
+    class Dav(RequestHandler):
+        SUPPORTED_METHODS = RequestHandler.SUPPORTED_METHODS + ("PROPFIND",)
+
+        def initialize(self) -> None:
+            self.get = lambda: self.write("instance get")  # type: ignore[method-assign]
+
+        def get(self) -> None:
+            self.write("class get")
+
+        def propfind(self) -> None:
+            self.write("propfind")
+
+    application = Application([(r"/", Dav)])
+    assert native(application, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").body == b"instance get"
+    assert native(application, b"PROPFIND / HTTP/1.1\r\nHost: x\r\n\r\n").body == b"propfind"

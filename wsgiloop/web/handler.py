@@ -60,7 +60,11 @@ log = logging.getLogger("wsgiloop.error")
 __all__ = ["ErrorHandler", "RequestHandler"]
 
 _ARG_DEFAULT: Any = object()
-_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+#: The handler attribute of each usual method: the same string object on every request,
+#: which attribute look-ups find in the type's cache (a lower-cased copy is never there).
+_ATTRIBUTES = {"GET": "get", "HEAD": "head", "POST": "post", "DELETE": "delete",
+               "PATCH": "patch", "PUT": "put", "OPTIONS": "options"}
+_METHODS = tuple(_ATTRIBUTES)
 _DEFAULT_CONTENT_TYPE = ("Content-Type", "text/html; charset=UTF-8")
 _ENTITY_HEADERS = ("Content-Length", "Content-Type", "Content-Encoding", "Content-Language",
                    "Content-Range", "Transfer-Encoding")
@@ -443,8 +447,8 @@ class RequestHandler:
                 self._responder.finish()
         else:
             code = self._status_code
-            if code == 200 and "etag" not in self._fields \
-                    and self.request.method in ("GET", "HEAD"):
+            method = self.request.method
+            if code == 200 and "etag" not in self._fields and method in ("GET", "HEAD"):
                 etag = self.compute_etag()
                 if etag:
                     self.set_header("ETag", etag)
@@ -458,14 +462,25 @@ class RequestHandler:
                     self.clear_header(name)
             else:
                 body = b"".join(self._write_buffer)
-                if "content-length" not in self._fields:
+                # The responder adds the Content-Length of a body it is handed whole,
+                # except in an answer to HEAD, which goes without its body.
+                if method == "HEAD" and "content-length" not in self._fields:
                     self.set_header("Content-Length", str(len(body)))
             if not self.closed:
-                self._responder.respond(self._status, self._header_list(), body)
+                headers = list(self._fields.values())  # (as _header_list: a call less)
+                if self._repeated:
+                    headers += self._repeated
+                self._responder.respond(self._status, headers, body)
             self._headers_written = True
         self._write_buffer = []
         self._finished = True
-        self._complete()
+        # What _complete does, without the call (on_finish never ran before finish: what
+        # runs it first marks the handler finished, and finish refuses to run twice).
+        self._completed = True
+        try:
+            self.on_finish()
+        except Exception:
+            log.exception("error in %s.on_finish", type(self).__name__)
 
     def _finish_quietly(self) -> None:
         """End a request whose client has gone (nothing is sent)."""
@@ -601,7 +616,7 @@ class RequestHandler:
             if self._finished:
                 return
             method = self.request.method
-            function = getattr(self, method.lower(), None) \
+            function = getattr(self, _ATTRIBUTES.get(method) or method.lower(), None) \
                 if method in self.SUPPORTED_METHODS else None
             if function is None or not callable(function):
                 function = self._method_for(method)

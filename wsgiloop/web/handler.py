@@ -467,20 +467,11 @@ class RequestHandler:
                 if method == "HEAD" and "content-length" not in self._fields:
                     self.set_header("Content-Length", str(len(body)))
             if not self.closed:
-                headers = list(self._fields.values())  # (as _header_list: a call less)
-                if self._repeated:
-                    headers += self._repeated
-                self._responder.respond(self._status, headers, body)
+                self._responder.respond(self._status, self._header_list(), body)
             self._headers_written = True
         self._write_buffer = []
         self._finished = True
-        # What _complete does, without the call (on_finish never ran before finish: what
-        # runs it first marks the handler finished, and finish refuses to run twice).
-        self._completed = True
-        try:
-            self.on_finish()
-        except Exception:
-            log.exception("error in %s.on_finish", type(self).__name__)
+        self._complete()
 
     def _finish_quietly(self) -> None:
         """End a request whose client has gone (nothing is sent)."""

@@ -509,6 +509,23 @@ class IOStream:
                 pass
         self.close()
 
+    def shut_after_flush(self, then: Callable[[], Any] | None = None) -> None:
+        """Once everything queued has been sent, shut the sending side (a half-close: the
+        peer reads the end of our data, and unread input of ours sends it no reset) and
+        call ``then``; a failing shutdown closes the stream instead."""
+        def shut() -> None:
+            if self.closed:
+                return
+            try:
+                self.socket.shutdown(socket.SHUT_WR)
+            except OSError:
+                self.close()
+                return
+            if then is not None:
+                then()
+
+        self.on_flushed(shut)
+
     def close_after_flush(self) -> None:
         """Close once the write queue is empty (now, if it is)."""
         if not self._write_queue:

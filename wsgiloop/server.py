@@ -23,7 +23,6 @@ connection closed (``on_abort`` callbacks run, so the producer stops).
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -611,19 +610,12 @@ class HTTPConnection:
                 self._arm(deadline)
             return
 
-        def shut() -> None:
-            if stream.closed:
-                return
-            try:
-                stream.socket.shutdown(socket.SHUT_WR)
-            except OSError:
-                stream.close()
-                return
+        def linger() -> None:
             stream.resume_reading()
             self._cancel_timer()
             self._timer = self.loop.call_later(self.params.linger, stream.close)
 
-        stream.on_flushed(shut)
+        stream.shut_after_flush(linger)
         deadline = self._send_deadline()
         if deadline is not None:  # a reader that takes nothing is not waited for
             self._arm(deadline)

@@ -56,7 +56,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import socket
 import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -490,17 +489,7 @@ class _Connection:
         """Flush, shut the sending side, and discard what the client still sends until
         it closes (or for a moment): closing with unread input would send a reset, which
         can destroy the close frame before the client reads it."""
-        stream = self.stream
-
-        def shut() -> None:
-            if stream.closed:
-                return
-            try:
-                stream.socket.shutdown(socket.SHUT_WR)
-            except OSError:
-                stream.close()
-
-        stream.on_flushed(shut)
+        self.stream.shut_after_flush()
         self._set_timer(self.loop.time() + _CLOSE_TIMEOUT)
 
     def _on_stream_closed(self) -> None:

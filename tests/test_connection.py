@@ -842,6 +842,32 @@ def test_back_pressure_with_when_writable(make):
     assert not h.client.eof
 
 
+@pytest.mark.parametrize("flat", [True, False])
+def test_a_client_that_reads_no_answers_stops_being_read(make, flat):
+    """A client that sends one request per read and reads none of the answers: once
+    the unsent answers pass the high-water mark, no more of its requests are answered
+    (or read) until it catches up; then every one is answered, in order."""
+    size = 64 << 10
+    answered: list[str] = []
+
+    def delegate(request, responder):
+        answered.append(request.head.path)
+        responder.respond("200 OK", [("Content-Type", "application/octet-stream")],
+                          request.head.path.encode().ljust(size, b"."))
+
+    h = make(delegate, high_water=16384, low_water=4096, flat_path=flat)
+    count = 40
+    for number in range(count):
+        h.client.send(get(f"/{number}"))
+        h.settle(0.01)  # each request in a read of its own
+    assert len(answered) < 10, answered
+    assert h.stream.buffered_bytes <= h.params.high_water + size
+    responses = h.wait_responses(count, timeout=30)
+    assert [r.body[:len(str(n)) + 1] for n, r in enumerate(responses)] \
+        == [f"/{n}".encode() for n in range(count)]
+    assert answered == [f"/{n}" for n in range(count)]
+
+
 def test_client_gone_runs_abort_callbacks_and_finish_is_harmless(make):
     pending = []
     aborted = []

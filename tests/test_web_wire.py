@@ -504,18 +504,20 @@ def test_server_log_is_clean(server):
 
 def test_access_log_atoms_for_native_handlers(static_dir):
     """gunicorn's atoms in the access log of a native app: the response header atom
-    reads the handler's fields; an environ atom prints "-" (there is no environ)."""
-    fmt = '%(m)s %(U)s %(s)s %(B)s %({content-type}o)s %({REMOTE_ADDR}e)s %(L)s'
+    reads the handler's fields, and the Content-Length the server added to its body;
+    an environ atom prints "-" (there is no environ)."""
+    fmt = ('%(m)s %(U)s %(s)s %(B)s %({content-type}o)s %({content-length}o)s '
+           '%({REMOTE_ADDR}e)s %(L)s')
     with ServerProcess("native_apps:application", "--access-log", "-",
                        "--access-log-format", fmt,
                        env={"NATIVE_STATIC_DIR": str(static_dir)}) as proc:
         response, body = fetch(proc, "GET", "/hello/w%C3%B6rld")
         assert response.status == 200
         deadline = time.monotonic() + 5
-        pattern = (r"GET /hello/w\u00c3\u00b6rld 200 (\d+) text/plain; charset=UTF-8 - "
+        pattern = (r"GET /hello/w\u00c3\u00b6rld 200 (\d+) text/plain; charset=UTF-8 (\d+) - "
                    r"\d+\.\d{6}$")
         while not re.search(pattern, proc.stdout, re.M) and time.monotonic() < deadline:
             time.sleep(0.02)
         match = re.search(pattern, proc.stdout, re.M)
         assert match, proc.stdout
-        assert int(match.group(1)) == len(body)
+        assert int(match.group(1)) == int(match.group(2)) == len(body)

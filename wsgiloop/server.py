@@ -115,7 +115,8 @@ class HTTPConnection:
     # -- reading ---------------------------------------------------------------------------
 
     def _on_data(self, data: bytes) -> None:
-        if self._state == _IDLE and self._flat and self._proxy_header is None:
+        if self._state == _IDLE and self._flat and self._proxy_header is None \
+                and self.stream.buffered_bytes <= self.params.high_water:
             # The flat path: a clean request without a body that came whole in one read
             # goes from here to the delegate, and its answer to the stream, in as few
             # calls as possible.  It does what _process and _dispatch would do for it;
@@ -153,7 +154,9 @@ class HTTPConnection:
             data = self._take_proxy_header(data)
             if not data:
                 return
-        if self._state == _IDLE:
+        if self._state == _IDLE and self.stream.buffered_bytes <= self.params.high_water:
+            # (Over the high-water mark, the client is not reading its answers: the
+            # request stays IDLE in the parser, and _process waits for the drain.)
             self._state = _HEAD
             now = self._state_since = self._clock()
             deadline = now + self.params.header_timeout
@@ -385,7 +388,7 @@ class HTTPConnection:
         self._framer = framer
         if request is not None and self.on_response is not None:
             request.response_status = status
-            request.response_headers = headers
+            request.response_headers = _as_sent(headers, framer.content_length)
         return framer
 
     def write(self, data: bytes) -> bool:
@@ -488,7 +491,7 @@ class HTTPConnection:
         self.stream.write(payload)
         if request is not None and self.on_response is not None:
             request.response_status = status
-            request.response_headers = headers
+            request.response_headers = _as_sent(headers, content_length)
         self._next_request(code, length, self._keep_alive and keep_alive)
 
     def finish(self) -> None:
@@ -764,3 +767,13 @@ class HTTPConnection:
     def idle_for(self) -> float:
         """Seconds this connection has been idle (0 when it is not)."""
         return self._clock() - self._state_since if self.idle else 0.0
+
+
+def _as_sent(headers: list[tuple[str, str]], content_length: int | None
+             ) -> list[tuple[str, str]]:
+    """The header fields as the per-response callback (the access log) should see them:
+    with the Content-Length the server added to a whole body the application gave none
+    for."""
+    if content_length is None or any(name.lower() == "content-length" for name, _ in headers):
+        return headers
+    return [*headers, ("Content-Length", str(content_length))]

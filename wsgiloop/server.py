@@ -118,35 +118,13 @@ class HTTPConnection:
         if self._state == _IDLE and self._flat and self._proxy_header is None \
                 and self.stream.buffered_bytes <= self.params.high_water:
             # The flat path: a clean request without a body that came whole in one read
-            # goes from here to the delegate, and its answer to the stream, in as few
-            # calls as possible.  It does what _process and _dispatch would do for it;
+            # goes from here to the delegate, past _process and the parser's events;
             # anything else (take_clean says None) takes the general code below.
             head = self.parser.take_clean(data)
             if head is not None:
                 self._head = head
                 self._keep_alive = True
-                request = Request(head, self)
-                if self.on_response is not None:
-                    request.start_time = time.time()
-                self._request = request
-                self._state = _RESPONDING
-                self._framer = None
-                self.head_sent = False
-                send_timeout = self.params.send_timeout
-                timer = self._timer
-                # The timer set when the connection went idle fires by the send deadline
-                # already unless it is later than the idle time's start plus the send
-                # timeout: the clock is read only then.
-                if timer is None or timer.deadline > self._state_since + send_timeout:
-                    deadline = self._clock() + send_timeout
-                    if timer is None or timer.deadline > deadline:
-                        self._arm(deadline)
-                try:
-                    self.delegate(request, self)
-                except Exception:
-                    log.exception("unhandled error in the request delegate")
-                    if self._state == _RESPONDING:
-                        self.abort()
+                self._dispatch()
                 return
         if self._draining:
             return
@@ -310,10 +288,15 @@ class HTTPConnection:
         self._state = _RESPONDING
         self._framer = None
         self.head_sent = False
-        deadline = self._clock() + self.params.send_timeout  # the send deadline's first check
+        # The send deadline's first check.  The timer set when this request began (its
+        # head, or the idle time before it) fires by then already unless it is later
+        # than that start plus the send timeout: the clock is read only then.
+        send_timeout = self.params.send_timeout
         timer = self._timer
-        if timer is None or timer.deadline > deadline:
-            self._arm(deadline)
+        if timer is None or timer.deadline > self._state_since + send_timeout:
+            deadline = self._clock() + send_timeout
+            if timer is None or timer.deadline > deadline:
+                self._arm(deadline)
         try:
             self.delegate(request, self)
         except Exception:

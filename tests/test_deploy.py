@@ -384,6 +384,19 @@ class NginxWithSnippet:
         terminate(self.proc)
 
 
+def deploy_nginx_in_front_of(backend_port: int, prefix: Path) -> tuple[NginxWithSnippet, int]:
+    """deploy/nginx.conf, its upstream swapped for ``backend_port`` and its listen
+    address for a free port, running and listening: the nginx and that port (the
+    caller stops it)."""
+    port = free_port()
+    snippet = (DEPLOY / "nginx.conf").read_text()
+    snippet = swap(snippet, "server 127.0.0.1:8000 ", f"server 127.0.0.1:{backend_port} ")
+    snippet = swap(snippet, "listen 80;", f"listen 127.0.0.1:{port};")
+    nginx = NginxWithSnippet(prefix, snippet)
+    wait_listening(nginx.proc, [port], "nginx", details=nginx.log, stop=nginx.stop)
+    return nginx, port
+
+
 def nginx_directive(name: str) -> str:
     """The value of the one ``name`` directive in deploy/nginx.conf."""
     (value,) = re.findall(rf"^\s*{name}\s+([^;]+);", (DEPLOY / "nginx.conf").read_text(),
@@ -413,13 +426,8 @@ def test_nginx_snippet_in_front_of_wsgiloop(app_dir: Path, tmp_path: Path) -> No
     """deploy/nginx.conf, its upstream and listen addresses swapped for free ones, in
     front of the service's wsgiloop command (which trusts 127.0.0.1 by default)."""
     with wsgiloop_as_in_the_unit(app_dir) as backend:
-        port = free_port()
-        snippet = (DEPLOY / "nginx.conf").read_text()
-        snippet = swap(snippet, "server 127.0.0.1:8000 ", f"server 127.0.0.1:{backend.port} ")
-        snippet = swap(snippet, "listen 80;", f"listen 127.0.0.1:{port};")
-        nginx = NginxWithSnippet(tmp_path, snippet)
+        nginx, port = deploy_nginx_in_front_of(backend.port, tmp_path)
         try:
-            wait_listening(nginx.proc, [port], "nginx", details=nginx.log, stop=nginx.stop)
             # The client's address, whatever it claims; the Host it asked for.
             status, body = request(port, path="/who", source="127.0.0.3", headers={
                 "X-Forwarded-For": "6.6.6.6", "Host": "shop.example:8443"})
@@ -455,13 +463,8 @@ def test_nginx_snippet_carries_websockets(tmp_path: Path) -> None:
     passed on with its Upgrade (nginx drops hop-by-hop headers unless told), messages
     go both ways, and a plain request still gets its answer."""
     with ServerProcess("websocket_apps:application") as backend:
-        port = free_port()
-        snippet = (DEPLOY / "nginx.conf").read_text()
-        snippet = swap(snippet, "server 127.0.0.1:8000 ", f"server 127.0.0.1:{backend.port} ")
-        snippet = swap(snippet, "listen 80;", f"listen 127.0.0.1:{port};")
-        nginx = NginxWithSnippet(tmp_path, snippet)
+        nginx, port = deploy_nginx_in_front_of(backend.port, tmp_path)
         try:
-            wait_listening(nginx.proc, [port], "nginx", details=nginx.log, stop=nginx.stop)
             client = wsframes.RawClient("127.0.0.1", port, "/echo/proxied")
             try:
                 assert client.status == 101, client.status_line

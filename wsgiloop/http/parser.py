@@ -137,6 +137,32 @@ class RequestHead:
         return self.chunked or bool(self.content_length)
 
 
+def _scan_fields(headers: list[tuple[str, str]]
+                 ) -> tuple[str | None, dict[str, str] | None, str | None]:
+    """The Host value and the framing fields of a head's ``headers`` (by lower-case name,
+    combined as RFC 9110 5.3 says; None when there are none), and the name of a repeated
+    Host or singleton framing field, which makes the head invalid (None: there is none)."""
+    host = None
+    special = None
+    for name, value in headers:
+        lname = name.lower()
+        if lname == "host":
+            if host is not None:
+                return host, special, "Host"
+            host = value
+        elif lname in _FRAMING_FIELDS:
+            if special is None:
+                special = {}
+            previous = special.get(lname)
+            if previous is None:
+                special[lname] = value
+            elif lname in _SINGLETON_FIELDS:
+                return host, special, name
+            else:
+                special[lname] = previous + "," + value
+    return host, special, None
+
+
 class RequestParser:
     """Turns bytes into request events; see the module docstring for the order."""
 
@@ -274,8 +300,6 @@ class RequestParser:
             return None
         headers = []
         append = headers.append
-        host = None
-        special = None
         names = []
         for line in lines[1:]:
             name, colon, value = line.partition(":")
@@ -284,21 +308,9 @@ class RequestParser:
             value = value.strip()  # (no whitespace but " " is printable)
             append((name, value))
             names.append(name)
-            lname = name.lower()
-            if lname == "host":
-                if host is not None:
-                    return None
-                host = value
-            elif lname in _FRAMING_FIELDS:
-                if special is None:
-                    special = {}
-                previous = special.get(lname)
-                if previous is None:
-                    special[lname] = value
-                elif lname in _SINGLETON_FIELDS:
-                    return None
-                else:
-                    special[lname] = previous + "," + value
+        host, special, repeated = _scan_fields(headers)
+        if repeated is not None:
+            return None
         if names:
             # Names of letters, digits and dashes (the usual ones) are tokens; the
             # regular expression, which costs more, is for the others.
@@ -384,24 +396,9 @@ class RequestParser:
         """The Host value and the framing fields of a head's ``headers`` (combined as RFC
         9110 5.3 says; None when there are none), for :meth:`_finish_head`; 400 for a
         repeated Host or singleton framing field."""
-        host = None
-        special = None
-        for name, value in headers:
-            lname = name.lower()
-            if lname == "host":
-                if host is not None:
-                    raise self._fail(400, "more than one Host field")
-                host = value
-            elif lname in _FRAMING_FIELDS:
-                if special is None:
-                    special = {}
-                previous = special.get(lname)
-                if previous is None:
-                    special[lname] = value
-                elif lname in _SINGLETON_FIELDS:
-                    raise self._fail(400, f"more than one {name} field")
-                else:
-                    special[lname] = previous + "," + value
+        host, special, repeated = _scan_fields(headers)
+        if repeated is not None:
+            raise self._fail(400, f"more than one {repeated} field")
         return host, special
 
     def _keep_rest(self, buf: bytes, start: int) -> None:

@@ -177,6 +177,17 @@ class HTTPConnection:
                         now = self._state_since = self._clock()
                         self._arm(now + self.params.header_timeout)
                     break
+                if type(event) is RequestHead:
+                    self._head = event
+                    self._keep_alive = event.keep_alive
+                    if event.chunked or event.content_length:
+                        self._begin_body()
+                    if event.expect_continue:
+                        self._dispatch()
+                        continue
+                    if not parser.take_end():
+                        continue
+                    event = END_OF_MESSAGE  # no body: the request is complete now
                 if event is END_OF_MESSAGE:
                     self._dispatch()
                     if self._state == _IDLE and not parser.buffered:
@@ -185,21 +196,6 @@ class HTTPConnection:
                     if answered == _PIPELINE_BURST and self._state == _IDLE:
                         self.loop.call_soon(self._on_drained)  # the rest later
                         break
-                elif type(event) is RequestHead:
-                    self._head = event
-                    self._keep_alive = event.keep_alive
-                    if event.chunked or event.content_length:
-                        self._begin_body()
-                    if event.expect_continue:
-                        self._dispatch()
-                    elif parser.take_end():  # no body: the request is complete now
-                        self._dispatch()
-                        if self._state == _IDLE and not parser.buffered:
-                            break
-                        answered += 1
-                        if answered == _PIPELINE_BURST and self._state == _IDLE:
-                            self.loop.call_soon(self._on_drained)  # the rest later
-                            break
                 else:
                     self._body.add(event)  # type: ignore[union-attr,arg-type]
         except ProtocolError as exc:

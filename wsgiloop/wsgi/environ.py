@@ -89,16 +89,6 @@ class _DeferredInput:
 
 
 _EMPTY_INPUT = _EmptyInput()
-def environ_key(name: str) -> str:
-    """``HTTP_*`` key of a header name; "" for a name with "_", which is dropped.
-
-    ``X_Forwarded_For`` and ``X-Forwarded-For`` would both become
-    ``HTTP_X_FORWARDED_FOR``; a proxy that strips only the dashed spelling would let a
-    client forge it, so names with underscores do not reach the application.
-    """
-    return "" if "_" in name else "HTTP_" + name.upper().replace("-", "_")
-
-
 class EnvironBuilder:
     """Builds the PEP 3333 environ of each request.
 
@@ -186,7 +176,10 @@ class EnvironBuilder:
         environ["SERVER_PROTOCOL"] = head.version
         for name, value in head.headers:
             if "_" in name:
-                continue  # see environ_key()
+                # X_Forwarded_For and X-Forwarded-For would both become
+                # HTTP_X_FORWARDED_FOR; a proxy that strips only the dashed spelling
+                # would let a client forge it, so names with "_" do not reach the app.
+                continue
             key = "HTTP_" + name.upper().replace("-", "_")
             if key == "HTTP_CONTENT_TYPE":
                 environ["CONTENT_TYPE"] = value

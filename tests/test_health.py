@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ from metrics_support import APP, get, request
 from support import ROOT, free_port, server_env, terminate
 from workers_support import Server, alive, started_servers, usr2, wait_until
 
-from wsgiloop.metrics.endpoint import MAX_CLIENTS
+from wsgiloop.metrics.endpoint import MAX_CLIENTS, Endpoint
 
 
 @pytest.fixture
@@ -140,4 +141,28 @@ def test_idle_connections_do_not_keep_a_probe_out(serve):
         assert get(mport, "/readyz")[:2] == (200, "ready\n")
     finally:
         for sock in idle:
+            sock.close()
+
+
+def test_a_flood_of_connections_is_accepted_a_bounded_batch_per_pass():
+    """The master's loop does other work between passes (heartbeats, signals): one pass
+    of the endpoint accepts at most MAX_CLIENTS connections and leaves the rest in the
+    backlog, rather than accepting (and dropping) for as long as connections come."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=MAX_CLIENTS * 4)
+    endpoint = Endpoint([listener], {"/livez": lambda: (200, "text/plain", b"ok\n")})
+    clients = [socket.create_connection(listener.getsockname(), timeout=5)
+               for _ in range(MAX_CLIENTS * 3)]
+    try:
+        endpoint.handle([listener.fileno()], [])
+        assert len(endpoint.fds()[0]) == 1 + MAX_CLIENTS  # the listener and a batch
+        # Beyond MAX_CLIENTS the oldest would have been dropped: no client was.
+        assert select.select(clients, [], [], 0.2)[0] == []
+        endpoint.handle([listener.fileno()], [])  # the next pass takes the next batch
+        closed = select.select(clients, [], [], 5)[0]
+        assert set(closed) == set(clients[:MAX_CLIENTS])
+        assert all(sock.recv(1) == b"" for sock in closed)
+    finally:
+        endpoint.close_clients()
+        listener.close()
+        for sock in clients:
             sock.close()

@@ -5,8 +5,10 @@ Each connection carries one GET or HEAD request, parsed by wsgiloop's sans-I/O p
 and gets one response with ``Connection: close``.  Sockets are non-blocking; a client
 that sends nothing whole within :data:`CLIENT_SECONDS` is dropped, and beyond
 :data:`MAX_CLIENTS` at once the client connected longest is dropped to make room for the
-new one (a few idle connections must not keep a liveness probe out), so that nothing a
-client does can stall the master.
+new one (a few idle connections must not keep a liveness probe out).  One call of
+:meth:`Endpoint.handle` accepts at most :data:`MAX_CLIENTS` connections, the rest wait in
+the backlog for the next pass: nothing a client does can stall the master, not even a flood
+of connections.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class Endpoint:
             self._drop(client)
 
     def _accept(self, listener: socket.socket) -> None:
-        while True:
+        for _ in range(MAX_CLIENTS):
             try:
                 sock, _ = listener.accept()
             except (BlockingIOError, InterruptedError):

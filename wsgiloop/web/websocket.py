@@ -341,6 +341,7 @@ class _Connection:
             self._on_data(early)
         if stream.read_closed:
             self._on_eof()  # it stopped sending while the handshake was being answered
+
     def _on_data(self, data: bytes) -> None:
         if self.reader is None:
             return  # failed: what follows is discarded

@@ -2,7 +2,8 @@
 ``websocket-client``), the handshake's refusals, async callbacks, errors, pings,
 back-pressure, the graceful stop (1001), ``--worker-connections``, and a WSGI app that
 gets an ``Upgrade: websocket`` request.  Frame-level conformance is in
-``test_websocket_conformance.py``."""
+``test_websocket_conformance.py``; frames sent with the handshake request, and what
+follows a refused one, in ``test_websocket_early.py``."""
 
 from __future__ import annotations
 
@@ -190,15 +191,6 @@ def test_same_origin_is_accepted(server):
 def test_post_to_a_websocket_handler_is_405(server):
     assert raw_handshake(server, {"Content-Length": "0"}, method="POST").startswith(
         "HTTP/1.1 405 ")
-
-
-def test_data_sent_with_the_handshake_request_is_refused(server):
-    with socket.create_connection((server.host, server.port), timeout=5) as sock:
-        sock.sendall(f"GET /echo HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
-                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n".encode() + frame(TEXT, b"early"))
-        assert sock.recv(4096).startswith(b"HTTP/1.1 400 ")
 
 
 def test_subprotocol_selection(server):

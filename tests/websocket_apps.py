@@ -114,6 +114,14 @@ class Protocols(Echo):
         self.write_message(f"protocol={self.selected_subprotocol}")
 
 
+class SlowStart(Echo):
+    """Echo whose handshake is answered after an await: what the client sends meanwhile
+    waits on the HTTP side of the connection."""
+
+    async def prepare(self):
+        await aio.sleep(0.2)
+
+
 class Events(RequestHandler):
     def get(self):
         self.write({"events": events, "clients": len(clients)})
@@ -150,6 +158,7 @@ application = Application([
     (r"/echo", Echo),
     (r"/echo/(\w+)", Echo),
     (r"/async", AsyncEcho),
+    (r"/slow-start/(\w+)", SlowStart),
     (r"/deflate", DeflateEcho),
     (r"/large", Large),
     (r"/failing", Failing),

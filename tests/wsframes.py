@@ -52,10 +52,12 @@ def deflate_message(data: bytes, compressor=None) -> bytes:
 
 
 class RawClient:
-    """A blocking WebSocket connection at the frame level."""
+    """A blocking WebSocket connection at the frame level.  ``early``: bytes sent with the
+    handshake request, in the same ``sendall``, before its answer is read."""
 
     def __init__(self, host: str, port: int, path: str = "/echo",
-                 headers: dict[str, str] | None = None, timeout: float = 5.0) -> None:
+                 headers: dict[str, str] | None = None, timeout: float = 5.0,
+                 early: bytes = b"") -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.buffer = b""
         key = base64.b64encode(os.urandom(16)).decode()
@@ -63,7 +65,7 @@ class RawClient:
                   "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13", **(headers or {})}
         request = f"GET {path} HTTP/1.1\r\n" + "".join(
             f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
-        self.sock.sendall(request.encode())
+        self.sock.sendall(request.encode() + early)
         head = self._read_until(b"\r\n\r\n").decode("latin-1")
         self.status_line, *lines = head.split("\r\n")
         self.status = int(self.status_line.split()[1])

@@ -707,26 +707,29 @@ class HTTPConnection:
         if self._on_close is not None:
             self._on_close(self)
 
-    def detach(self, going_away: Callable[[], Any]) -> IOStream:
-        """Hand the socket to another protocol (a WebSocket, before its ``101``) and
-        return its stream; the caller reads and writes it from now on.
+    def detach(self, going_away: Callable[[], Any]) -> tuple[IOStream, bytes]:
+        """Hand the socket to another protocol (a WebSocket, before its ``101``): returns
+        its stream, which the caller reads and writes from now on, and the bytes received
+        after the request (a client need not wait for the ``101`` to send its first
+        frames), which are the caller's first input and never read as HTTP.
 
-        Only while answering a request, before any of the response was sent, with
-        nothing pipelined behind it (``parser.buffered`` is 0).  The connection then has
-        no timer and no callback but the stream's close one: it still counts as open
-        (``--worker-connections``) until the stream closes.  A graceful stop calls
-        ``going_away()`` once (:meth:`going_away`) instead of waiting for it to be idle.
+        Only while answering a request, before any of the response was sent.  The
+        connection then has no timer and no callback but the stream's close one: it
+        still counts as open (``--worker-connections``) until the stream closes.  A
+        graceful stop calls ``going_away()`` once (:meth:`going_away`) instead of
+        waiting for it to be idle.
         """
-        assert self._state == _RESPONDING and not self.head_sent and not self.parser.buffered
+        assert self._state == _RESPONDING and not self.head_sent
         self._cancel_timer()
         self._state = _DETACHED
+        rest = self.parser.take_rest()
         if self._request is not None:
             close_body(self._request)
             self._request = None
         self._abort_callbacks = []
         self._eof_callbacks = []
         self._going_away = going_away
-        return self.stream
+        return self.stream, rest
 
     def going_away(self) -> None:
         """The server is stopping: ask a detached connection to end (once)."""

@@ -207,6 +207,14 @@ class RequestParser:
             return True
         return False
 
+    def take_rest(self) -> bytes:
+        """Take the bytes buffered after the request just read, leaving none: after a
+        protocol switch (a WebSocket's ``101``) they are the new protocol's first input,
+        not HTTP.  The parser stays at that request's end of message."""
+        rest = bytes(self._buffer)
+        self._buffer = b""
+        return rest
+
     def next_event(self) -> object:
         state = self._state
         if state == _HEAD:

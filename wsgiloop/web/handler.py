@@ -514,6 +514,11 @@ class RequestHandler:
         if reason is None and status_code not in http.client.responses:
             reason = "Unknown"
         self.set_status(status_code, reason=reason)
+        if self.request.header_values("Upgrade"):
+            # A refused upgrade (a WebSocket handshake that is wrong, or to a path with no
+            # WebSocketHandler): the client may have sent the new protocol's bytes behind
+            # it without waiting for the answer, and they must never be read as HTTP.
+            self.set_header("Connection", "close")
         try:
             self.write_error(status_code, **kwargs)
         except Exception:

@@ -14,10 +14,12 @@ handler.
             ...
 
 A GET with ``Upgrade: websocket`` is answered ``101 Switching Protocols`` and the
-connection's socket is handed to the handler; anything else is refused: 400 (not a
-WebSocket handshake, or bytes sent after the handshake), 426 (another protocol version),
-403 (:meth:`~WebSocketHandler.check_origin` refused the ``Origin``), 501 (not served by
-wsgiloop's native server, e.g. called as a WSGI application).
+connection's socket is handed to the handler, with the frames the client sent behind its
+request without waiting for the answer (they reach ``on_message`` after ``open``);
+anything else is refused: 400 (not a WebSocket handshake), 426 (another protocol
+version), 403 (:meth:`~WebSocketHandler.check_origin` refused the ``Origin``), 501 (not
+served by wsgiloop's native server, e.g. called as a WSGI application).  A refusal says
+``Connection: close`` and ends the connection, so those frames are never read as HTTP.
 
 Promises:
 
@@ -242,8 +244,6 @@ class WebSocketHandler(RequestHandler):
         if origin is not None and not self.check_origin(origin):
             raise HTTPError(403, "WebSocket origin %s refused", origin,
                             reason="Cross-origin WebSocket refused")
-        if responder.parser.buffered:
-            raise HTTPError(400, reason="Data sent before the handshake's answer")
 
         lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket",
                  "Connection: Upgrade", f"Sec-WebSocket-Accept: {accept_key(key)}"]
@@ -275,7 +275,7 @@ class WebSocketHandler(RequestHandler):
         # A weak reference: the connection must not keep a closed handler alive (a cycle
         # that only the cycle collector would free, thousands at a time).
         going_away = weakref.WeakMethod(self._going_away)
-        stream = responder.detach(lambda: (method := going_away()) and method())
+        stream, early = responder.detach(lambda: (method := going_away()) and method())
         stream.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         if responder.on_response is not None:
             responder.on_response(raw, 101, 0)
@@ -283,7 +283,7 @@ class WebSocketHandler(RequestHandler):
         self._headers_written = True
         self._finished = True
         self._ws = _Connection(self, stream, deflate)
-        self._ws.start(args, kwargs)
+        self._ws.start(args, kwargs, early)
 
     def _going_away(self) -> None:
         if self._ws is not None:
@@ -327,11 +327,20 @@ class _Connection:
 
     # -- start and reading -----------------------------------------------------------------
 
-    def start(self, args: Any, kwargs: Any) -> None:
-        self.stream.set_close_callback(self._on_stream_closed)
-        self.stream.start_reading(self._on_data, self._on_eof)
+    def start(self, args: Any, kwargs: Any, early: bytes) -> None:
+        """Run ``open``, then read: first ``early``, what the client sent after its
+        handshake request without waiting for the answer, then the stream."""
+        stream = self.stream
+        stream.set_close_callback(self._on_stream_closed)
+        # (The HTTP side pauses reading while a client sends faster than it is answered.)
+        stream.resume_reading()
+        stream.start_reading(self._on_data, self._on_eof)
         self._schedule_ping()
         self._run(self.handler.open, *args, **kwargs)
+        if early:
+            self._on_data(early)
+        if stream.read_closed:
+            self._on_eof()  # it stopped sending while the handshake was being answered
 
     def _on_data(self, data: bytes) -> None:
         if self.reader is None:

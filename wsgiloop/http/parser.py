@@ -42,21 +42,24 @@ _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
 # OWS, stripped afterwards) holds no CTL but HTAB.  One fullmatch per field line.
 _FIELD_LINE = re.compile(rf"({_TOKEN}):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)")
 _TOKEN_RE = re.compile(_TOKEN)
-# The plainly clean head (see RequestParser._read_clean), the whole of it to its blank
-# line in one match: a part of what the strict reading accepts, which that reading would
-# give the same fields for.  Printable ASCII only; values neither start nor end with
-# whitespace once the spaces after the colon are taken (the strict reading strips them).
-# Possessive quantifiers, as they can be: nothing here needs backtracking.
-_CLEAN_HEAD = re.compile(
-    r"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (/[!-~]*+) HTTP/1\.1\r\n"
-    r"((?:[!#$%&'*+.^_`|~0-9A-Za-z-]++: *+(?:[!-~][ -~]*+(?<! ))?\r\n)*+)\r\n")
-# One field line of a clean head's fields: (name, value) as they are to be kept.
-_CLEAN_FIELD = re.compile(r"([^:]++): *+([^\r]*+)\r\n")
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
 # The usual Host: a reg-name with an optional port (a part of what _HOST accepts).  The
 # quantifiers are possessive, as they can be (no ":" in a reg-name), which spares the
 # matcher the state for backtracking.
-_PLAIN_HOST = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%]*+:?+[0-9]*+")
+_PLAIN_HOST_VALUE = r"[A-Za-z0-9\-._~!$&'()*+,;=%]*+:?+[0-9]*+"
+# The plainly clean head (see RequestParser._read_clean), the whole of it to its blank
+# line in one match: a part of what the strict reading accepts, which that reading would
+# give the same fields for.  Printable ASCII only; values neither start nor end with
+# whitespace once the spaces after the colon are taken (the strict reading strips them).
+# A Host field whose value is a plain Host is captured by the first alternative (the
+# last such field, should there be several: the field scan refuses those heads anyway).
+# Possessive quantifiers, as they can be: nothing here needs backtracking.
+_CLEAN_HEAD = re.compile(
+    r"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (/[!-~]*+) HTTP/1\.1\r\n"
+    rf"((?:(?i:host): *+({_PLAIN_HOST_VALUE})\r\n"
+    r"|[!#$%&'*+.^_`|~0-9A-Za-z-]++: *+(?:[!-~][ -~]*+(?<! ))?\r\n)*+)\r\n")
+# One field line of a clean head's fields: (name, value) as they are to be kept.
+_CLEAN_FIELD = re.compile(r"([^:]++): *+([^\r]*+)\r\n")
 _ABSOLUTE_TARGET = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
 # RFC 9112 7.1.1: chunk-size = 1*HEXDIG, then
 #   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
@@ -243,7 +246,7 @@ class RequestParser:
         refusal comes from there)."""
         buf = self._buffer
         end = buf.find(b"\r\n\r\n")
-        head = self._read_clean(buf, end) if end > 0 else None
+        head = self._read_clean(buf[:end + 4].decode("latin-1")) if end > 0 else None
         if head is None:
             return self._parse_head_strict()
         headers = head.headers
@@ -267,39 +270,41 @@ class RequestParser:
         if self._buffer or self._state != _HEAD or not data.endswith(b"\r\n\r\n"):
             return None
         # (A blank line before the end leaves the clean reading without a match.)
-        head = self._read_clean(data, len(data) - 4)
-        if head is None:
+        head = self._read_clean(data.decode("latin-1"))
+        if head is None or head.host is None:
+            return None  # (a Host of other characters, or none: for _finish_head)
+        _, special, repeated = _scan_fields(head.headers)
+        if special is not None or repeated is not None:
             return None
-        host, special, repeated = _scan_fields(head.headers)
-        if special is not None or repeated is not None or host is None \
-                or _PLAIN_HOST.fullmatch(host) is None:
-            return None  # (a Host of other characters: for _finish_head to decide)
-        head.host = host
         head.keep_alive = True
         head.content_length = None
         head.chunked = False
         head.expect_continue = False
         return head
 
-    def _read_clean(self, buf: bytes, end: int) -> RequestHead | None:
-        """The head that ends at ``end`` (the offset of its blank line in ``buf``) when
-        it is plainly clean, read by one regular expression; else None.
+    def _read_clean(self, text: str) -> RequestHead | None:
+        """The head that is the whole of ``text`` (the latin-1 decoding of its bytes, its
+        blank line included) when it is plainly clean, read by one regular expression;
+        else None.
 
         Plainly clean: shorter than every size limit, printable ASCII but its CRLF line
         ends, a request line ``METHOD /origin-form HTTP/1.1`` with a common method,
         and ``name: value`` field lines with token names and values without trailing
-        whitespace.  Returns the head with its request line and ``headers`` set (``host``
-        None), for the Host and framing rules to follow.  This reading accepts a part of
-        what the strict one accepts, with the same fields, and refuses nothing itself.
+        whitespace.  Returns the head with its request line and ``headers`` set, and
+        ``host`` the value of its Host field if that is of the usual characters (see
+        ``_PLAIN_HOST_VALUE``; else None), for the Host and framing rules to follow.
+        This reading accepts a part of what the strict one accepts, with the same
+        fields, and refuses nothing itself.
         """
         limits = self.limits
+        end = len(text) - 4
         if end >= limits.max_request_line or end + 4 > limits.max_head_size \
                 or end > limits.max_header_field_size:
             return None
-        match = _CLEAN_HEAD.fullmatch(buf[:end + 4].decode("latin-1"))
+        match = _CLEAN_HEAD.fullmatch(text)
         if match is None:
             return None
-        method, target, fields = match.groups()
+        method, target, fields, host = match.groups()
         headers = _CLEAN_FIELD.findall(fields)
         if len(headers) > limits.max_header_count:
             return None
@@ -307,7 +312,7 @@ class RequestParser:
         head.method = method
         head.target = target
         head.version = "HTTP/1.1"
-        head.host = None
+        head.host = host
         head.headers = headers
         head.path, _, head.query = target.partition("?")
         return head

@@ -452,6 +452,17 @@ def test_take_clean_takes_the_common_requests() -> None:
     assert parser.take_clean(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") is None  # buffered
 
 
+def test_the_unscanned_names_are_no_host_or_framing_field() -> None:
+    """The field scan passes over the usual spellings of other fields without
+    lower-casing them: none of them may be a field it has a rule for."""
+    from wsgiloop.http import parser as parser_mod
+    for name in parser_mod._UNSCANNED_FIELDS:
+        assert name.lower() != "host" and name.lower() not in parser_mod._FRAMING_FIELDS
+    head, _ = clean_taken(b"GET / HTTP/1.1\r\nUser-Agent: u\r\nHost: x\r\n"
+                          b"Cookie: a\r\ncookie: b\r\n\r\n")
+    assert head is not None and head.headers[2:] == [("Cookie", "a"), ("cookie", "b")]
+
+
 # -- the setting --------------------------------------------------------------------------
 
 def test_parser_class_names() -> None:

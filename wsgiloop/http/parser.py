@@ -82,6 +82,15 @@ _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection"
 #: (with Host), because two parties could each pick a different one
 _SINGLETON_FIELDS = frozenset({"content-length", "content-type", "authorization",
                                "proxy-authorization"})
+#: the usual spellings of field names that are neither Host nor in _FRAMING_FIELDS (a
+#: fixed table: _scan_fields passes over them without lower-casing them)
+_UNSCANNED_FIELDS = frozenset(spelling for name in (
+    "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Cache-Control", "Cookie",
+    "DNT", "If-Modified-Since", "If-None-Match", "Origin", "Pragma", "Priority", "Referer",
+    "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User",
+    "Upgrade-Insecure-Requests", "X-Forwarded-For", "X-Forwarded-Proto", "X-Real-IP",
+    "X-Requested-With",
+) for spelling in (name, name.lower()))
 #: fields refused in a trailer section (RFC 9110 6.5.1): framing, routing, connection
 #: management, request modifiers, authentication and content metadata.  Trailers are
 #: discarded, but a component that merges them into the header section must not get these.
@@ -156,6 +165,8 @@ def _scan_fields(headers: list[tuple[str, str]]
     host = None
     special = None
     for name, value in headers:
+        if name in _UNSCANNED_FIELDS:
+            continue
         lname = name.lower()
         if lname == "host":
             if host is not None:

@@ -102,6 +102,8 @@ _ENVIRON_KEYS = {spelling: "HTTP_" + name.upper().replace("-", "_") for name in 
     "Upgrade-Insecure-Requests", "Via", "X-Forwarded-For", "X-Forwarded-Host",
     "X-Forwarded-Proto", "X-Real-IP", "X-Request-ID", "X-Requested-With",
 ) for spelling in (name, name.lower())}
+
+
 class EnvironBuilder:
     """Builds the PEP 3333 environ of each request.
 

@@ -47,19 +47,6 @@ _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)
 # quantifiers are possessive, as they can be (no ":" in a reg-name), which spares the
 # matcher the state for backtracking.
 _PLAIN_HOST_VALUE = r"[A-Za-z0-9\-._~!$&'()*+,;=%]*+:?+[0-9]*+"
-# The plainly clean head (see RequestParser._read_clean), the whole of it to its blank
-# line in one match: a part of what the strict reading accepts, which that reading would
-# give the same fields for.  Printable ASCII only; values neither start nor end with
-# whitespace once the spaces after the colon are taken (the strict reading strips them).
-# A Host field whose value is a plain Host is captured by the first alternative (the
-# last such field, should there be several: the field scan refuses those heads anyway).
-# Possessive quantifiers, as they can be: nothing here needs backtracking.
-_CLEAN_HEAD = re.compile(
-    r"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (/[!-~]*+) HTTP/1\.1\r\n"
-    rf"((?:(?i:host): *+({_PLAIN_HOST_VALUE})\r\n"
-    r"|[!#$%&'*+.^_`|~0-9A-Za-z-]++: *+(?:[!-~][ -~]*+(?<! ))?\r\n)*+)\r\n")
-# One field line of a clean head's fields: (name, value) as they are to be kept.
-_CLEAN_FIELD = re.compile(r"([^:]++): *+([^\r]*+)\r\n")
 _ABSOLUTE_TARGET = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
 # RFC 9112 7.1.1: chunk-size = 1*HEXDIG, then
 #   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
@@ -75,6 +62,19 @@ _CHUNK_LINE = re.compile(
  _DEAD) = range(9)
 _KNOWN_CODINGS = frozenset({"chunked"})
 _COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# The plainly clean head (see RequestParser._read_clean), the whole of it to its blank
+# line in one match: a part of what the strict reading accepts, which that reading would
+# give the same fields for.  Printable ASCII only; values neither start nor end with
+# whitespace once the spaces after the colon are taken (the strict reading strips them).
+# A Host field whose value is a plain Host is captured by the first alternative (the
+# last such field, should there be several: the field scan refuses those heads anyway).
+# Possessive quantifiers, as they can be: nothing here needs backtracking.
+_CLEAN_HEAD = re.compile(
+    rf"({'|'.join(sorted(_COMMON_METHODS))}) (/[!-~]*+) HTTP/1\.1\r\n"
+    rf"((?:(?i:host): *+({_PLAIN_HOST_VALUE})\r\n"
+    r"|[!#$%&'*+.^_`|~0-9A-Za-z-]++: *+(?:[!-~][ -~]*+(?<! ))?\r\n)*+)\r\n")
+# One field line of a clean head's fields: (name, value) as they are to be kept.
+_CLEAN_FIELD = re.compile(r"([^:]++): *+([^\r]*+)\r\n")
 #: fields the parser reads itself (Host is read apart); lower-case names
 _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "expect",
                              "content-type", "authorization", "proxy-authorization"})

@@ -432,13 +432,16 @@ def test_take_clean_takes_the_common_requests() -> None:
                 b"GET /a%20b?c HTTP/1.1\r\nhost: x\r\nUser-Agent: u\r\nAccept: */*\r\n"
                 b"X-Empty: \r\nCookie: a=1\r\ncookie: b\r\nX_Y: 1\r\n\r\n",
                 b"HEAD /x HTTP/1.1\r\nHost: localhost\r\n\r\n",
-                b"DELETE /x HTTP/1.1\r\nHost:\r\n\r\n"]:
+                b"DELETE /x HTTP/1.1\r\nHost:\r\n\r\n",
+                b"GET / HTTP/1.1\r\nUser-Agent: u\r\nHOST: x:80\r\nAccept: */*\r\n\r\n"]:
         head, _ = clean_taken(raw)
         assert head is not None and head.keep_alive and not head.has_body, raw
+        assert head.host == head.get("host"), raw
     for raw in [b"GET / HTTP/1.1\r\nHost: x\r\n\r\nG",             # more after it
                 b"GET / HTTP/1.1\r\nHost: x\r\n\r",                 # incomplete
                 b"GET / HTTP/1.1\r\n\r\n",                          # no Host
                 b"GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n",          # for the regex
+                b"GET / HTTP/1.1\r\nHost: x\r\nhost: x\r\n\r\n",       # two Host fields
                 b"GET / HTTP/1.1\r\nHost: x\r\nConnection: x\r\n\r\n",
                 b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
                 b"GET / HTTP/1.1\r\nHost: x\r\nContent-Type: a\r\n\r\n",
@@ -447,6 +450,17 @@ def test_take_clean_takes_the_common_requests() -> None:
     parser = RequestParser()
     parser.feed(b"G")
     assert parser.take_clean(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") is None  # buffered
+
+
+def test_the_unscanned_names_are_no_host_or_framing_field() -> None:
+    """The field scan passes over the usual spellings of other fields without
+    lower-casing them: none of them may be a field it has a rule for."""
+    from wsgiloop.http import parser as parser_mod
+    for name in parser_mod._UNSCANNED_FIELDS:
+        assert name.lower() != "host" and name.lower() not in parser_mod._FRAMING_FIELDS
+    head, _ = clean_taken(b"GET / HTTP/1.1\r\nUser-Agent: u\r\nHost: x\r\n"
+                          b"Cookie: a\r\ncookie: b\r\n\r\n")
+    assert head is not None and head.headers[2:] == [("Cookie", "a"), ("cookie", "b")]
 
 
 # -- the setting --------------------------------------------------------------------------

@@ -224,6 +224,18 @@ def test_request_headers_become_http_keys():
         "HTTP_X_EMPTY"]
 
 
+def test_the_table_of_usual_keys_follows_the_rule():
+    """build() takes the keys of the usual field names from a fixed table: each must be
+    what the rule gives, and no name the rule treats apart may be in it."""
+    from wsgiloop.wsgi.environ import _ENVIRON_KEYS
+    for name, key in _ENVIRON_KEYS.items():
+        assert "_" not in name and name.lower() not in ("content-type", "content-length")
+        assert key == "HTTP_" + name.upper().replace("-", "_")
+    environ = environ_for(b"GET / HTTP/1.1\r\nhost: x\r\nUSER-AGENT: a\r\nuser-agent: b\r\n"
+                          b"Accept: c\r\naccept: d\r\n\r\n")
+    assert (environ["HTTP_USER_AGENT"], environ["HTTP_ACCEPT"]) == ("a,b", "c,d")
+
+
 def test_header_names_with_underscores_are_dropped():
     environ = environ_for(b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.7\r\n"
                           b"X_Forwarded_For: 6.6.6.6\r\nAuth_User: admin\r\n"

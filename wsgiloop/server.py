@@ -275,11 +275,13 @@ class HTTPConnection:
         head = self._head
         assert head is not None
         request = Request(head, self)
-        request.start_time = time.time() if self.on_response is not None else 0.0
-        if head.expect_continue and self._state == _BODY:
-            request.body_deferred = True
-        elif self._state == _BODY:
-            self._body.take(request)  # type: ignore[union-attr]
+        if self.on_response is not None:
+            request.start_time = time.time()
+        if self._state == _BODY:
+            if head.expect_continue:
+                request.body_deferred = True
+            else:
+                self._body.take(request)  # type: ignore[union-attr]
         self._request = request
         self._state = _RESPONDING
         self._framer = None

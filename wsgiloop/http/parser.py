@@ -42,13 +42,11 @@ _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
 # OWS, stripped afterwards) holds no CTL but HTAB.  One fullmatch per field line.
 _FIELD_LINE = re.compile(rf"({_TOKEN}):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)")
 _TOKEN_RE = re.compile(_TOKEN)
-# Field names joined by ":" (which no name holds: a line is split at its first colon).
-_TOKENS = re.compile(rf"{_TOKEN}(?::{_TOKEN})*")
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
 # The usual Host: a reg-name with an optional port (a part of what _HOST accepts).  The
 # quantifiers are possessive, as they can be (no ":" in a reg-name), which spares the
 # matcher the state for backtracking.
-_PLAIN_HOST = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%]*+:?+[0-9]*+")
+_PLAIN_HOST_VALUE = r"[A-Za-z0-9\-._~!$&'()*+,;=%]*+:?+[0-9]*+"
 _ABSOLUTE_TARGET = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)")
 # RFC 9112 7.1.1: chunk-size = 1*HEXDIG, then
 #   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
@@ -64,6 +62,19 @@ _CHUNK_LINE = re.compile(
  _DEAD) = range(9)
 _KNOWN_CODINGS = frozenset({"chunked"})
 _COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# The plainly clean head (see RequestParser._read_clean), the whole of it to its blank
+# line in one match: a part of what the strict reading accepts, which that reading would
+# give the same fields for.  Printable ASCII only; values neither start nor end with
+# whitespace once the spaces after the colon are taken (the strict reading strips them).
+# A Host field whose value is a plain Host is captured by the first alternative (the
+# last such field, should there be several: the field scan refuses those heads anyway).
+# Possessive quantifiers, as they can be: nothing here needs backtracking.
+_CLEAN_HEAD = re.compile(
+    rf"({'|'.join(sorted(_COMMON_METHODS))}) (/[!-~]*+) HTTP/1\.1\r\n"
+    rf"((?:(?i:host): *+({_PLAIN_HOST_VALUE})\r\n"
+    r"|[!#$%&'*+.^_`|~0-9A-Za-z-]++: *+(?:[!-~][ -~]*+(?<! ))?\r\n)*+)\r\n")
+# One field line of a clean head's fields: (name, value) as they are to be kept.
+_CLEAN_FIELD = re.compile(r"([^:]++): *+([^\r]*+)\r\n")
 #: fields the parser reads itself (Host is read apart); lower-case names
 _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "expect",
                              "content-type", "authorization", "proxy-authorization"})
@@ -71,6 +82,15 @@ _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection"
 #: (with Host), because two parties could each pick a different one
 _SINGLETON_FIELDS = frozenset({"content-length", "content-type", "authorization",
                                "proxy-authorization"})
+#: the usual spellings of field names that are neither Host nor in _FRAMING_FIELDS (a
+#: fixed table: _scan_fields passes over them without lower-casing them)
+_UNSCANNED_FIELDS = frozenset(spelling for name in (
+    "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Cache-Control", "Cookie",
+    "DNT", "If-Modified-Since", "If-None-Match", "Origin", "Pragma", "Priority", "Referer",
+    "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User",
+    "Upgrade-Insecure-Requests", "X-Forwarded-For", "X-Forwarded-Proto", "X-Real-IP",
+    "X-Requested-With",
+) for spelling in (name, name.lower()))
 #: fields refused in a trailer section (RFC 9110 6.5.1): framing, routing, connection
 #: management, request modifiers, authentication and content metadata.  Trailers are
 #: discarded, but a component that merges them into the header section must not get these.
@@ -145,6 +165,8 @@ def _scan_fields(headers: list[tuple[str, str]]
     host = None
     special = None
     for name, value in headers:
+        if name in _UNSCANNED_FIELDS:
+            continue
         lname = name.lower()
         if lname == "host":
             if host is not None:
@@ -242,11 +264,15 @@ class RequestParser:
         :meth:`_parse_head_strict`, which reads any head and gives the answer (every
         refusal comes from there)."""
         buf = self._buffer
-        clean = self._read_clean(buf)
-        if clean is None:
+        end = buf.find(b"\r\n\r\n")
+        head = self._read_clean(buf[:end + 4].decode("latin-1")) if end > 0 else None
+        if head is None:
             return self._parse_head_strict()
-        end, head, host, special = clean
-        self._finish_head(head, head.headers, host, special)
+        headers = head.headers
+        host, special, repeated = _scan_fields(headers)
+        if repeated is not None:
+            return self._parse_head_strict()
+        self._finish_head(head, headers, host, special)
         self._keep_rest(buf, end + 4)
         return head
 
@@ -260,80 +286,55 @@ class RequestParser:
         caller answers the request and carries on.  None for anything else, consuming
         nothing: the caller then feeds ``data`` as usual.  Refuses nothing itself.
         """
-        if self._buffer or self._state != _HEAD or data[-4:] != b"\r\n\r\n":
+        if self._buffer or self._state != _HEAD or not data.endswith(b"\r\n\r\n"):
             return None
-        clean = self._read_clean(data)
-        if clean is None:
+        # (A blank line before the end leaves the clean reading without a match.)
+        head = self._read_clean(data.decode("latin-1"))
+        if head is None or head.host is None:
+            return None  # (a Host of other characters, or none: for _finish_head)
+        _, special, repeated = _scan_fields(head.headers)
+        if special is not None or repeated is not None:
             return None
-        end, head, host, special = clean
-        if special is not None or host is None or end + 4 != len(data) \
-                or _PLAIN_HOST.fullmatch(host) is None:
-            return None  # (a Host of other characters: for _finish_head to decide)
-        head.host = host
         head.keep_alive = True
         head.content_length = None
         head.chunked = False
         head.expect_continue = False
         return head
 
-    def _read_clean(self, buf: bytes) -> tuple[int, RequestHead, str | None,
-                                                dict[str, str] | None] | None:
-        """Read a complete head that is plainly clean, in one pass, or return None.
+    def _read_clean(self, text: str) -> RequestHead | None:
+        """The head that is the whole of ``text`` (the latin-1 decoding of its bytes, its
+        blank line included) when it is plainly clean, read by one regular expression;
+        else None.
 
-        Plainly clean: shorter than every size limit, no control character (HTAB
-        included) but its CRLF line ends, a request line ``METHOD /origin-form
-        HTTP/1.1`` with a common method, and ``name: value`` field lines with token
-        names and no repeated Host or singleton field.  Returns the end of the head
-        (the offset of its blank line), the head with its request line and ``headers``
-        set, the Host value and the framing fields (combined; None when there are
-        none), for :meth:`_finish_head`.  This reading accepts what the strict one
-        accepts, with the same result, and refuses nothing itself.
+        Plainly clean: shorter than every size limit, printable ASCII but its CRLF line
+        ends, a request line ``METHOD /origin-form HTTP/1.1`` with a common method,
+        and ``name: value`` field lines with token names and values without trailing
+        whitespace.  Returns the head with its request line and ``headers`` set, and
+        ``host`` the value of its Host field if that is of the usual characters (see
+        ``_PLAIN_HOST_VALUE``; else None), for the Host and framing rules to follow.
+        This reading accepts a part of what the strict one accepts, with the same
+        fields, and refuses nothing itself.
         """
-        end = buf.find(b"\r\n\r\n")
         limits = self.limits
-        if end <= 0 or buf[0] == 13 or buf[0] == 10 or end >= limits.max_request_line \
-                or end + 4 > limits.max_head_size or end > limits.max_header_field_size:
+        end = len(text) - 4
+        if end >= limits.max_request_line or end + 4 > limits.max_head_size \
+                or end > limits.max_header_field_size:
             return None
-        text = buf[:end].decode("latin-1")
-        lines = text.split("\r\n")
-        # A CR or LF left inside a line, or any other control character, is unprintable.
-        if len(lines) > limits.max_header_count + 1 or not "".join(lines).isprintable():
+        match = _CLEAN_HEAD.fullmatch(text)
+        if match is None:
             return None
-        request_line = lines[0].split(" ")
-        if len(request_line) != 3:
+        method, target, fields, host = match.groups()
+        headers = _CLEAN_FIELD.findall(fields)
+        if len(headers) > limits.max_header_count:
             return None
-        method, target, version = request_line
-        if method not in _COMMON_METHODS or version != "HTTP/1.1" or target[:1] != "/" \
-                or not target.isascii():
-            return None
-        headers = []
-        append = headers.append
-        names = []
-        for line in lines[1:]:
-            name, colon, value = line.partition(":")
-            if not colon or not name:
-                return None
-            value = value.strip()  # (no whitespace but " " is printable)
-            append((name, value))
-            names.append(name)
-        host, special, repeated = _scan_fields(headers)
-        if repeated is not None:
-            return None
-        if names:
-            # Names of letters, digits and dashes (the usual ones) are tokens; the
-            # regular expression, which costs more, is for the others.
-            joined = "".join(names)
-            if not (joined.isascii() and joined.replace("-", "").isalnum()) \
-                    and _TOKENS.fullmatch(":".join(names)) is None:
-                return None
         head = RequestHead()
         head.method = method
         head.target = target
-        head.version = version
-        head.host = None
+        head.version = "HTTP/1.1"
+        head.host = host
         head.headers = headers
         head.path, _, head.query = target.partition("?")
-        return end, head, host, special
+        return head
 
     def _parse_head_strict(self) -> object:
         """Any request head, complete or not: read line by line and held to every rule,

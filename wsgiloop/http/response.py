@@ -72,7 +72,8 @@ _STATUS_LINES = {line: _status_line(code, line) for line, code in
                  [(f"{s.value} {s.phrase}", s.value) for s in HTTPStatus]
                  + [(f"{code} {reason}", code) for code, reason in REASONS.items()]}
 
-_date_cache: list = [0, b""]
+# The Date value and the start of its second (a float: it is compared with time.time()).
+_date_cache: list = [0.0, b""]
 
 
 def error_response(status: int, detail: str | None = None, *, close: bool = False
@@ -97,9 +98,10 @@ def error_response(status: int, detail: str | None = None, *, close: bool = Fals
 
 def http_date() -> bytes:
     """The current time as an IMF-fixdate, recomputed at most once a second."""
-    second = int(time.time())
-    if second != _date_cache[0]:
-        _date_cache[0] = second
+    now = time.time()
+    if not 0.0 <= now - _date_cache[0] < 1.0:
+        second = int(now)
+        _date_cache[0] = float(second)
         _date_cache[1] = formatdate(second, usegmt=True).encode("ascii")
     return _date_cache[1]
 
@@ -142,8 +144,8 @@ def frame_head(method: str, request_version: str, keep_alive: bool, status: str,
                 break
             text += f"{name}: {value}\r\n"
         else:
-            line = _STATUS_LINES.get(status)
-    except (TypeError, ValueError):  # a pair not of two, an unhashable status
+            line = _STATUS_LINES[status]
+    except (KeyError, TypeError, ValueError):  # another status, a pair not of two...
         pass
     if line is None or length is not None and line[3]:
         line, text, length, closes, has_date = _general_fields(status, headers)
@@ -178,7 +180,8 @@ def frame_head(method: str, request_version: str, keep_alive: bool, status: str,
         head = b"".join((status_line, b"Server: " if server_header else b"",
                          server_header or b"", b"\r\n" if server_header else b"", fields, b"\r\n"))
     else:
-        date = _date_cache[1] if int(time.time()) == _date_cache[0] else http_date()
+        # (http_date() itself, written out: float arithmetic costs less than int().)
+        date = _date_cache[1] if 0.0 <= time.time() - _date_cache[0] < 1.0 else http_date()
         if server_header:
             head = b"".join((status_line, b"Date: ", date, b"\r\nServer: ", server_header,
                              b"\r\n", fields, b"\r\n"))

@@ -89,6 +89,21 @@ class _DeferredInput:
 
 
 _EMPTY_INPUT = _EmptyInput()
+
+# The environ keys of the usual request field names, as clients spell them (a fixed table
+# worked out at import, by the rule build() applies to every other name): none holds
+# "_" or is Content-Type or Content-Length, which the rule treats apart.
+_ENVIRON_KEYS = {spelling: "HTTP_" + name.upper().replace("-", "_") for name in (
+    "Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Accept-Charset",
+    "Authorization", "Cache-Control", "Connection", "Cookie", "DNT", "Forwarded",
+    "If-Match", "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since",
+    "Keep-Alive", "Origin", "Pragma", "Priority", "Range", "Referer", "Sec-Fetch-Dest",
+    "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User", "TE", "Upgrade",
+    "Upgrade-Insecure-Requests", "Via", "X-Forwarded-For", "X-Forwarded-Host",
+    "X-Forwarded-Proto", "X-Real-IP", "X-Request-ID", "X-Requested-With",
+) for spelling in (name, name.lower())}
+
+
 class EnvironBuilder:
     """Builds the PEP 3333 environ of each request.
 
@@ -174,18 +189,22 @@ class EnvironBuilder:
         environ["QUERY_STRING"] = head.query
         environ["RAW_URI"] = head.target
         environ["SERVER_PROTOCOL"] = head.version
+        keys = _ENVIRON_KEYS
         for name, value in head.headers:
-            if "_" in name:
-                # X_Forwarded_For and X-Forwarded-For would both become
-                # HTTP_X_FORWARDED_FOR; a proxy that strips only the dashed spelling
-                # would let a client forge it, so names with "_" do not reach the app.
-                continue
-            key = "HTTP_" + name.upper().replace("-", "_")
-            if key == "HTTP_CONTENT_TYPE":
-                environ["CONTENT_TYPE"] = value
-            elif key == "HTTP_CONTENT_LENGTH":
-                continue
-            elif key in environ:
+            key = keys.get(name)
+            if key is None:
+                if "_" in name:
+                    # X_Forwarded_For and X-Forwarded-For would both become
+                    # HTTP_X_FORWARDED_FOR; a proxy that strips only the dashed spelling
+                    # would let a client forge it, so names with "_" do not reach the app.
+                    continue
+                key = "HTTP_" + name.upper().replace("-", "_")
+                if key == "HTTP_CONTENT_TYPE":
+                    environ["CONTENT_TYPE"] = value
+                    continue
+                if key == "HTTP_CONTENT_LENGTH":
+                    continue
+            if key in environ:
                 # RFC 9110 5.3: repeated fields combine with commas (cookies with "; ").
                 sep = "; " if key == "HTTP_COOKIE" else ","
                 environ[key] = environ[key] + sep + value

@@ -137,19 +137,31 @@ def test_frames_sent_while_the_handler_is_busy_with_the_handshake(server):
     close_cleanly(client)
 
 
-def test_a_client_that_stops_sending_during_the_handshake_is_closed(server):
-    """Its end of input came while the handler was busy (the HTTP side saw it): the
-    WebSocket, which would never hear of it again, closes at once."""
+@pytest.mark.parametrize("path", ["/echo/eof", "/slow-start/eof", "/slow-async/eof"])
+def test_a_client_that_stops_sending_during_the_handshake_is_answered_then_closed(server,
+                                                                                  path):
+    """Its frames and its end of input came with the handshake, possibly while the handler
+    was busy (the HTTP side saw them): the 101 and the answers to the frames leave, after
+    an async ``open`` and ``on_message`` are done, and then the connection closes."""
     with socket.create_connection((server.host, server.port), timeout=10) as sock:
-        sock.sendall(handshake(server, "/slow-start/eof") + frame(TEXT, b"and gone"))
+        sock.sendall(handshake(server, path) + frame(TEXT, b"and gone")
+                     + frame(BINARY, b"\x00\x01"))
         sock.shutdown(socket.SHUT_WR)
+        received = b""
         while True:
             try:
-                if not sock.recv(65536):
-                    break
+                data = sock.recv(65536)
             except ConnectionResetError:
                 break
-    assert any(e.get("close") == "/slow-start/eof" for e in events(server)), events(server)
+            if not data:
+                break
+            received += data
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 "), received
+    assert rest == frame(TEXT, b"and gone", mask=False) + frame(BINARY, b"\x00\x01", mask=False)
+    seen = [e for e in events(server) if path in (e.get("open"), e.get("close"))]
+    assert [next(iter(e)) for e in seen][-2:] == ["open", "close"], seen
+    assert seen[-1]["code"] is None  # gone without a close frame
 
 
 # -- refused: the connection ends with the refusal ----------------------------------------------

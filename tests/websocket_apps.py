@@ -122,6 +122,14 @@ class SlowStart(Echo):
         await aio.sleep(0.2)
 
 
+class SlowAsyncStart(AsyncEcho):
+    """AsyncEcho whose handshake is answered after an await, and whose ``open`` awaits:
+    frames sent meanwhile wait for both."""
+
+    async def prepare(self):
+        await aio.sleep(0.2)
+
+
 class Events(RequestHandler):
     def get(self):
         self.write({"events": events, "clients": len(clients)})
@@ -159,6 +167,7 @@ application = Application([
     (r"/echo/(\w+)", Echo),
     (r"/async", AsyncEcho),
     (r"/slow-start/(\w+)", SlowStart),
+    (r"/slow-async/(\w+)", SlowAsyncStart),
     (r"/deflate", DeflateEcho),
     (r"/large", Large),
     (r"/failing", Failing),

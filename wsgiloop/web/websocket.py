@@ -316,6 +316,7 @@ class _Connection:
         #: True once a close frame was sent or the connection failed: no more messages.
         self.closing = False
         self._busy = False  # an async callback is running: read nothing more
+        self._input_ended = False  # the client stopped sending (no close frame)
         # Writes waiting to be flushed, in order (a list: an empty deque costs 600 bytes
         # a connection, and few writes wait at once).
         self._waiters: list[Future] = []
@@ -350,7 +351,19 @@ class _Connection:
         self._process()
 
     def _on_eof(self) -> None:
-        self.stream.close()  # a WebSocket client that stops sending has gone
+        """The client stopped sending without a close frame: it has gone (1006), but what
+        it sent before is still answered -- once a running async callback is done -- and
+        what was written to it leaves before the connection closes."""
+        self._input_ended = True
+        if not self._busy:
+            self._end_after_input()
+
+    def _end_after_input(self) -> None:
+        if self.stream.closed:
+            return
+        self.closing = True
+        self.stream.close_after_flush()
+        self._set_timer(self.loop.time() + _CLOSE_TIMEOUT)  # a client that reads nothing
 
     def _process(self) -> None:
         # self.reader is read again each turn: a callback that failed drops it
@@ -410,6 +423,8 @@ class _Connection:
         if not self.stream.closed:
             self.stream.resume_reading()
             self._process()
+            if self._input_ended and not self._busy:
+                self._end_after_input()
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -166,3 +166,37 @@ def test_a_flood_of_connections_is_accepted_a_bounded_batch_per_pass():
         listener.close()
         for sock in clients:
             sock.close()
+
+
+def test_a_new_connection_given_a_dropped_clients_descriptor_is_answered():
+    """At capacity, accepting drops the oldest client; the next connection accepted may
+    get its descriptor.  What select() said of the old client (writable) must not be
+    applied to the new one (which was shut down unanswered)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    endpoint = Endpoint([listener], {"/livez": lambda: (200, "text/plain", b"ok\n")})
+    clients = []
+    try:
+        for _ in range(MAX_CLIENTS):
+            clients.append(socket.create_connection(listener.getsockname(), timeout=5))
+            time.sleep(0.002)  # (each a later start than the one before)
+            endpoint.handle([listener.fileno()], [])
+        oldest = min(endpoint._clients.values(), key=lambda client: client.since)
+        oldest.out = b"HTTP/1.1 200 OK\r\n\r\n"  # an answer the kernel did not take yet
+        for _ in range(2):
+            clients.append(socket.create_connection(listener.getsockname(), timeout=5))
+        probe = clients[-1]
+        probe.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.1)
+        endpoint.handle([listener.fileno()], [oldest.sock.fileno()])
+        for _ in range(50):
+            readers, writers = endpoint.fds()
+            ready = select.select(readers, writers, [], 0.1)
+            endpoint.handle(*ready[:2])
+            if select.select([probe], [], [], 0)[0]:
+                break
+        assert probe.recv(4096).startswith(b"HTTP/1.1 200 ")
+    finally:
+        endpoint.close_clients()
+        listener.close()
+        for sock in clients:
+            sock.close()

@@ -63,9 +63,6 @@ class Endpoint:
         return readers, writers
 
     def handle(self, readable: list[int], writable: list[int]) -> None:
-        for sock in self.listeners:
-            if sock.fileno() in readable:
-                self._accept(sock)
         for fd in readable:
             client = self._clients.get(fd)
             if client is not None and not client.out:
@@ -74,6 +71,11 @@ class Endpoint:
             client = self._clients.get(fd)
             if client is not None:
                 self._write(client)
+        # Accepting comes last: a new connection may be given the descriptor of a client
+        # dropped in this pass, and the lists above speak of the old one.
+        for sock in self.listeners:
+            if sock.fileno() in readable:
+                self._accept(sock)
         deadline = time.monotonic() - CLIENT_SECONDS
         for client in [c for c in self._clients.values() if c.since < deadline]:
             self._drop(client)

@@ -253,7 +253,8 @@ _PATH = "abcdefghij0123456789-._~%/!$&'()*+,;=:@"
 @st.composite
 def clean_requests(draw) -> bytes:
     """A request of the kind the flat path takes -- or, now and then, one byte away from
-    it (another version, a framing field, a second Host, a pipelined second request)."""
+    it (another version, a framing field, a second Host, a pipelined second request,
+    whitespace after a value)."""
     method = draw(st.sampled_from(_CLEAN_METHODS))
     path = "/" + draw(st.text(_PATH, max_size=14))
     if draw(st.booleans()):
@@ -261,11 +262,11 @@ def clean_requests(draw) -> bytes:
     fields = draw(st.lists(st.tuples(st.sampled_from(_CLEAN_NAMES), field_values()),
                            max_size=5))
     fields.insert(draw(st.integers(0, len(fields))),
-                  (draw(st.sampled_from(["Host", "host", "HOST"])),
+                  (draw(st.sampled_from(["Host", "host", "HOST", "hOsT"])),
                    draw(hosts | st.sampled_from(["", "a b", "x:", "x:y", "\xe9.example"]))))
     version = "HTTP/1.1"
     twist = draw(st.sampled_from(["none"] * 12 + ["version", "framing", "host", "twice",
-                                                  "close", "expect"]))
+                                                  "close", "expect", "trailing"]))
     if twist == "version":
         version = "HTTP/1.0"
     elif twist == "framing":
@@ -276,6 +277,9 @@ def clean_requests(draw) -> bytes:
         fields.append(("Connection", "close"))
     elif twist == "expect":
         fields.append(("Expect", "100-continue"))
+    elif twist == "trailing":  # whitespace after a value (Host's too), which is stripped
+        i = draw(st.integers(0, len(fields) - 1))
+        fields[i] = (fields[i][0], fields[i][1] + draw(st.sampled_from([" ", "\t", " \t"])))
     separator = draw(st.sampled_from([": ", ":", ":  ", ": "]))
     head = f"{method} {path} {version}\r\n" + "".join(
         f"{n}{separator}{v}\r\n" for n, v in fields) + "\r\n"

@@ -433,7 +433,8 @@ def test_take_clean_takes_the_common_requests() -> None:
                 b"X-Empty: \r\nCookie: a=1\r\ncookie: b\r\nX_Y: 1\r\n\r\n",
                 b"HEAD /x HTTP/1.1\r\nHost: localhost\r\n\r\n",
                 b"DELETE /x HTTP/1.1\r\nHost:\r\n\r\n",
-                b"GET / HTTP/1.1\r\nUser-Agent: u\r\nHOST: x:80\r\nAccept: */*\r\n\r\n"]:
+                b"GET / HTTP/1.1\r\nUser-Agent: u\r\nHOST: x:80\r\nAccept: */*\r\n\r\n",
+                b"GET / HTTP/1.1\r\nhOsT: x\r\n\r\n"]:
         head, _ = clean_taken(raw)
         assert head is not None and head.keep_alive and not head.has_body, raw
         assert head.host == head.get("host"), raw
@@ -445,7 +446,10 @@ def test_take_clean_takes_the_common_requests() -> None:
                 b"GET / HTTP/1.1\r\nHost: x\r\nConnection: x\r\n\r\n",
                 b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
                 b"GET / HTTP/1.1\r\nHost: x\r\nContent-Type: a\r\n\r\n",
-                b"GET / HTTP/1.0\r\nHost: x\r\n\r\n"]:
+                b"GET / HTTP/1.0\r\nHost: x\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: x \r\n\r\n",            # whitespace after values:
+                b"GET / HTTP/1.1\r\nHost: x\r\nX: v \r\n\r\n",     # for the strict reading,
+                b"GET / HTTP/1.1\r\nHost: x\r\nX: v\t\r\n\r\n"]:  # which strips it
         assert clean_taken(raw)[0] is None, raw
     parser = RequestParser()
     parser.feed(b"G")

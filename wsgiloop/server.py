@@ -41,6 +41,9 @@ log = logging.getLogger("wsgiloop.error")
 _IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
 _DETACHED = 6  # the socket belongs to another protocol (detach())
 _COPY_LIMIT = 1 << 16  # a response body larger than this is not joined to its head
+# A streamed piece larger than this is queued behind the head rather than copied onto it:
+# the stream sends the two with one sendmsg, and the copy would cost more.
+_JOIN_LIMIT = 1 << 12
 # Pipelined requests answered in one go: the rest wait until the loop has handled the
 # other connections' events of its pass, so one client's burst holds up nobody else.
 _PIPELINE_BURST = 16
@@ -377,8 +380,8 @@ class HTTPConnection:
         payload = framer.encode(data)
         if not self.head_sent:
             self.head_sent = True
-            if len(payload) > _COPY_LIMIT:
-                self.stream.write(framer.head)  # a large body is queued, not copied
+            if len(payload) > _JOIN_LIMIT:
+                self.stream.write(framer.head)
             else:
                 payload = framer.head + payload
         if payload:

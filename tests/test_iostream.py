@@ -390,6 +390,22 @@ def test_many_small_queued_writes_arrive_in_order(loop, pair):
     stream.close()
 
 
+def test_writelines_queues_each_buffer_in_order(loop, pair):
+    ours, peer = pair
+    stream = IOStream(ours, loop)
+    reused = bytearray(b"mutable")
+    big = pattern(300_000)
+    stream.writelines([b"head:", b"", reused, memoryview(big), b":tail"])
+    reused[:] = b"changed"  # the stream kept its own copy of a buffer that is not bytes
+    assert stream.buffered_bytes == 5 + 7 + len(big) + 5
+    reader = Reader(peer, total=stream.buffered_bytes)
+    reader.start()
+    assert run_until(loop, lambda: not stream.writing, timeout=10)
+    reader.join(5)
+    assert reader.data == b"head:mutable" + big + b":tail"
+    stream.close()
+
+
 def test_drain_callback_runs_soon_when_already_below_low_water(loop, pair):
     ours, peer = pair
     stream = IOStream(ours, loop)

@@ -28,7 +28,7 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .ioloop import ERROR, READ, WRITE, Future, IOLoop
@@ -309,6 +309,20 @@ class IOStream:
         queue.append(data)
         self.buffered_bytes += len(data)
         if len(queue) == 1:
+            self.loop.flush_soon(self)
+
+    def writelines(self, buffers: Iterable[bytes]) -> None:
+        """Queue each of ``buffers`` in turn, as :meth:`write` does: they are gathered
+        into one ``sendmsg``, not joined."""
+        if self.closed:
+            return
+        queue = self._write_queue
+        was_empty = not queue
+        for data in buffers:
+            if data:
+                queue.append(data if type(data) is bytes else bytes(data))
+                self.buffered_bytes += len(data)
+        if was_empty and queue:
             self.loop.flush_soon(self)
 
     def write_file(self, fd: int, offset: int, count: int) -> None:

@@ -41,8 +41,9 @@ log = logging.getLogger("wsgiloop.error")
 _IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
 _DETACHED = 6  # the socket belongs to another protocol (detach())
 _COPY_LIMIT = 1 << 16  # a response body larger than this is not joined to its head
-# A streamed piece larger than this is queued behind the head rather than copied onto it:
-# the stream sends the two with one sendmsg, and the copy would cost more.
+# A streamed piece larger than this is queued as it is rather than copied onto its head
+# or its chunk framing: the stream gathers the buffers into one sendmsg, and the copy
+# would cost more.
 _JOIN_LIMIT = 1 << 12
 # Pipelined requests answered in one go: the rest wait until the loop has handled the
 # other connections' events of its pass, so one client's burst holds up nobody else.
@@ -374,19 +375,28 @@ class HTTPConnection:
         return framer
 
     def write(self, data: bytes) -> bool:
-        """Send body ``data`` (the head goes first); False when over the high-water mark."""
+        """Send body ``data`` (the head goes first); False when over the high-water mark.
+
+        A piece over 4 KiB is queued as it is, never copied: behind the head, or between
+        its chunk-size line and CRLF (the stream gathers them into one ``sendmsg``)."""
         framer = self._framer
         assert framer is not None, "start() before write()"
-        payload = framer.encode(data)
-        if not self.head_sent:
-            self.head_sent = True
-            if len(payload) > _JOIN_LIMIT:
-                self.stream.write(framer.head)
-            else:
+        stream = self.stream
+        if len(data) <= _JOIN_LIMIT:
+            payload = framer.encode(data)
+            if not self.head_sent:
+                self.head_sent = True
                 payload = framer.head + payload
-        if payload:
-            self.stream.write(payload)
-        return self.stream.buffered_bytes <= self.params.high_water
+            stream.write(payload)
+        else:
+            if not self.head_sent:
+                self.head_sent = True
+                stream.write(framer.head)
+            if framer.mode == CHUNKED:
+                stream.writelines(framer.chunk(data))
+            else:
+                stream.write(framer.encode(data))
+        return stream.buffered_bytes <= self.params.high_water
 
     def write_file(self, fd: int, offset: int, count: int) -> bool:
         """Send ``count`` bytes of file ``fd`` from ``offset`` (sendfile where possible);

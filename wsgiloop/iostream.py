@@ -306,10 +306,10 @@ class IOStream:
         if type(data) is not bytes:
             data = bytes(data)  # the caller may reuse its buffer
         queue = self._write_queue
+        if not queue:
+            self.loop.flush_soon(self)
         queue.append(data)
         self.buffered_bytes += len(data)
-        if len(queue) == 1:
-            self.loop.flush_soon(self)
 
     def writelines(self, buffers: Iterable[bytes]) -> None:
         """Queue each of ``buffers`` in turn, as :meth:`write` does: they are gathered

@@ -382,20 +382,16 @@ class HTTPConnection:
         framer = self._framer
         assert framer is not None, "start() before write()"
         stream = self.stream
-        if len(data) <= _JOIN_LIMIT:
-            payload = framer.encode(data)
-            if not self.head_sent:
-                self.head_sent = True
-                payload = framer.head + payload
-            stream.write(payload)
+        if not self.head_sent:
+            self.head_sent = True
+            if len(data) <= _JOIN_LIMIT:  # the head and a small piece in one buffer
+                stream.write(framer.head + framer.encode(data))
+                return stream.buffered_bytes <= self.params.high_water
+            stream.write(framer.head)
+        if framer.mode == CHUNKED and len(data) > _JOIN_LIMIT:
+            stream.writelines(framer.chunk(data))
         else:
-            if not self.head_sent:
-                self.head_sent = True
-                stream.write(framer.head)
-            if framer.mode == CHUNKED:
-                stream.writelines(framer.chunk(data))
-            else:
-                stream.write(framer.encode(data))
+            stream.write(framer.encode(data))
         return stream.buffered_bytes <= self.params.high_water
 
     def write_file(self, fd: int, offset: int, count: int) -> bool:

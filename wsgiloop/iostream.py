@@ -12,9 +12,11 @@ never used at the same time on one stream:
 * *pull*: :meth:`read_until` and :meth:`read_bytes` return Futures, served from a read
   buffer bounded by ``max_buffer_size``.
 
-Writing appends to a queue that is flushed with ``send``/``sendmsg`` and, for files,
-``os.sendfile``.  Writes first try the socket directly, so a small response costs one
-system call.  ``buffered_bytes`` above ``high_water`` means the producer should wait for
+Writing appends to a queue (bytes as they are, not copied) that the loop flushes at
+the end of its pass: the buffers gathered into one ``sendmsg`` (joined only by a TLS
+stream, which has none), files with ``os.sendfile``; a response queued in one pass
+usually costs one system call.
+``buffered_bytes`` above ``high_water`` means the producer should wait for
 the drain callback, called once the queue falls to ``low_water``.  While the socket
 refuses part of the queue, ``write_blocked`` is true and ``write_progress`` is the loop
 time at which it last took any bytes (for a send timeout).

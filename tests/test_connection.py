@@ -845,13 +845,14 @@ def test_on_client_eof_tells_a_waiting_delegate_which_may_still_answer(make):
 # -- back-pressure and client loss ------------------------------------------------------------
 
 
-def test_back_pressure_with_when_writable(make):
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+def test_back_pressure_with_when_writable(make, chunked):
     total = 4 << 20
     payload = pattern(total)
     state = {"offset": 0, "waits": 0, "writes_refused": 0, "done": False}
 
     def delegate(request, responder):
-        responder.start("200 OK", [("Content-Length", str(total))])
+        responder.start("200 OK", [] if chunked else [("Content-Length", str(total))])
 
         def produce() -> None:
             while state["offset"] < total:
@@ -883,6 +884,7 @@ def test_back_pressure_with_when_writable(make):
     assert state["done"]
     assert state["waits"] > 1
     assert response.body == payload
+    assert (response.header("Transfer-Encoding") == "chunked") == chunked
     h.settle()
     assert not h.client.eof
 

@@ -40,10 +40,9 @@ log = logging.getLogger("wsgiloop.error")
 
 _IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
 _DETACHED = 6  # the socket belongs to another protocol (detach())
-_COPY_LIMIT = 1 << 16  # a response body larger than this is not joined to its head
-# A streamed piece larger than this is queued as it is rather than copied onto its head
-# or its chunk framing: the stream gathers the buffers into one sendmsg, and the copy
-# would cost more.
+# A body or streamed piece larger than this is queued as it is rather than copied onto
+# its head or its chunk framing: the stream gathers the buffers into one sendmsg, and
+# the copy would cost more.
 _JOIN_LIMIT = 1 << 12
 # Pipelined requests answered in one go: the rest wait until the loop has handled the
 # other connections' events of its pass, so one client's burst holds up nobody else.
@@ -445,7 +444,7 @@ class HTTPConnection:
     def respond(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
         """``start``, ``write`` and ``finish`` in one call, for a body held whole.
 
-        The head and body leave in one write (a body over 64 KiB is queued after the
+        The head and body leave in one write (a body over 4 KiB is queued after the
         head, not copied); a missing Content-Length is added.  The usual answer -- a body
         of exactly its Content-Length, or none -- needs no :class:`ResponseFramer`.
         """
@@ -460,7 +459,7 @@ class HTTPConnection:
             and not (request is not None and request.body_deferred),
             status, headers, self.params.server_header, length)
         if mode == LENGTH and content_length == length:
-            if length > _COPY_LIMIT:
+            if length > _JOIN_LIMIT:
                 self.stream.write(head_bytes)
                 payload = body
             else:

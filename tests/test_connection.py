@@ -264,6 +264,51 @@ def test_start_write_finish_streams_a_chunked_response(make):
     assert not h.client.eof
 
 
+# Streamed pieces on both sides of the size up to which a piece is copied onto its head
+# or its chunk framing (over it, the pieces are queued apart and gathered by sendmsg).
+PIECE_SIZES = [1, 0, 4095, 4096, 4097, 16384, 3, 70_000, 0, 5000]
+
+
+@pytest.mark.parametrize("framing", ["chunked", "length", "close", "head"])
+@pytest.mark.parametrize("first", [10, 50_000], ids=["small-first", "large-first"])
+def test_streamed_pieces_of_every_size_go_out_framed_exactly(make, framing, first):
+    sizes = [first, *PIECE_SIZES]
+    body = pattern(sum(sizes))
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    pieces = [body[start:start + size] for start, size in zip(starts, sizes, strict=True)]
+
+    def delegate(request, responder):
+        headers = [("Content-Type", "application/octet-stream")]
+        if framing == "length":
+            headers.append(("Content-Length", str(len(body))))
+        responder.start("200 OK", headers)
+        for piece in pieces:
+            responder.write(piece)
+        responder.finish()
+
+    h = make(delegate)
+    method = "HEAD" if framing == "head" else "GET"
+    version = "1.0" if framing == "close" else "1.1"
+    h.client.send(f"{method} / HTTP/{version}\r\nHost: example.test\r\n\r\n".encode())
+    if framing == "chunked":
+        wire = b"".join(b"%x\r\n%b\r\n" % (len(p), p) for p in pieces if p) + b"0\r\n\r\n"
+    elif framing == "head":
+        wire = b""
+    else:
+        wire = body
+    if framing == "close":
+        assert h.wait_eof(timeout=10)
+    else:
+        assert h.run_until(lambda: (h.client.pump(), h.client.data.endswith(wire)
+                                    and b"\r\n\r\n" in h.client.data)[1], timeout=10)
+        h.settle()
+    head, _, rest = h.client.data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert (b"Transfer-Encoding: chunked" in head) == (framing == "chunked")
+    assert rest == wire
+    assert h.client.eof == (framing == "close")
+
+
 def test_start_with_content_length_and_write_file(make, tmp_path):
     content = pattern(300_000)
     path = tmp_path / "payload.bin"
@@ -800,13 +845,14 @@ def test_on_client_eof_tells_a_waiting_delegate_which_may_still_answer(make):
 # -- back-pressure and client loss ------------------------------------------------------------
 
 
-def test_back_pressure_with_when_writable(make):
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+def test_back_pressure_with_when_writable(make, chunked):
     total = 4 << 20
     payload = pattern(total)
     state = {"offset": 0, "waits": 0, "writes_refused": 0, "done": False}
 
     def delegate(request, responder):
-        responder.start("200 OK", [("Content-Length", str(total))])
+        responder.start("200 OK", [] if chunked else [("Content-Length", str(total))])
 
         def produce() -> None:
             while state["offset"] < total:
@@ -838,6 +884,7 @@ def test_back_pressure_with_when_writable(make):
     assert state["done"]
     assert state["waits"] > 1
     assert response.body == payload
+    assert (response.header("Transfer-Encoding") == "chunked") == chunked
     h.settle()
     assert not h.client.eof
 

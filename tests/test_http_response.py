@@ -150,6 +150,17 @@ def test_chunked_on_http11_without_length() -> None:
     assert not f.short and not f.truncated
 
 
+def test_chunk_gives_the_framing_around_the_data_itself() -> None:
+    f = frame()
+    data = b"z" * 70_000
+    size_line, same, crlf = f.chunk(data)
+    assert (size_line, crlf) == (b"11170\r\n", b"\r\n")
+    assert same is data                              # not copied
+    assert f.chunk(b"") == ()                        # an empty chunk would end the body
+    assert b"".join(f.chunk(b"hello")) == f.encode(b"hello") == b"5\r\nhello\r\n"
+    assert f.sent == 70_000 + 5 + 5
+
+
 def test_close_delimited_on_http10_without_length() -> None:
     f = frame(version="HTTP/1.0", keep_alive=True)
     assert f.mode == CLOSE

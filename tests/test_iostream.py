@@ -390,6 +390,22 @@ def test_many_small_queued_writes_arrive_in_order(loop, pair):
     stream.close()
 
 
+def test_writelines_queues_each_buffer_in_order(loop, pair):
+    ours, peer = pair
+    stream = IOStream(ours, loop)
+    reused = bytearray(b"mutable")
+    big = pattern(300_000)
+    stream.writelines([b"head:", b"", reused, memoryview(big), b":tail"])
+    reused[:] = b"changed"  # the stream kept its own copy of a buffer that is not bytes
+    assert stream.buffered_bytes == 5 + 7 + len(big) + 5
+    reader = Reader(peer, total=stream.buffered_bytes)
+    reader.start()
+    assert run_until(loop, lambda: not stream.writing, timeout=10)
+    reader.join(5)
+    assert reader.data == b"head:mutable" + big + b":tail"
+    stream.close()
+
+
 def test_drain_callback_runs_soon_when_already_below_low_water(loop, pair):
     ours, peer = pair
     stream = IOStream(ours, loop)
@@ -511,6 +527,37 @@ def test_drain_waits_for_a_queued_file(loop, pair):
         assert run_until(loop, lambda: drained == [True], timeout=10)
         reader.join(5)
     assert reader.data == content
+    stream.close()
+
+
+@pytest.mark.parametrize("use_sendfile", [True, False], ids=["sendfile", "read-write"])
+def test_buffers_and_files_interleaved_arrive_in_order(loop, pair, use_sendfile):
+    """Buffers gathered around files, with the socket full at odd places; once all is
+    sent, no file is counted as queued any more (the drain callback comes at once)."""
+    ours, peer = pair
+    stream = IOStream(ours, loop, use_sendfile=use_sendfile)
+    content = pattern(700_000)
+    expected = []
+    with tempfile.TemporaryFile() as f:
+        f.write(content)
+        f.flush()
+        for i in range(6):
+            for j in range(40):
+                piece = b"<%d.%d:" % (i, j) + b"." * (j * 977 % 20000) + b">"
+                stream.write(piece)
+                expected.append(piece)
+            if i % 2 == 0:
+                stream.write_file(f.fileno(), i * 1000, 300_000)
+                expected.append(content[i * 1000:i * 1000 + 300_000])
+        total = sum(map(len, expected))
+        reader = Reader(peer, total=total)
+        reader.start()
+        assert run_until(loop, lambda: not stream.writing, timeout=10)
+        reader.join(5)
+    assert reader.data == b"".join(expected)
+    drained = []
+    stream.set_drain_callback(lambda: drained.append(True))
+    assert run_until(loop, lambda: drained == [True])
     stream.close()
 
 

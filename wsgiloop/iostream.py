@@ -12,9 +12,11 @@ never used at the same time on one stream:
 * *pull*: :meth:`read_until` and :meth:`read_bytes` return Futures, served from a read
   buffer bounded by ``max_buffer_size``.
 
-Writing appends to a queue that is flushed with ``send``/``sendmsg`` and, for files,
-``os.sendfile``.  Writes first try the socket directly, so a small response costs one
-system call.  ``buffered_bytes`` above ``high_water`` means the producer should wait for
+Writing appends to a queue (bytes as they are, not copied) that the loop flushes at
+the end of its pass: the buffers gathered into one ``sendmsg`` (joined only by a TLS
+stream, which has none), files with ``os.sendfile``; a response queued in one pass
+usually costs one system call.
+``buffered_bytes`` above ``high_water`` means the producer should wait for
 the drain callback, called once the queue falls to ``low_water``.  While the socket
 refuses part of the queue, ``write_blocked`` is true and ``write_progress`` is the loop
 time at which it last took any bytes (for a send timeout).
@@ -28,7 +30,7 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .ioloop import ERROR, READ, WRITE, Future, IOLoop
@@ -63,6 +65,7 @@ class IOStream:
     __slots__ = ("socket", "fileno", "loop", "max_buffer_size", "read_chunk_size",
                  "high_water", "low_water", "use_sendfile", "closed", "error",
                  "buffered_bytes", "write_blocked", "write_progress", "_sent", "_write_queue",
+                 "_queued_files",
                  "_read_buffer", "_on_data", "_on_eof", "read_closed", "_deliver_pending",
                  "reading_paused", "_pull_future", "_pull_delimiter", "_pull_count",
                  "_pull_max", "_drain_callback", "_flushed_callbacks", "_close_callbacks",
@@ -101,6 +104,7 @@ class IOStream:
         self._sent = 0  # bytes sent, ever
         # A list, not a deque: an empty list holds no block of its own.
         self._write_queue: list[Any] = []
+        self._queued_files = 0  # the _FileChunks in the write queue
         self._read_buffer = bytearray()
         self._on_data: Callable[[bytes], Any] | None = None
         self._on_eof: Callable[[], Any] | None = None
@@ -304,9 +308,23 @@ class IOStream:
         if type(data) is not bytes:
             data = bytes(data)  # the caller may reuse its buffer
         queue = self._write_queue
+        if not queue:
+            self.loop.flush_soon(self)
         queue.append(data)
         self.buffered_bytes += len(data)
-        if len(queue) == 1:
+
+    def writelines(self, buffers: Iterable[bytes]) -> None:
+        """Queue each of ``buffers`` in turn, as :meth:`write` does: they are gathered
+        into one ``sendmsg``, not joined."""
+        if self.closed:
+            return
+        queue = self._write_queue
+        was_empty = not queue
+        for data in buffers:
+            if data:
+                queue.append(data if type(data) is bytes else bytes(data))
+                self.buffered_bytes += len(data)
+        if was_empty and queue:
             self.loop.flush_soon(self)
 
     def write_file(self, fd: int, offset: int, count: int) -> None:
@@ -318,6 +336,7 @@ class IOStream:
         if self.closed or count <= 0:
             return
         self._write_queue.append(_FileChunk(fd, offset, count))
+        self._queued_files += 1
         if len(self._write_queue) == 1:
             self.loop.flush_soon(self)
 
@@ -331,13 +350,11 @@ class IOStream:
 
     def set_drain_callback(self, callback: Callable[[], Any] | None) -> None:
         """Call ``callback`` once, when the queue falls to ``low_water`` (or now, if it is)."""
-        if callback is not None and self.buffered_bytes <= self.low_water and not self._has_file():
+        if callback is not None and self.buffered_bytes <= self.low_water \
+                and not self._queued_files:
             self.loop.call_soon(callback)
             return
         self._drain_callback = callback
-
-    def _has_file(self) -> bool:
-        return any(isinstance(item, _FileChunk) for item in self._write_queue)
 
     def on_flushed(self, callback: Callable[[], Any]) -> None:
         """Call ``callback`` once everything queued so far has reached the socket."""
@@ -402,32 +419,49 @@ class IOStream:
         is full (raises BlockingIOError then, or returns after a partial send)."""
         while queue:
             head = queue[0]
-            if isinstance(head, _FileChunk):
+            if type(head) is _FileChunk:
                 self._send_file_chunk(head)
                 del queue[0]
+                self._queued_files -= 1
                 continue
-            buffers = []
-            for item in queue:
-                if isinstance(item, _FileChunk) or len(buffers) >= _IOV_MAX:
-                    break
-                buffers.append(item)
-            if self._gather:
-                sent = sock.sendmsg(buffers) if len(buffers) > 1 else sock.send(buffers[0])
+            if self._queued_files or len(queue) > _IOV_MAX:
+                buffers = self._leading_buffers(queue)
             else:
+                buffers = queue  # only buffers, few enough for one call: all of them
+            if not self._gather:
                 sent = sock.send(self._joined(buffers))
+            elif len(buffers) > 1:
+                sent = sock.sendmsg(buffers)
+            else:
+                sent = sock.send(buffers[0])
             self.buffered_bytes -= sent
             self._sent += sent
+            if buffers is queue and not self.buffered_bytes:
+                queue.clear()  # the usual outcome: everything taken
+                return
             done = 0  # buffers sent whole
             for item in buffers:
                 if sent < len(item):
                     break
                 sent -= len(item)
                 done += 1
+            partial = done < len(buffers)
             del queue[:done]
-            if done < len(buffers):
+            if partial:
                 if sent:
                     queue[0] = memoryview(queue[0])[sent:]
-                break  # partial send: the socket buffer is full
+                break  # the socket buffer is full
+
+    @staticmethod
+    def _leading_buffers(queue: list[Any]) -> list[Any]:
+        """The buffers at the front of the queue, up to the first file and at most
+        ``_IOV_MAX`` of them."""
+        buffers = []
+        for item in queue:
+            if type(item) is _FileChunk or len(buffers) >= _IOV_MAX:
+                break
+            buffers.append(item)
+        return buffers
 
     def _joined(self, buffers: list) -> Any:
         """The first bytes of ``buffers`` as one buffer of at most ``_max_send`` bytes
@@ -482,6 +516,7 @@ class IOStream:
         except OSError:
             pass
         self._write_queue.clear()
+        self._queued_files = 0
         self.buffered_bytes = 0
         self.write_blocked = False
         future, self._pull_future = self._pull_future, None

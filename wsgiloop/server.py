@@ -40,7 +40,10 @@ log = logging.getLogger("wsgiloop.error")
 
 _IDLE, _HEAD, _BODY, _RESPONDING, _CLOSING, _DEFERRED = range(6)
 _DETACHED = 6  # the socket belongs to another protocol (detach())
-_COPY_LIMIT = 1 << 16  # a response body larger than this is not joined to its head
+# A body or streamed piece larger than this is queued as it is rather than copied onto
+# its head or its chunk framing: the stream gathers the buffers into one sendmsg, and
+# the copy would cost more.
+_JOIN_LIMIT = 1 << 12
 # Pipelined requests answered in one go: the rest wait until the loop has handled the
 # other connections' events of its pass, so one client's burst holds up nobody else.
 _PIPELINE_BURST = 16
@@ -373,19 +376,24 @@ class HTTPConnection:
         return framer
 
     def write(self, data: bytes) -> bool:
-        """Send body ``data`` (the head goes first); False when over the high-water mark."""
+        """Send body ``data`` (the head goes first); False when over the high-water mark.
+
+        A piece over 4 KiB is queued as it is, never copied: behind the head, or between
+        its chunk-size line and CRLF (the stream gathers them into one ``sendmsg``)."""
         framer = self._framer
         assert framer is not None, "start() before write()"
-        payload = framer.encode(data)
+        stream = self.stream
         if not self.head_sent:
             self.head_sent = True
-            if len(payload) > _COPY_LIMIT:
-                self.stream.write(framer.head)  # a large body is queued, not copied
-            else:
-                payload = framer.head + payload
-        if payload:
-            self.stream.write(payload)
-        return self.stream.buffered_bytes <= self.params.high_water
+            if len(data) <= _JOIN_LIMIT:  # the head and a small piece in one buffer
+                stream.write(framer.head + framer.encode(data))
+                return stream.buffered_bytes <= self.params.high_water
+            stream.write(framer.head)
+        if framer.mode == CHUNKED and len(data) > _JOIN_LIMIT:
+            stream.writelines(framer.chunk(data))
+        else:
+            stream.write(framer.encode(data))
+        return stream.buffered_bytes <= self.params.high_water
 
     def write_file(self, fd: int, offset: int, count: int) -> bool:
         """Send ``count`` bytes of file ``fd`` from ``offset`` (sendfile where possible);
@@ -438,7 +446,7 @@ class HTTPConnection:
     def respond(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
         """``start``, ``write`` and ``finish`` in one call, for a body held whole.
 
-        The head and body leave in one write (a body over 64 KiB is queued after the
+        The head and body leave in one write (a body over 4 KiB is queued after the
         head, not copied); a missing Content-Length is added.  The usual answer -- a body
         of exactly its Content-Length, or none -- needs no :class:`ResponseFramer`.
         """
@@ -453,7 +461,7 @@ class HTTPConnection:
             and not (request is not None and request.body_deferred),
             status, headers, self.params.server_header, length)
         if mode == LENGTH and content_length == length:
-            if length > _COPY_LIMIT:
+            if length > _JOIN_LIMIT:
                 self.stream.write(head_bytes)
                 payload = body
             else:

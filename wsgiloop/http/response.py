@@ -256,7 +256,7 @@ def parse_status(status: str) -> int:
 
 class ResponseFramer:
     """Frames one response.  Build it, read ``head``, then pass body data through
-    :meth:`encode` and finish with :meth:`end`.
+    :meth:`encode` (or, for chunked framing, :meth:`chunk`) and finish with :meth:`end`.
 
     ``body_length``, when the caller already holds the whole body, adds a
     Content-Length the application did not give.
@@ -277,24 +277,31 @@ class ResponseFramer:
         self.truncated = False
 
     def encode(self, data: bytes) -> bytes:
-        """The wire bytes for a piece of body ``data`` (possibly empty)."""
+        """The wire bytes for a piece of body ``data`` (possibly empty), in one buffer."""
         mode = self.mode
-        if mode == CHUNKED:
-            if not data:
-                return b""
-            self.sent += len(data)
-            return b"%x\r\n%b\r\n" % (len(data), data)
         if mode == LENGTH:
-            room = self.content_length - self.sent  # type: ignore[operator]
-            if len(data) > room:
-                data = data[:room]
+            sent = self.sent + len(data)
+            if sent > self.content_length:  # type: ignore[operator]
+                data = data[:self.content_length - self.sent]  # type: ignore[operator]
                 self.truncated = True
-            self.sent += len(data)
+                sent = self.content_length  # type: ignore[assignment]
+            self.sent = sent
             return data
+        if mode == CHUNKED:
+            return b"".join(self.chunk(data))
         if mode == CLOSE:
             self.sent += len(data)
             return data
         return b""
+
+    def chunk(self, data: bytes) -> tuple[bytes, ...]:
+        """For chunked framing: the wire bytes for ``data`` as buffers to send one after
+        another -- its size line, ``data`` itself (so a large piece need not be copied)
+        and CRLF; none for empty data, which would end the body."""
+        if not data:
+            return ()
+        self.sent += len(data)
+        return b"%x\r\n" % len(data), data, b"\r\n"
 
     def allowance(self, count: int) -> int:
         """How many of ``count`` body bytes (of a file, say) may still go on the wire."""

@@ -74,6 +74,8 @@ class FakeResponder(CollectingResponder):
         self.framer = framer
 
     def write(self, data: bytes) -> bool:
+        if self.client_gone:
+            return False  # nothing reaches a client that has gone
         super().write(data)
         return self.writable
 
@@ -88,7 +90,10 @@ class FakeResponder(CollectingResponder):
         self.abort_callbacks.append(callback)
 
     def when_writable(self, callback: Any) -> None:
-        self.writable_callbacks.append(callback)
+        if self.client_gone:
+            callback()  # as HTTPConnection does: at once, for a client that has gone
+        else:
+            self.writable_callbacks.append(callback)
 
     def disconnect(self) -> None:
         self.client_gone = True

@@ -101,8 +101,10 @@ class Responder(Protocol):
     * or, instead of all three, ``respond(status, headers, body)`` for a body held
       whole (head and body in one write; a missing Content-Length is added).
 
-    ``write`` returns False when the write buffer is above its high-water mark: the
-    producer waits for ``when_writable(callback)`` before writing more.  ``write_file``
+    ``write`` returns False when the producer is to wait for ``when_writable(callback)``
+    before writing more: the write buffer is above its high-water mark, or the client
+    has gone (``client_gone``; the callback then comes at once, and the producer that
+    checks ``client_gone`` there stops).  ``write_file``
     returns False, sending nothing, when the response's framing cannot carry raw file
     bytes (chunked): the caller then sends the file through ``write``; for a response
     without a body (HEAD, 204, 304) it sends nothing and returns True.

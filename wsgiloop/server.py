@@ -376,7 +376,8 @@ class HTTPConnection:
         return framer
 
     def write(self, data: bytes) -> bool:
-        """Send body ``data`` (the head goes first); False when over the high-water mark.
+        """Send body ``data`` (the head goes first); False when over the high-water mark
+        or the client has gone (see :class:`~wsgiloop.delegate.Responder`).
 
         A piece over 4 KiB is queued as it is, never copied: behind the head, or between
         its chunk-size line and CRLF (the stream gathers them into one ``sendmsg``)."""
@@ -387,13 +388,13 @@ class HTTPConnection:
             self.head_sent = True
             if len(data) <= _JOIN_LIMIT:  # the head and a small piece in one buffer
                 stream.write(framer.head + framer.encode(data))
-                return stream.buffered_bytes <= self.params.high_water
+                return stream.buffered_bytes <= self.params.high_water and not stream.closed
             stream.write(framer.head)
         if framer.mode == CHUNKED and len(data) > _JOIN_LIMIT:
             stream.writelines(framer.chunk(data))
         else:
             stream.write(framer.encode(data))
-        return stream.buffered_bytes <= self.params.high_water
+        return stream.buffered_bytes <= self.params.high_water and not stream.closed
 
     def write_file(self, fd: int, offset: int, count: int) -> bool:
         """Send ``count`` bytes of file ``fd`` from ``offset`` (sendfile where possible);

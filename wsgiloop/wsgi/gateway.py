@@ -220,10 +220,8 @@ class _Response:
                     continue
                 if not self.started:
                     self._ensure_started()
-                if responder.client_gone:
-                    self._close()
-                    return
                 if not responder.write(chunk):
+                    # (Also when the client has gone: _resume then closes the iterable.)
                     responder.when_writable(self._resume)
                     return
             self._ensure_started()

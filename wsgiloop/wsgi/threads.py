@@ -99,7 +99,7 @@ class ThreadResponder:
                 responder.when_writable(done)
 
         self._bridge.call(action)
-        return True
+        return not self.client_gone
 
     def write_file(self, fd: int, offset: int, count: int) -> bool:
         def action(done: Callable[..., None], fail: Callable[..., None]) -> None:

@@ -307,7 +307,7 @@ class RequestHandler:
 
     def _header_list(self) -> list[tuple[str, str]]:
         """The response's fields as sent: each name once, then the repeated values."""
-        headers = list(self._fields.values())
+        headers = [*self._fields.values()]
         if self._repeated:
             headers += self._repeated
         return headers

@@ -16,7 +16,9 @@ changes on a loaded machine, where req/s does not.
 native :class:`~wsgiloop.web.Application` or the :class:`~wsgiloop.wsgi.WSGIGateway`)
 called in a loop with one parsed request and a responder that only keeps the answer,
 under callgrind (again two runs, the difference per request) -- the native handler's
-request path against the WSGI gateway's, without the shared layers around them.
+request path against the WSGI gateway's, without the shared layers around them.  With
+``--per-function N`` it also lists, for one request, the bytecodes each Python function
+executes and its calls (``sys.settrace`` opcode events), the N largest first.
 
 Apps: ``native`` is ``bench.native_apps:application`` (``GET /``: the ``Hello``
 handler, with its ETag), ``native-no-etag`` the same handler without the ETag, ``wsgi``
@@ -122,8 +124,9 @@ class _Responder:
         pass
 
 
-def run_in_process(app: str, n: int) -> None:
-    """Serve ``n`` requests for ``GET /`` through ``app``'s delegate (no sockets)."""
+def in_process_delegate(app: str):
+    """``app``'s delegate, a function that serves one ``GET /`` through it (no sockets),
+    and the responder that keeps the answers."""
     from wsgiloop.delegate import Request
     from wsgiloop.http.parser import RequestParser
 
@@ -139,9 +142,53 @@ def run_in_process(app: str, n: int) -> None:
         delegate = target
     responder = _Responder()
     connection = _Connection()
-    for _ in range(n):
+
+    def serve_one() -> None:
         delegate(Request(head, connection), responder)
+    return serve_one, responder
+
+
+def run_in_process(app: str, n: int) -> None:
+    """Serve ``n`` requests for ``GET /`` through ``app``'s delegate (no sockets)."""
+    serve_one, responder = in_process_delegate(app)
+    for _ in range(n):
+        serve_one()
     assert responder.answered == 12 * n, responder.answered
+
+
+def in_process_functions(app: str, top: int) -> list[str]:
+    """Bytecodes and calls per function for one request through ``app``'s delegate (after
+    a warm-up), from ``sys.settrace`` opcode events: what each Python function on the
+    path executes.  The first row is the totals."""
+    serve_one, _ = in_process_delegate(app)
+    for _ in range(100):
+        serve_one()
+    ops: Counter[str] = Counter()
+    calls: Counter[str] = Counter()
+
+    harness = serve_one.__code__
+
+    def tracer(frame, event, arg):
+        code = frame.f_code
+        if code is harness:
+            return tracer
+        frame.f_trace_opcodes = True
+        module = profile.module_of(code.co_filename) or Path(code.co_filename).name
+        where = f"{code.co_name} ({module}:{code.co_firstlineno})"
+        if event == "call":
+            calls[where] += 1
+        elif event == "opcode":
+            ops[where] += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        serve_one()
+    finally:
+        sys.settrace(None)
+    rows = [f"{sum(ops.values()):7d} bytecodes in {sum(calls.values())} Python calls"]
+    rows += [f"{count:7d} {calls[where]:3d}  {where}" for where, count in ops.most_common(top)]
+    return rows
 
 
 def in_process_instructions(app: str, n: int, tmp: Path) -> int:
@@ -164,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--tools", default="callgrind,cprofile")
     parser.add_argument("--per-function", type=int, default=0, metavar="N",
-                        help="also list the N functions called most per request")
+                        help="also list the N functions called most per request "
+                             "(with --in-process: the N that execute most bytecodes)")
     parser.add_argument("--in-process", action="store_true",
                         help="only the delegate's part, without sockets (see above)")
     parser.add_argument("--run-in-process", nargs=2, metavar=("APP", "N"),
@@ -181,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             more = in_process_instructions(app, args.warmup + args.requests, tmp)
             print(f"{app} ({APPS[app]}), in process: "
                   f"{(more - base) / args.requests:,.0f} instructions/request", flush=True)
+            if args.per_function:
+                print("\n".join(in_process_functions(app, args.per_function)), flush=True)
         return 0
     args.client = "wrk"
     os.sched_setaffinity(0, {1})

@@ -650,6 +650,28 @@ def test_repeated_response_fields():
     assert [v for n, v in pairs if n == "Set-Cookie"] == ["a=1", "b=2", "c=3"]
 
 
+def test_usual_field_names_replace_their_other_spellings():
+    """set_header finds the usual names' keys in a table: any spelling of such a name
+    still replaces the field, and a handler's own ETag (Tornado spells it "Etag") keeps
+    finish from computing one."""
+    class Usual(RequestHandler):
+        def get(self) -> None:
+            for name in ("Content-Type", "Cache-Control", "Location"):
+                self.add_header(name.upper(), "first")
+                self.add_header(name.lower(), "second")
+                self.set_header(name, "last")
+            self.set_header("ETAG", '"mine"')
+            self.set_header("Etag", '"tornado"')
+            self.write("body")
+
+    response = native(Application([(r"/", Usual)]), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    fields = [(name, value) for name, value in response.headers if name != "Date"]
+    for name in ("Content-Type", "Cache-Control", "Location"):
+        assert [pair for pair in fields if pair[0].lower() == name.lower()] == [(name, "last")]
+    assert [pair for pair in fields if pair[0].lower() == "etag"] == [("Etag", '"tornado"')]
+    assert response.body == b"body"
+
+
 def test_204_has_no_body_or_entity_headers(app):
     response = app.delete("/nocontent", status=204)
     assert response.body == b""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import socket
 import struct
 import tempfile
@@ -395,14 +396,16 @@ def test_writelines_queues_each_buffer_in_order(loop, pair):
     stream = IOStream(ours, loop)
     reused = bytearray(b"mutable")
     big = pattern(300_000)
-    stream.writelines([b"head:", b"", reused, memoryview(big), b":tail"])
+    words = array.array("i", [1, 2, 3, 4])  # 16 bytes in 4 items
+    stream.writelines([b"head:", b"", reused, memoryview(big), words, b":tail"])
     reused[:] = b"changed"  # the stream kept its own copy of a buffer that is not bytes
-    assert stream.buffered_bytes == 5 + 7 + len(big) + 5
+    assert stream.buffered_bytes == 5 + 7 + len(big) + 16 + 5  # bytes, not items
     reader = Reader(peer, total=stream.buffered_bytes)
     reader.start()
     assert run_until(loop, lambda: not stream.writing, timeout=10)
     reader.join(5)
-    assert reader.data == b"head:mutable" + big + b":tail"
+    assert reader.data == b"head:mutable" + big + words.tobytes() + b":tail"
+    assert stream.buffered_bytes == 0
     stream.close()
 
 

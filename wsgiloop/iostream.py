@@ -322,7 +322,9 @@ class IOStream:
         was_empty = not queue
         for data in buffers:
             if data:
-                queue.append(data if type(data) is bytes else bytes(data))
+                if type(data) is not bytes:
+                    data = bytes(data)  # (a view's len() may count items, not bytes)
+                queue.append(data)
                 self.buffered_bytes += len(data)
         if was_empty and queue:
             self.loop.flush_soon(self)

@@ -468,13 +468,19 @@ def limits_app(environ: dict, start_response: StartResponse) -> list[bytes]:
 
 def write_big(environ: dict, start_response: StartResponse) -> Tracked:
     """``count`` chunks of ``size`` bytes through the ``write()`` callable, then a
-    :class:`Tracked` iterable (tag ``tag``) over nothing."""
+    :class:`Tracked` iterable (tag ``tag``) over nothing; if ``write()`` raises because
+    the client has gone, ``tag`` and ``tag:write-raised`` go to :data:`CLOSE_LOG`."""
     query = _query(environ)
     count, size = _int(query, "count", 16), _int(query, "size", 65536)
     write = start_response("200 OK", TEXT + [("Content-Length", str(count * size))])
     chunk = pattern(size)
-    for _ in range(count):
-        write(chunk)
+    try:
+        for _ in range(count):
+            write(chunk)
+    except ConnectionAbortedError:  # the client has gone: heard of through write()
+        tag = query.get("tag", "untagged")
+        CLOSE_LOG.extend([tag, tag + ":write-raised"])
+        raise
     return Tracked(query.get("tag", "untagged"), [])
 
 

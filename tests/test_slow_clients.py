@@ -222,3 +222,22 @@ def test_body_at_the_minimum_rate_is_received() -> None:
             while chunk := sock.recv(65536):
                 reply += chunk
         assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]
+
+
+def test_a_write_loop_on_a_worker_thread_stops_when_the_client_has_gone() -> None:
+    """An application writing through the write() callable for ever (here 64 GiB) on a
+    worker thread, where write() waits for the socket, hears that its client has gone:
+    write() raises, and nothing is logged as an error.  (On the loop thread write() cannot
+    wait, and the loop sees nothing while the application runs.)"""
+    with ServerProcess("apps:app", "--workers", "1", "--threads", "2") as server:
+        tag = "forever"
+        with server.connect() as sock:
+            sock.sendall(f"GET /write-big?tag={tag}&count=1000000&size=65536 HTTP/1.1\r\n"
+                         f"Host: x\r\n\r\n".encode())
+            received = 0
+            while received < 300_000:
+                chunk = sock.recv(65536)
+                assert chunk
+                received += len(chunk)
+        assert _wait_closed(server, f"{tag}:write-raised"), server.log[-2000:]
+        assert "Traceback" not in server.log, server.log[-3000:]

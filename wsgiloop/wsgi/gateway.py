@@ -120,11 +120,14 @@ class _Response:
 
     def write(self, data: bytes) -> None:
         """The ``write()`` callable: sends at once (blocking semantics are not available on
-        the loop thread, so data is queued; prefer yielding from the iterable)."""
+        the loop thread, so data is queued; prefer yielding from the iterable).  Raises
+        :class:`ConnectionAbortedError` once the client has gone, so that an application
+        writing in a loop stops (as a socket error stops it under gunicorn)."""
         if type(data) is not bytes:
             raise TypeError(f"write() takes bytes, not {type(data).__name__}")
         self._ensure_started()
-        self.responder.write(data)
+        if not self.responder.write(data) and self.responder.client_gone:
+            raise ConnectionAbortedError("the client has gone")
 
     def run(self) -> None:
         running = self.gateway.running

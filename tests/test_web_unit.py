@@ -651,9 +651,8 @@ def test_repeated_response_fields():
 
 
 def test_usual_field_names_replace_their_other_spellings():
-    """set_header finds the usual names' keys in a table: any spelling of such a name
-    still replaces the field, and a handler's own ETag (Tornado spells it "Etag") keeps
-    finish from computing one."""
+    """Any spelling of a field name replaces the field, and a handler's own ETag (Tornado
+    spells it "Etag") keeps finish from computing one."""
     class Usual(RequestHandler):
         def get(self) -> None:
             for name in ("Content-Type", "Cache-Control", "Location"):

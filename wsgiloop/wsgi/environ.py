@@ -90,10 +90,16 @@ class _DeferredInput:
 
 _EMPTY_INPUT = _EmptyInput()
 
+def _environ_key(name: str) -> str:
+    """The environ key of a request field name (PEP 3333: ``HTTP_`` and the name in
+    upper case, dashes as underscores)."""
+    return "HTTP_" + name.upper().replace("-", "_")
+
+
 # The environ keys of the usual request field names, as clients spell them (a fixed table
-# worked out at import, by the rule build() applies to every other name): none holds
-# "_" or is Content-Type or Content-Length, which the rule treats apart.
-_ENVIRON_KEYS = {spelling: "HTTP_" + name.upper().replace("-", "_") for name in (
+# worked out at import by _environ_key, which build() applies to every other name): none
+# holds "_" or is Content-Type or Content-Length, which build() treats apart.
+_ENVIRON_KEYS = {spelling: _environ_key(name) for name in (
     "Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Accept-Charset",
     "Authorization", "Cache-Control", "Connection", "Cookie", "DNT", "Forwarded",
     "If-Match", "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since",
@@ -198,7 +204,7 @@ class EnvironBuilder:
                     # HTTP_X_FORWARDED_FOR; a proxy that strips only the dashed spelling
                     # would let a client forge it, so names with "_" do not reach the app.
                     continue
-                key = "HTTP_" + name.upper().replace("-", "_")
+                key = _environ_key(name)
                 if key == "HTTP_CONTENT_TYPE":
                     environ["CONTENT_TYPE"] = value
                     continue

@@ -314,20 +314,10 @@ class IOStream:
         self.buffered_bytes += len(data)
 
     def writelines(self, buffers: Iterable[bytes]) -> None:
-        """Queue each of ``buffers`` in turn, as :meth:`write` does: they are gathered
-        into one ``sendmsg``, not joined."""
-        if self.closed:
-            return
-        queue = self._write_queue
-        was_empty = not queue
+        """:meth:`write` each of ``buffers`` in turn: they are gathered into one
+        ``sendmsg``, not joined."""
         for data in buffers:
-            if data:
-                if type(data) is not bytes:
-                    data = bytes(data)  # (a view's len() may count items, not bytes)
-                queue.append(data)
-                self.buffered_bytes += len(data)
-        if was_empty and queue:
-            self.loop.flush_soon(self)
+            self.write(data)
 
     def write_file(self, fd: int, offset: int, count: int) -> None:
         """Queue ``count`` bytes of the open file ``fd`` from ``offset``.

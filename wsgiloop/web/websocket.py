@@ -359,11 +359,15 @@ class _Connection:
             self._end_after_input()
 
     def _end_after_input(self) -> None:
-        if self.stream.closed:
-            return
-        self.closing = True
+        if not self.stream.closed:
+            self.closing = True
+            self._close_when_flushed()
+
+    def _close_when_flushed(self) -> None:
+        """Close once what was written has left, or after :data:`_CLOSE_TIMEOUT` (a client
+        that reads nothing more would keep the flush waiting for ever)."""
         self.stream.close_after_flush()
-        self._set_timer(self.loop.time() + _CLOSE_TIMEOUT)  # a client that reads nothing
+        self._set_timer(self.loop.time() + _CLOSE_TIMEOUT)
 
     def _process(self) -> None:
         # self.reader is read again each turn: a callback that failed drops it
@@ -494,10 +498,8 @@ class _Connection:
             self.closing = True
             # echo the client's code (none if it sent none)
             self.send_control(CLOSE, close_payload(None if code == 1005 else code))
-        # The client sends nothing after its close frame: closing sends no reset.  A
-        # client that reads nothing more would keep the flush waiting forever.
-        self.stream.close_after_flush()
-        self._set_timer(self.loop.time() + _CLOSE_TIMEOUT)
+        # The client sends nothing after its close frame: closing sends no reset.
+        self._close_when_flushed()
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection: a close frame, then the TCP close, as :meth:`_linger`."""

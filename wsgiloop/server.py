@@ -384,18 +384,16 @@ class HTTPConnection:
         framer = self._framer
         assert framer is not None, "start() before write()"
         stream = self.stream
-        head = b""
         if not self.head_sent:
             self.head_sent = True
-            head = framer.head
-        if len(data) <= _JOIN_LIMIT:
-            stream.write(head + framer.encode(data))  # (the head and a small piece: one)
+            if len(data) <= _JOIN_LIMIT:  # the head and a small piece in one buffer
+                stream.write(framer.head + framer.encode(data))
+                return stream.buffered_bytes <= self.params.high_water and not stream.closed
+            stream.write(framer.head)
+        if framer.mode == CHUNKED and len(data) > _JOIN_LIMIT:
+            stream.writelines(framer.chunk(data))
         else:
-            stream.write(head)
-            if framer.mode == CHUNKED:
-                stream.writelines(framer.chunk(data))
-            else:
-                stream.write(framer.encode(data))
+            stream.write(framer.encode(data))
         return stream.buffered_bytes <= self.params.high_water and not stream.closed
 
     def write_file(self, fd: int, offset: int, count: int) -> bool:
